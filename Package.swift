@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "ccpod",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ccpod", targets: ["ccpod"]),
+        .library(name: "CCPodKit", targets: ["CCPodKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // The executable is only `@main`: parse, run, map errors to exit codes.
+        .executableTarget(
+            name: "ccpod",
+            dependencies: ["CCPodCLI"]
+        ),
+        // One file per command; rendering of tables, JSON and progress.
+        .target(
+            name: "CCPodCLI",
+            dependencies: [
+                "CCPodKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Everything that does the work. Never imports ArgumentParser.
+        .target(
+            name: "CCPodKit",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                "CCPodSystemShims",
+            ],
+            resources: [.embedInCode("Remote/agent.sh")]
+        ),
+        // POSIX extensions the Glibc module does not export (posix_spawn chdir/closefrom, pipe2).
+        .target(name: "CCPodSystemShims"),
+        // Real parts for tests and benchmarks: a loopback sshd, a PTY-only proxy,
+        // a delaying/cutting TCP relay, a fake RunPod API.
+        .target(
+            name: "CCPodTestSupport",
+            dependencies: ["CCPodKit"]
+        ),
+        .testTarget(
+            name: "CCPodTests",
+            dependencies: ["CCPodKit", "CCPodCLI", "CCPodTestSupport"]
+        ),
+    ]
+)

@@ -1,0 +1,2 @@
+#!/bin/sh
+# ccpod pod-side agent (placeholder, replaced by the transport work)

@@ -1,0 +1,37 @@
+import Foundation
+
+/// Exit codes shared by every command (see README, "Exit codes").
+public enum ExitStatus: Int32, Sendable {
+    case ok = 0
+    case failure = 1
+    /// Conflicts were left for the user (`ccpod resolve`).
+    case conflicts = 2
+    /// Bad command-line usage.
+    case usage = 64
+    /// Bad data: a session file, a config file, an answer from the pod.
+    case badData = 65
+    /// The pod cannot be reached or is not usable.
+    case unavailable = 69
+    /// A local file or folder could not be read or written.
+    case ioError = 74
+}
+
+/// The one error type of ccpod: a sentence a user can act on, and the exit code it maps to.
+public struct CCPodError: Error, CustomStringConvertible, LocalizedError, Sendable {
+    public var status: ExitStatus
+    public var message: String
+
+    public init(_ status: ExitStatus, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    public var description: String { message }
+    public var errorDescription: String? { message }
+
+    public static func usage(_ message: String) -> CCPodError { .init(.usage, message) }
+    public static func badData(_ message: String) -> CCPodError { .init(.badData, message) }
+    public static func unavailable(_ message: String) -> CCPodError { .init(.unavailable, message) }
+    public static func io(_ message: String) -> CCPodError { .init(.ioError, message) }
+    public static func failure(_ message: String) -> CCPodError { .init(.failure, message) }
+}

@@ -1,0 +1,34 @@
+#define _GNU_SOURCE
+#include "ccpod_shims.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+int ccpod_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
+#if defined(__GLIBC__) || defined(__APPLE__)
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+#else
+    (void)actions; (void)path;
+    return ENOSYS;
+#endif
+}
+
+int ccpod_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+#else
+    (void)actions; (void)from;
+    return ENOSYS;
+#endif
+}
+
+int ccpod_pipe_cloexec(int fds[2]) {
+#if defined(__linux__)
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno;
+#else
+    if (pipe(fds) != 0) return errno;
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+#endif
+}

@@ -1,0 +1,8 @@
+import CCPodCLI
+
+@main
+enum CCPodMain {
+    static func main() async {
+        await CCPodEntry.run()
+    }
+}
