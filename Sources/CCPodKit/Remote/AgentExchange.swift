@@ -1,0 +1,335 @@
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One call of the pod-side agent: one process (one `ssh` exec), the request
+/// streamed to its stdin, the answer read and verified from its stdout.
+///
+/// Data records land in temporary files and are checked against their SHA-256;
+/// the caller applies nothing until the whole answer arrived and ended well, so
+/// a cut connection or a garbled answer writes nothing.
+public struct AgentExchange: Sendable {
+    public let connection: any PodConnection
+    /// How the request is compressed (only what the pod is known to have).
+    public var requestCompression: Compression
+
+    /// Number of agent calls made by this process (for tests and benchmarks: one per operation).
+    public static let callCount = Locked(0)
+
+    public init(connection: any PodConnection, requestCompression: Compression = .none) {
+        self.connection = connection
+        self.requestCompression = requestCompression
+    }
+
+    /// The answer: records in order, and the compression the agent chose.
+    public struct Answer: Sendable {
+        public var records: [AgentRecord]
+        public var responseCompression: Compression
+    }
+
+    /// Runs the exchange. Data records are written under `scratch` (a folder the caller removes).
+    public func run(_ request: AgentRequest, scratch: URL) throws -> Answer {
+        AgentExchange.callCount.withLock { $0 += 1 }
+        let command = AgentScript.remoteCommand(requestCompression: requestCompression)
+        let (arguments, environment) = try connection.invocation(remoteCommand: command)
+        guard let executable = arguments.first else { throw CCPodError.failure("empty command for \(connection.displayName)") }
+
+        let toRemote = try Pipe2()
+        let fromRemote = try Pipe2()
+        let remoteErr = try Pipe2()
+        var compressor: ChildProcess?
+        var requestWrite = toRemote.write
+        var compressorInput: Pipe2?
+        if let tool = requestCompression.compressor {
+            let input = try Pipe2()
+            compressor = try ChildProcess.spawn(tool[0], Array(tool.dropFirst()), stdin: .fd(input.read), stdout: .fd(toRemote.write), stderr: .null)
+            input.closeRead()
+            requestWrite = input.write
+            compressorInput = input
+        }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(executable, Array(arguments.dropFirst()), environment: environment,
+                                           stdin: .fd(toRemote.read), stdout: .fd(fromRemote.write), stderr: .fd(remoteErr.write))
+        } catch {
+            toRemote.closeBoth(); fromRemote.closeBoth(); remoteErr.closeBoth()
+            compressorInput?.closeWrite()
+            throw error
+        }
+        toRemote.closeRead(); fromRemote.closeWrite(); remoteErr.closeWrite()
+        if compressor != nil { toRemote.closeWrite() }
+
+        // stderr is collected on its own thread (bounded), the request written on another.
+        let stderrText = Locked(Data())
+        let stderrDone = DispatchSemaphore(value: 0)
+        let errFD = remoteErr.read
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 16384)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { Glibc_read(errFD, $0.baseAddress!, $0.count) }
+                if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+                stderrText.withLock { if $0.count < 65536 { $0.append(contentsOf: buffer[0..<n]) } }
+            }
+            close(errFD)
+            stderrDone.signal()
+        }
+        let writeError = Locked<CCPodError?>(nil)
+        let writeDone = DispatchSemaphore(value: 0)
+        let writeFD = requestWrite
+        Thread.detachNewThread {
+            do {
+                try RequestWriter.write(request, to: writeFD)
+            } catch let error as CCPodError {
+                writeError.withLock { $0 = error }
+            } catch {
+                writeError.withLock { $0 = CCPodError.io("\(error)") }
+            }
+            close(writeFD)
+            writeDone.signal()
+        }
+
+        var decompressor: ChildProcess?
+        var answer: Answer?
+        var parseError: Error?
+        let reader = FDReader(fd: fromRemote.read)
+        do {
+            let header = try reader.readLine(limit: 4096)
+            let parts = header.map { String(decoding: $0, as: UTF8.self).split(separator: " ") }
+            guard let parts, parts.count == 3, parts[0] == "CCPOD-AGENT" else {
+                throw AgentAnswerError.notAnAgent
+            }
+            guard parts[1] == String(AgentScript.protocolVersion) else {
+                throw CCPodError.badData("the agent on \(connection.displayName) speaks protocol \(parts[1]), this ccpod speaks \(AgentScript.protocolVersion); use the same ccpod version")
+            }
+            guard let compression = Compression(rawValue: String(parts[2])) else { throw AgentAnswerError.notAnAgent }
+            var recordReader = reader
+            if let tool = compression.decompressor {
+                let out = try Pipe2()
+                // The decompressor reads the rest of the stream straight from the pipe.
+                let pending = reader.takeBuffered()
+                if pending.isEmpty {
+                    decompressor = try ChildProcess.spawn(tool[0], Array(tool.dropFirst()), stdin: .fd(fromRemote.read), stdout: .fd(out.write), stderr: .null)
+                } else {
+                    decompressor = try Self.spawnWithPrefix(tool, prefix: pending, rest: fromRemote.read, output: out.write)
+                }
+                out.closeWrite()
+                recordReader = FDReader(fd: out.read)
+            }
+            let records = try Self.readRecords(recordReader, scratch: scratch, pod: connection.displayName)
+            answer = Answer(records: records, responseCompression: compression)
+            if recordReader.fd != fromRemote.read { close(recordReader.fd) }
+        } catch {
+            parseError = error
+            child.signal(SIGTERM)
+            decompressor?.signal(SIGTERM)
+        }
+        close(fromRemote.read)
+        let status = child.wait()
+        decompressor?.wait()
+        compressor?.wait()
+        writeDone.wait()
+        stderrDone.wait()
+        let errText = String(decoding: stderrText.current, as: UTF8.self)
+        if let answer, parseError == nil {
+            if let error = writeError.current { throw error }
+            return answer
+        }
+        if let explained = connection.explainFailure(status: status, stderr: errText) { throw explained }
+        if let error = parseError as? CCPodError { throw error }
+        let detail = errText.split(separator: "\n").suffix(3).joined(separator: " / ")
+        throw CCPodError.badData("the agent on \(connection.displayName) gave an incomplete or invalid answer (exit \(status))\(detail.isEmpty ? "" : ": \(detail)"); nothing was changed here; run `ccpod check`")
+    }
+
+    enum AgentAnswerError: Error { case notAnAgent }
+
+    /// A decompressor fed first with bytes already read, then with the rest of the pipe.
+    static func spawnWithPrefix(_ tool: [String], prefix: Data, rest: Int32, output: Int32) throws -> ChildProcess {
+        let feed = try Pipe2()
+        let child = try ChildProcess.spawn(tool[0], Array(tool.dropFirst()), stdin: .fd(feed.read), stdout: .fd(output), stderr: .null)
+        feed.closeRead()
+        let writeFD = feed.write
+        Thread.detachNewThread {
+            _ = try? FileDescriptorIO.writeAll(writeFD, prefix, path: "decompressor")
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { Glibc_read(rest, $0.baseAddress!, $0.count) }
+                if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+                let ok = (try? buffer.withUnsafeBytes { try FileDescriptorIO.writeAll(writeFD, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: "decompressor") }) != nil
+                if !ok { break }
+            }
+            close(writeFD)
+        }
+        return child
+    }
+
+    static func readRecords(_ reader: FDReader, scratch: URL, pod: String) throws -> [AgentRecord] {
+        var records: [AgentRecord] = []
+        var dataCount = 0
+        func bad(_ why: String) -> CCPodError {
+            CCPodError.badData("the agent on \(pod) sent an invalid answer (\(why)); nothing was changed here")
+        }
+        while true {
+            guard let lineBytes = try reader.readLine(limit: 64 * 1024) else { throw bad("it ended early") }
+            let fields = lineBytes.split(separator: 0x09, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            switch fields.first {
+            case "END":
+                guard fields.count == 2, fields[1] == "ok" else { throw bad("it ended with \(fields.dropFirst().joined(separator: " "))") }
+                return records
+            case "W":
+                records.append(.warning(fields.dropFirst().joined(separator: " ")))
+            case "S":
+                guard fields.count == 7, let kind = AgentRecord.FileState.Kind(rawValue: fields[1]) else { throw bad("a malformed state record") }
+                let path = fields[6]
+                guard PodPathCheck.isSafeRelative(path) else { throw bad("an unsafe path \(path.debugDescription)") }
+                var stat: PodStat?
+                if let size = Int64(fields[2]), size >= 0 { stat = PodStat(size: size, mtime: fields[3]) }
+                let sha = fields[5] == "-" ? nil : fields[5]
+                if let sha, !Self.isHex64(sha) { throw bad("a malformed hash") }
+                records.append(.state(.init(kind: kind, path: path, stat: stat, lines: Int(fields[4]) ?? 0, sha256: sha)))
+            case "D":
+                guard fields.count == 5, let offset = Int64(fields[1]), let length = Int64(fields[2]),
+                      offset >= 0, length >= 0, Self.isHex64(fields[3]) else { throw bad("a malformed data record") }
+                let path = fields[4]
+                guard PodPathCheck.isSafeRelative(path) else { throw bad("an unsafe path \(path.debugDescription)") }
+                dataCount += 1
+                let target = scratch.appendingPathComponent("data-\(dataCount)")
+                let digest = try reader.copy(length, toFile: target.path)
+                guard digest == fields[3] else {
+                    throw bad("\(path) changed on the pod while it was read, or the data was damaged; run the command again")
+                }
+                records.append(.data(path: path, offset: offset, length: length, file: target.path))
+            default:
+                throw bad("an unknown record")
+            }
+        }
+    }
+
+    static func isHex64(_ s: String) -> Bool {
+        s.utf8.count == 64 && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+}
+
+/// Writes a request: text records, each payload's bytes right after its record.
+enum RequestWriter {
+    static func write(_ request: AgentRequest, to fd: Int32) throws {
+        var head = "CCPOD-REQ \(AgentScript.protocolVersion)\n"
+        func option(_ key: String, _ value: String) { head += "O\t\(key)\t\(value)\n" }
+        option("root", request.rootPrefix)
+        option("claude", request.paths.claudeDir)
+        option("state", request.paths.persistentDir + "/.ccpod")
+        option("mode", request.mode.rawValue)
+        option("busy", String(request.busySeconds))
+        option("accept", request.accept.map(\.rawValue).joined(separator: ","))
+        for dir in request.scope { head += "S\t\(dir)\n" }
+        for id in request.sessionIds { head += "I\t\(id)\n" }
+        var pending = Data(head.utf8)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        for file in request.files {
+            let seenSize = file.seen.map { String($0.size) } ?? "-"
+            let seenMtime = file.seen?.mtime ?? "-"
+            let ancSize = file.ancestor.map { String($0.size) } ?? "-"
+            let ancSha = file.ancestor?.sha256 ?? "-"
+            let length = file.payload?.length ?? 0
+            let sha = file.payload?.sha256 ?? "-"
+            pending.append(contentsOf: "K\t\(seenSize)\t\(seenMtime)\t\(ancSize)\t\(ancSha)\t\(file.operation.rawValue)\t\(length)\t\(sha)\t\(file.path)\n".utf8)
+            guard let payload = file.payload else {
+                if pending.count > 1 << 16 { try FileDescriptorIO.writeAll(fd, pending, path: "the pod"); pending.removeAll(keepingCapacity: true) }
+                continue
+            }
+            if let data = payload.data {
+                pending.append(data)
+                if pending.count > 1 << 16 { try FileDescriptorIO.writeAll(fd, pending, path: "the pod"); pending.removeAll(keepingCapacity: true) }
+                continue
+            }
+            try FileDescriptorIO.writeAll(fd, pending, path: "the pod")
+            pending.removeAll(keepingCapacity: true)
+            guard let path = payload.file else { continue }
+            let input = open(path, O_RDONLY | O_CLOEXEC)
+            guard input >= 0 else { throw CCPodError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
+            defer { close(input) }
+            if lseek(input, off_t(payload.offset), SEEK_SET) < 0 { throw CCPodError.io("cannot read \(path)") }
+            var remaining = payload.length
+            while remaining > 0 {
+                let want = Int(min(Int64(buffer.count), remaining))
+                let n = try FileDescriptorIO.read(input, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), path: path)
+                guard n > 0 else { throw CCPodError.io("\(path) became shorter while it was sent; run the command again") }
+                try FileDescriptorIO.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), path: "the pod")
+                remaining -= Int64(n)
+            }
+        }
+        pending.append(contentsOf: "END\n".utf8)
+        try FileDescriptorIO.writeAll(fd, pending, path: "the pod")
+    }
+}
+
+/// A buffered reader over a file descriptor that can hand out lines and exact byte counts.
+final class FDReader: @unchecked Sendable {
+    let fd: Int32
+    private var buffer = [UInt8]()
+    private var start = 0
+
+    init(fd: Int32) { self.fd = fd }
+
+    /// Bytes read ahead but not consumed (handed to the next reader of the stream).
+    func takeBuffered() -> Data {
+        let rest = Data(buffer[start...])
+        buffer.removeAll()
+        start = 0
+        return rest
+    }
+
+    private func fill() throws -> Bool {
+        if start > 0 { buffer.removeSubrange(0..<start); start = 0 }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc_read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw CCPodError.io("cannot read the pod's answer: \(String(cString: strerror(errno)))") }
+            if n == 0 { return false }
+            buffer.append(contentsOf: chunk[0..<n])
+            return true
+        }
+    }
+
+    /// Reads one line without its newline; nil at end of stream.
+    func readLine(limit: Int) throws -> [UInt8]? {
+        var searched = 0
+        while true {
+            if let nl = buffer[(start + searched)...].firstIndex(of: 0x0A) {
+                let line = Array(buffer[start..<nl])
+                start = nl + 1
+                return line
+            }
+            searched = buffer.count - start
+            if buffer.count - start > limit { throw CCPodError.badData("the pod's answer has an overlong line") }
+            if try !fill() { return nil }
+        }
+    }
+
+    /// Copies exactly `count` bytes to a new file and returns their SHA-256.
+    func copy(_ count: Int64, toFile path: String) throws -> String {
+        let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw CCPodError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(out) }
+        var hasher = SHA256()
+        var remaining = count
+        while remaining > 0 {
+            if start == buffer.count {
+                if try !fill() { throw CCPodError.badData("the pod's answer ended in the middle of a file") }
+            }
+            let take = Int(min(Int64(buffer.count - start), remaining))
+            try buffer[start..<(start + take)].withUnsafeBytes { raw in
+                hasher.update(bufferPointer: raw)
+                try FileDescriptorIO.writeAll(out, raw, path: path)
+            }
+            start += take
+            remaining -= Int64(take)
+        }
+        return SHA256Hex.hex(hasher.finalize())
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+
+/// The pod-side agent: a POSIX `sh` script (Remote/agent.sh) built into the binary
+/// and sent with every call in the command line, so stdin stays free for data.
+public enum AgentScript {
+    /// Version of the request/response format; the agent refuses any other.
+    public static let protocolVersion = 1
+
+    /// The script's text.
+    public static var source: String { String(decoding: PackageResources.agent_sh, as: UTF8.self) }
+
+    /// A POSIX command line that runs the agent with `sh` (never a login shell).
+    /// `requestCompression` is how ccpod compresses what it writes to stdin.
+    public static func remoteCommand(requestCompression: Compression) -> String {
+        let b64 = Data(PackageResources.agent_sh).base64EncodedString()
+        return "exec sh -c \"$(printf %s \(b64) | base64 -d)\" ccpod-agent \(protocolVersion) \(requestCompression.rawValue)"
+    }
+}
+
+/// A stream compression both ends can run as a filter.
+public enum Compression: String, Sendable, CaseIterable {
+    case zstd, gzip, none
+
+    /// The local command that decompresses this format, nil for `none`.
+    var decompressor: [String]? {
+        switch self {
+        case .zstd: return ["zstd", "-q", "-d", "-c"]
+        case .gzip: return ["gzip", "-d", "-c"]
+        case .none: return nil
+        }
+    }
+
+    var compressor: [String]? {
+        switch self {
+        case .zstd: return ["zstd", "-q", "-1", "-c"]
+        case .gzip: return ["gzip", "-1", "-c"]
+        case .none: return nil
+        }
+    }
+
+    /// What this machine can decompress, best first.
+    public static var locallyAvailable: [Compression] {
+        [.zstd, .gzip].filter { ChildProcess.exists($0.rawValue) }
+    }
+}
+
+/// One file record of an agent request.
+public struct AgentFileRequest: Sendable, Equatable {
+    public enum Operation: String, Sendable {
+        /// Report how the pod's file moved on (with data when pulling).
+        case check = "C"
+        /// Append `payload` when the pod's file is still the ancestor.
+        case append = "A"
+        /// Create the file when the pod has none.
+        case put = "P"
+        /// Replace the file when the pod's file is still the ancestor.
+        case replace = "R"
+        /// Delete the file when the pod's file is still the ancestor.
+        case delete = "D"
+    }
+
+    public var path: String
+    public var seen: PodStat?
+    public var ancestor: FileVersion?
+    public var operation: Operation
+    /// Where the bytes to send come from (a local file range), if any.
+    public var payload: Payload?
+
+    public struct Payload: Sendable, Equatable {
+        /// Bytes already in memory (rewritten lines), or a range of a local file.
+        public var data: Data?
+        public var file: String?
+        public var offset: Int64
+        public var length: Int64
+        public var sha256: String
+
+        public init(data: Data) {
+            self.data = data
+            self.file = nil
+            self.offset = 0
+            self.length = Int64(data.count)
+            self.sha256 = SHA256Hex.of(data)
+        }
+
+        public init(file: String, offset: Int64, length: Int64, sha256: String) {
+            self.data = nil
+            self.file = file
+            self.offset = offset
+            self.length = length
+            self.sha256 = sha256
+        }
+    }
+
+    public init(path: String, seen: PodStat?, ancestor: FileVersion?, operation: Operation, payload: Payload? = nil) {
+        self.path = path
+        self.seen = seen
+        self.ancestor = ancestor
+        self.operation = operation
+        self.payload = payload
+    }
+}
+
+/// Size and SHA-256 of a version of a file.
+public struct FileVersion: Sendable, Equatable, Codable {
+    public var size: Int64
+    public var sha256: String
+
+    public init(size: Int64, sha256: String) {
+        self.size = size
+        self.sha256 = sha256
+    }
+}
+
+/// What the pod's `find` reports for a file: size and mtime (as printed, seconds with fraction).
+public struct PodStat: Sendable, Equatable, Codable {
+    public var size: Int64
+    public var mtime: String
+
+    public init(size: Int64, mtime: String) {
+        self.size = size
+        self.mtime = mtime
+    }
+}
+
+/// A whole request: options, scope and files.
+public struct AgentRequest: Sendable {
+    public enum Mode: String, Sendable { case push, pull, sync, status }
+
+    public var mode: Mode
+    /// Pod folder prepended to every pod path ("" on a real pod).
+    public var rootPrefix: String
+    public var paths: PodPaths
+    /// Folders (relative to the pod's Claude dir) whose files are in scope.
+    public var scope: [String]
+    /// Session ids whose per-session folders are in scope.
+    public var sessionIds: [String]
+    public var files: [AgentFileRequest]
+    /// A file modified less than this many seconds ago is busy.
+    public var busySeconds: Int
+    public var accept: [Compression]
+
+    public init(mode: Mode, rootPrefix: String, paths: PodPaths, scope: [String], sessionIds: [String],
+                files: [AgentFileRequest], busySeconds: Int = 5, accept: [Compression]) {
+        self.mode = mode
+        self.rootPrefix = rootPrefix
+        self.paths = paths
+        self.scope = scope
+        self.sessionIds = sessionIds
+        self.files = files
+        self.busySeconds = busySeconds
+        self.accept = accept
+    }
+}
+
+/// One record of the agent's answer.
+public enum AgentRecord: Sendable, Equatable {
+    /// A file's state on the pod.
+    case state(FileState)
+    /// `length` bytes of `path` from `offset`, in a local temporary file, verified.
+    case data(path: String, offset: Int64, length: Int64, file: String)
+    case warning(String)
+
+    public struct FileState: Sendable, Equatable {
+        public enum Kind: String, Sendable {
+            case new, gone, busy, same, grew, rewritten, appended, written, identical, conflict, deleted, failed
+        }
+
+        public var kind: Kind
+        public var path: String
+        public var stat: PodStat?
+        public var lines: Int
+        public var sha256: String?
+    }
+}
+
+/// Rejects any path from the pod that could write outside the Claude dir.
+public enum PodPathCheck {
+    public static func isSafeRelative(_ path: String) -> Bool {
+        if path.isEmpty || path.hasPrefix("/") || path.utf8.count > 4096 { return false }
+        for scalar in path.unicodeScalars where scalar.value < 0x20 || scalar.value == 0x7f { return false }
+        for component in path.split(separator: "/", omittingEmptySubsequences: false) {
+            if component.isEmpty || component == "." || component == ".." { return false }
+        }
+        return true
+    }
+}
