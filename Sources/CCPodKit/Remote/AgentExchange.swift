@@ -177,7 +177,10 @@ public struct AgentExchange: Sendable {
             let fields = lineBytes.split(separator: 0x09, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
             switch fields.first {
             case "END":
-                guard fields.count == 2, fields[1] == "ok" else { throw bad("it ended with \(fields.dropFirst().joined(separator: " "))") }
+                guard fields.count == 2, fields[1] == "ok" else {
+                    let said = records.compactMap { if case .warning(let w) = $0 { return w } else { return nil } }
+                    throw CCPodError.badData("the agent on \(pod) stopped: \(said.isEmpty ? fields.dropFirst().joined(separator: " ") : said.joined(separator: "; ")); nothing was changed here")
+                }
                 return records
             case "W":
                 records.append(.warning(fields.dropFirst().joined(separator: " ")))

@@ -40,18 +40,18 @@ req_comp=${2:-none}
 # --- small helpers ------------------------------------------------------------
 
 sha_of_file() { # path -> sha256 of the whole file
-    set -- "$(sha256sum < "$1")"
-    printf '%s' "$1"
+    sum=$(sha256sum < "$1")
+    printf '%s' "${sum%% *}"
 }
 
 sha_of_prefix() { # path length -> sha256 of the first length bytes
-    set -- "$(head -c "$2" "$1" | sha256sum)"
-    printf '%s' "$1"
+    sum=$(head -c "$2" "$1" | sha256sum)
+    printf '%s' "${sum%% *}"
 }
 
 sha_of_range() { # path offset length
-    set -- "$(tail -c +"$(($2 + 1))" "$1" | head -c "$3" | sha256sum)"
-    printf '%s' "$1"
+    sum=$(tail -c +"$(($2 + 1))" "$1" | head -c "$3" | sha256sum)
+    printf '%s' "${sum%% *}"
 }
 
 stat_of() { # path -> "size<TAB>mtime" or empty

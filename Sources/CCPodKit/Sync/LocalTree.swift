@@ -1,0 +1,103 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What ccpod remembers of a local file to know, without reading it, that it did not change.
+public struct LocalStat: Sendable, Equatable, Codable {
+    public var size: Int64
+    public var mtimeNs: Int64
+    public var inode: UInt64
+
+    public init(size: Int64, mtimeNs: Int64, inode: UInt64) {
+        self.size = size
+        self.mtimeNs = mtimeNs
+        self.inode = inode
+    }
+
+    /// lstat of a regular file; nil when it is missing or not a regular file.
+    public static func of(_ path: String) -> LocalStat? {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        #if canImport(Darwin)
+        let ns = Int64(st.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(st.st_mtimespec.tv_nsec)
+        #else
+        let ns = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        #endif
+        return LocalStat(size: Int64(st.st_size), mtimeNs: ns, inode: UInt64(st.st_ino))
+    }
+}
+
+/// The files of a Claude config dir that a sync looks at, found with readdir and lstat.
+/// Symlinks are never followed; names with a newline or tab are skipped (the wire
+/// format cannot carry them) and reported.
+public enum LocalTree {
+    /// Every regular file under `relativeDir` of `root`, as paths relative to `root`.
+    public static func files(root: String, under relativeDir: String, skipped: inout [String]) -> [(path: String, stat: LocalStat)] {
+        var result: [(String, LocalStat)] = []
+        walk(root: root, relative: relativeDir, into: &result, skipped: &skipped)
+        return result
+    }
+
+    private static func walk(root: String, relative: String, into result: inout [(String, LocalStat)], skipped: inout [String]) {
+        let full = root + "/" + relative
+        guard let dir = opendir(full) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
+            if name.hasPrefix(".") && (name.contains(".ccpod-") || name.hasSuffix(".ccpod-new")) { continue }
+            let rel = relative + "/" + name
+            if name.contains("\n") || name.contains("\t") {
+                skipped.append(rel)
+                continue
+            }
+            var st = stat()
+            guard lstat(root + "/" + rel, &st) == 0 else { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR: walk(root: root, relative: rel, into: &result, skipped: &skipped)
+            case S_IFREG:
+                if let s = LocalStat.of(root + "/" + rel) { result.append((rel, s)) }
+            default: continue
+            }
+        }
+    }
+
+    /// Length of the file up to and including its last newline (the complete lines).
+    public static func completeLength(_ path: String, size: Int64) throws -> Int64 {
+        if size == 0 { return 0 }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CCPodError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let chunk = 65536
+        var end = size
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        while end > 0 {
+            let start = max(0, end - Int64(chunk))
+            let count = Int(end - start)
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count, off_t(start)) }
+            guard n == count else { throw CCPodError.io("cannot read \(path)") }
+            if let i = buffer[0..<count].lastIndex(of: 0x0A) { return start + Int64(i) + 1 }
+            end = start
+        }
+        return 0
+    }
+
+    /// Session ids that a running `claude` has open: `<claude>/sessions/<pid>.json` with a live pid.
+    public static func liveSessionIds(claudeDir: String) -> Set<String> {
+        var ids = Set<String>()
+        let dir = claudeDir + "/sessions"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return ids }
+        for name in names where name.hasSuffix(".json") {
+            guard let data = FileManager.default.contents(atPath: dir + "/" + name),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let pid = object["pid"] as? Int, let sid = object["sessionId"] as? String else { continue }
+            if kill(pid_t(pid), 0) == 0 || errno == EPERM { ids.insert(sid) }
+        }
+        return ids
+    }
+}

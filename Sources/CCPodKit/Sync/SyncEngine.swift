@@ -1,0 +1,812 @@
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Options of one push, pull, sync or status.
+public struct SyncOptions: Sendable {
+    public enum Direction: String, Sendable { case push, pull, sync, status }
+
+    public var direction: Direction
+    /// Plan only: nothing is written on either side.
+    public var dryRun: Bool
+    /// Propagate deletions (never by default).
+    public var delete: Bool
+    /// A file modified less than this many seconds ago is busy and skipped.
+    public var busySeconds: Int
+
+    public init(direction: Direction, dryRun: Bool = false, delete: Bool = false, busySeconds: Int = 5) {
+        self.direction = direction
+        self.dryRun = dryRun
+        self.delete = delete
+        self.busySeconds = busySeconds
+    }
+
+    var sends: Bool { !dryRun && (direction == .push || direction == .sync) }
+    var receives: Bool { !dryRun && (direction == .pull || direction == .sync) }
+}
+
+/// Carries sessions between the local Claude dir and a pod in one agent exchange
+/// (a second one only when a fork must put a sibling on the pod).
+///
+/// Semantics (DESIGN.md, "Sync semantics"): a side that only grew sends its new
+/// complete lines; both grew → fork (each side keeps its session, the other's
+/// history arrives as a sibling session); rewritten → both versions kept; new →
+/// copied; deleted → kept unless `delete`; no ancestor and different → conflict.
+public struct SyncEngine: Sendable {
+    public let claudeDir: String
+    public let connection: any PodConnection
+    public let stateDir: URL
+    public var requestCompression: Compression
+
+    /// - Parameters:
+    ///   - claudeDir: the local Claude config dir.
+    ///   - stateDir: this pod's folder under ccpod's state dir (ancestors, journal, scratch).
+    public init(claudeDir: String, connection: any PodConnection, stateDir: URL, requestCompression: Compression = .none) {
+        self.claudeDir = claudeDir
+        self.connection = connection
+        self.stateDir = stateDir
+        self.requestCompression = requestCompression
+    }
+
+    var ancestorsFile: URL { stateDir.appendingPathComponent("ancestors.json") }
+    var journalDir: URL { stateDir.appendingPathComponent("journal") }
+    var conflictsFile: URL { stateDir.appendingPathComponent("conflicts.json") }
+
+    public func run(scope: SyncScope, options: SyncOptions) throws -> SyncReport {
+        let started = Date()
+        try CCPodLocations.makePrivateDirectory(stateDir)
+        try LocalJournal(dir: journalDir, claudeDir: claudeDir).recover()
+        var store = try AncestorStore(file: ancestorsFile)
+        let scratch = stateDir.appendingPathComponent("scratch-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try CCPodLocations.makePrivateDirectory(scratch)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+
+        var run = SyncRun(engine: self, scope: scope, options: options, store: store, scratch: scratch)
+        try run.planRound1()
+        var calls = 1
+        let answer = try exchange(run.request(mode: options.dryRun ? .status : AgentRequest.Mode(rawValue: options.direction.rawValue)!), scratch: scratch)
+        try run.apply(answer)
+        if let followUp = run.followUpRequest() {
+            calls += 1
+            let second = try exchange(followUp, scratch: scratch)
+            try run.applyFollowUp(second)
+        }
+        store = run.store
+        if !options.dryRun && options.direction != .status {
+            try store.save()
+            try run.saveConflicts(to: conflictsFile)
+        }
+        return SyncReport(
+            mode: options.direction.rawValue, pod: connection.displayName, dryRun: options.dryRun,
+            items: run.items.sorted { $0.path < $1.path },
+            exchanges: calls,
+            seconds: Date().timeIntervalSince(started), warnings: run.warnings)
+    }
+
+    func exchange(_ request: AgentRequest, scratch: URL) throws -> AgentExchange.Answer {
+        try AgentExchange(connection: connection, requestCompression: requestCompression).run(request, scratch: scratch)
+    }
+}
+
+/// The state of one run: the plan per file, the request, what came back.
+struct SyncRun {
+    let engine: SyncEngine
+    let scope: SyncScope
+    let options: SyncOptions
+    var store: AncestorStore
+    let scratch: URL
+    var items: [SyncItem] = []
+    var warnings: [String] = []
+    var conflicts: [String] = []
+
+    /// How the local side of a file compares with its ancestor.
+    enum LocalChange {
+        case new(complete: Int64, sha: String)
+        case unchanged
+        case grew(complete: Int64, sha: String)
+        case rewritten(complete: Int64, sha: String)
+        case deleted
+    }
+
+    struct Entry {
+        var localPath: String
+        var podPath: String
+        var pair: AncestorPair?
+        var stat: LocalStat?
+        var change: LocalChange
+        var busy: Bool
+        var sent: AgentFileRequest.Operation
+        var payloadLines: Int = 0
+        var payloadBytes: Int64 = 0
+    }
+
+    var entries: [String: Entry] = [:]  // by pod path
+    var files: [AgentFileRequest] = []
+    var sessionIds: Set<String> = []
+    var liveIds: Set<String> = []
+    var followUps: [FollowUp] = []
+
+    /// Work for a second exchange: a sibling to put on the pod, or a pod file to fetch.
+    enum FollowUp {
+        case putSibling(podPath: String, file: String, version: FileVersion, pair: AncestorPair, forkOf: String)
+        case fetchForFork(podPath: String, localPath: String)
+    }
+
+    init(engine: SyncEngine, scope: SyncScope, options: SyncOptions, store: AncestorStore, scratch: URL) {
+        self.engine = engine
+        self.scope = scope
+        self.options = options
+        self.store = store
+        self.scratch = scratch
+    }
+
+    var claudeDir: String { engine.claudeDir }
+
+    // MARK: - Round 1: compare the local side with the ancestors and build the request
+
+    mutating func planRound1() throws {
+        liveIds = LocalTree.liveSessionIds(claudeDir: claudeDir)
+        var skipped: [String] = []
+        var local: [String: LocalStat] = [:]
+        for folder in scope.localFolders {
+            for (path, stat) in LocalTree.files(root: claudeDir, under: folder, skipped: &skipped) { local[path] = stat }
+        }
+        // Session ids in scope: the local transcripts, and the sessions already paired.
+        for path in local.keys where SyncScope.isTranscript(path) {
+            if let id = SyncScope.sessionId(of: path) { sessionIds.insert(id) }
+        }
+        for pair in store.pairs.values where SyncScope.isTranscript(pair.localPath) && inLocalFolders(pair.localPath) {
+            if let id = SyncScope.sessionId(of: pair.localPath) { sessionIds.insert(id) }
+            if let id = SyncScope.sessionId(of: pair.podPath) { sessionIds.insert(id) }
+        }
+        if let only = scope.sessionId { sessionIds = sessionIds.filter { $0 == only } }
+        for folder in ["file-history", "tasks"] {
+            for id in sessionIds where FileManager.default.fileExists(atPath: "\(claudeDir)/\(folder)/\(id)") {
+                for (path, stat) in LocalTree.files(root: claudeDir, under: "\(folder)/\(id)", skipped: &skipped) { local[path] = stat }
+            }
+        }
+        if let todos = try? FileManager.default.contentsOfDirectory(atPath: "\(claudeDir)/todos") {
+            for name in todos where name.hasSuffix(".json") && sessionIds.contains(String(name.prefix(36))) {
+                if let stat = LocalStat.of("\(claudeDir)/todos/\(name)") { local["todos/\(name)"] = stat }
+            }
+        }
+        for path in skipped { warnings.append("skipped \(path): a name with a newline or tab cannot be synced") }
+
+        var paths = Set(local.keys.filter { inScope($0) })
+        for pair in store.pairs.values where inScope(pair.localPath) { paths.insert(pair.localPath) }
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
+
+        for localPath in paths.sorted() {
+            let pair = store.pair(local: localPath)
+            let stat = local[localPath]
+            var podPath = pair?.podPath ?? scope.podPath(forLocal: localPath)
+            if pair == nil, let taken = store.pair(pod: podPath), taken.localPath != localPath {
+                // The pod path already belongs to another pair (a fork): arrive there as a sibling.
+                podPath = Self.siblingPath(of: podPath)
+            }
+            let full = claudeDir + "/" + localPath
+            var busy = false
+            if let stat {
+                if let id = SyncScope.sessionId(of: localPath), liveIds.contains(id) { busy = true }
+                if now - stat.mtimeNs < Int64(options.busySeconds) * 1_000_000_000 { busy = true }
+            }
+            let isLog = localPath.hasSuffix(".jsonl")
+            let change: LocalChange
+            if let stat {
+                let complete = isLog ? try LocalTree.completeLength(full, size: stat.size) : stat.size
+                if let pair {
+                    if stat == pair.localSeen {
+                        change = .unchanged
+                    } else {
+                        let (prefix, whole) = try Self.hashes(full, prefix: pair.local.size, whole: complete)
+                        if prefix == pair.local.sha256 && complete >= pair.local.size {
+                            change = complete == pair.local.size ? .unchanged : .grew(complete: complete, sha: whole)
+                        } else {
+                            change = .rewritten(complete: complete, sha: whole)
+                        }
+                    }
+                } else {
+                    change = .new(complete: complete, sha: try SHA256Hex.ofFile(full, length: complete))
+                }
+            } else {
+                change = .deleted
+            }
+            var entry = Entry(localPath: localPath, podPath: podPath, pair: pair, stat: stat, change: change, busy: busy, sent: .check)
+            var request = AgentFileRequest(path: podPath, seen: pair?.podSeen, ancestor: pair?.pod, operation: .check)
+            if options.sends && !busy {
+                switch change {
+                case .new(let complete, let sha):
+                    request.operation = .put
+                    request.payload = .init(file: full, offset: 0, length: complete, sha256: sha)
+                    entry.payloadBytes = complete
+                case .grew(let complete, _):
+                    guard let pair else { break }
+                    request.operation = .append
+                    let length = complete - pair.local.size
+                    if let rewriter = pair.toPod {
+                        var data = Data()
+                        try rewriter.stream(file: full, offset: pair.local.size, length: length) { data.append($0) }
+                        request.payload = .init(data: data)
+                    } else {
+                        request.payload = .init(file: full, offset: pair.local.size, length: length,
+                                                sha256: try Self.rangeHash(full, offset: pair.local.size, length: length))
+                    }
+                    entry.payloadBytes = length
+                case .rewritten(let complete, let sha) where !SyncScope.isTranscript(localPath):
+                    // Whole files (todos, file history, tool results, memory) are replaced.
+                    request.operation = .replace
+                    request.payload = .init(file: full, offset: 0, length: complete, sha256: sha)
+                    entry.payloadBytes = complete
+                case .deleted where options.delete:
+                    request.operation = .delete
+                default:
+                    break
+                }
+            }
+            entry.sent = request.operation
+            if let payload = request.payload { entry.payloadLines = Self.newlines(in: payload) }
+            entries[podPath] = entry
+            files.append(request)
+        }
+    }
+
+    func inLocalFolders(_ path: String) -> Bool {
+        scope.localFolders.contains { path.hasPrefix($0 + "/") }
+    }
+
+    func inScope(_ localPath: String) -> Bool {
+        scope.contains(localPath, folders: scope.localFolders, sessionIds: sessionIds)
+    }
+
+    func request(mode: AgentRequest.Mode) -> AgentRequest {
+        AgentRequest(
+            mode: mode, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
+            scope: scope.podFolders, sessionIds: sessionIds.sorted(), files: files,
+            busySeconds: options.busySeconds, accept: Compression.locallyAvailable)
+    }
+
+    // MARK: - Applying the answer
+
+    mutating func apply(_ answer: AgentExchange.Answer) throws {
+        var states: [String: AgentRecord.FileState] = [:]
+        var data: [String: (offset: Int64, length: Int64, file: String)] = [:]
+        for record in answer.records {
+            switch record {
+            case .state(let s): states[s.path] = s
+            case .data(let path, let offset, let length, let file): data[path] = (offset, length, file)
+            case .warning(let w): warnings.append("pod: \(w)")
+            }
+        }
+        for podPath in entries.keys.sorted() {
+            try settle(podPath: podPath, state: states[podPath], data: data[podPath])
+        }
+        // Files only the pod has.
+        for (podPath, state) in states.sorted(by: { $0.key < $1.key }) where entries[podPath] == nil {
+            try settlePodOnly(podPath: podPath, state: state, data: data[podPath])
+        }
+    }
+
+    private mutating func settle(podPath: String, state: AgentRecord.FileState?, data: (offset: Int64, length: Int64, file: String)?) throws {
+        guard let entry = entries[podPath] else { return }
+        let path = entry.localPath
+        if entry.busy {
+            items.append(.init(path: path, action: .busy, detail: "a running claude is writing it; it will move next time"))
+            return
+        }
+        if state?.kind == .busy {
+            items.append(.init(path: path, action: .busy, detail: "a running claude on the pod is writing it; it will move next time"))
+            return
+        }
+        switch (entry.change, state?.kind) {
+        // Local new file.
+        case (.new(let complete, let sha), .written?):
+            record(entry, local: FileVersion(size: complete, sha256: sha), pod: FileVersion(size: complete, sha256: sha), podSeen: state?.stat)
+            items.append(.init(path: path, action: .copiedToPod, lines: entry.payloadLines, bytes: complete))
+        case (.new(let complete, let sha), .identical?):
+            record(entry, local: FileVersion(size: complete, sha256: sha), pod: FileVersion(size: complete, sha256: sha), podSeen: state?.stat)
+            items.append(.init(path: path, action: .inSync))
+        case (.new(let complete, let sha), .rewritten?) where state?.sha256 == sha || (state?.stat?.size ?? -1) >= complete && data.map({ (try? SHA256Hex.ofFile($0.file, length: complete)) == sha }) == true:
+            // Same content both sides (the pod's may have more lines).
+            let podVersion = FileVersion(size: complete, sha256: sha)
+            record(entry, local: podVersion, pod: podVersion, podSeen: state?.sha256 == sha ? state?.stat : nil)
+            items.append(.init(path: path, action: .inSync))
+        case (.new, .conflict?), (.new, .rewritten?):
+            conflicts.append(path)
+            items.append(.init(path: path, action: .conflict, detail: "both sides have this file with different contents and no common history; run `ccpod resolve`"))
+        case (.new(let complete, _), .gone?), (.new(let complete, _), nil):
+            items.append(.init(path: path, action: options.dryRun && options.direction != .pull ? .copiedToPod : .localOnly,
+                               lines: entry.payloadLines, bytes: complete))
+
+        // Known file, pod unchanged.
+        case (.unchanged, nil):
+            items.append(.init(path: path, action: .inSync))
+        case (.unchanged, .same?):
+            if var pair = entry.pair { pair.podSeen = state?.stat; pair.localSeen = entry.stat; store.set(pair) }
+            items.append(.init(path: path, action: .inSync))
+        case (.grew(let complete, let sha), .appended?):
+            guard var pair = entry.pair else { return }
+            let podSha = try podHash(of: entry, localComplete: complete, localSha: sha)
+            pair.local = FileVersion(size: complete, sha256: sha)
+            pair.pod = FileVersion(size: pair.pod.size + entry.payloadBytes, sha256: podSha)
+            pair.localSeen = entry.stat
+            pair.podSeen = state?.stat
+            store.set(pair)
+            items.append(.init(path: path, action: .pushed, lines: entry.payloadLines, bytes: entry.payloadBytes))
+        case (.grew(let complete, _), nil), (.grew(let complete, _), .same?):
+            let pending = complete - (entry.pair?.local.size ?? 0)
+            items.append(.init(path: path, action: options.dryRun && options.direction != .pull ? .pushed : .localAhead,
+                               lines: try lineCount(entry.localPath, from: entry.pair?.local.size ?? 0, to: complete), bytes: pending))
+        case (.rewritten(let complete, let sha), .written?):
+            guard var pair = entry.pair else { return }
+            pair.local = FileVersion(size: complete, sha256: sha)
+            pair.pod = pair.local
+            pair.localSeen = entry.stat
+            pair.podSeen = state?.stat
+            store.set(pair)
+            items.append(.init(path: path, action: .replacedOnPod, bytes: complete))
+        case (.rewritten, nil), (.rewritten, .same?):
+            if SyncScope.isTranscript(entry.localPath) && options.direction == .sync && !options.dryRun {
+                followUps.append(.fetchForFork(podPath: podPath, localPath: path))
+                try queuePodSibling(for: entry)
+            } else {
+                items.append(.init(path: path, action: options.dryRun ? .diverged : .diverged,
+                                   detail: "changed here other than by appending; `ccpod sync` keeps both versions"))
+            }
+        case (.deleted, nil), (.deleted, .same?):
+            items.append(.init(path: path, action: .deletedLocally, detail: "kept on the pod; --delete removes it there"))
+        case (.deleted, .deleted?):
+            store.remove(local: path)
+            items.append(.init(path: path, action: .deletedFromPod))
+        case (_, .gone?):
+            if case .deleted = entry.change {
+                store.remove(local: path)
+                items.append(.init(path: path, action: .inSync, detail: "deleted on both sides"))
+            } else if options.delete && options.receives {
+                try backupLocal(path)
+                store.remove(local: path)
+                items.append(.init(path: path, action: .deletedHere, detail: "deleted on the pod; the local copy was moved to the backups folder"))
+            } else {
+                items.append(.init(path: path, action: .deletedOnPod, detail: "kept here; --delete removes it here too"))
+            }
+
+        // The pod moved on.
+        case (.unchanged, .grew?):
+            guard let state else { return }
+            if options.receives, let data {
+                try pullAppend(entry, state: state, data: data)
+            } else {
+                items.append(.init(path: path, action: options.dryRun && options.direction != .push ? .pulled : .podAhead, lines: state.lines,
+                                   bytes: (state.stat?.size ?? 0) - (entry.pair?.pod.size ?? 0)))
+            }
+        case (.unchanged, .rewritten?):
+            guard let state else { return }
+            if SyncScope.isTranscript(path) {
+                if options.direction == .sync && !options.dryRun, let data {
+                    try forkLocally(entry, podState: state, data: data, podDeltaOnly: false)
+                    try queuePodSibling(for: entry)
+                } else {
+                    items.append(.init(path: path, action: .diverged, detail: "rewritten on the pod; `ccpod sync` keeps both versions"))
+                }
+            } else if options.receives, let data {
+                try replaceLocal(entry, state: state, data: data)
+            } else {
+                items.append(.init(path: path, action: .podAhead, bytes: state.stat?.size ?? 0))
+            }
+        case (.deleted, .grew?), (.deleted, .rewritten?):
+            items.append(.init(path: path, action: .deletedLocally, detail: "deleted here but changed on the pod; kept on the pod"))
+        case (.grew, .grew?), (.grew, .rewritten?), (.rewritten, .grew?), (.rewritten, .rewritten?):
+            guard let state else { return }
+            if SyncScope.isTranscript(path) && options.direction == .sync && !options.dryRun, let data {
+                try forkLocally(entry, podState: state, data: data, podDeltaOnly: state.kind == .grew)
+                try queuePodSibling(for: entry)
+            } else if SyncScope.isTranscript(path) {
+                items.append(.init(path: path, action: .diverged, detail: "both sides moved on; `ccpod sync` keeps both as sibling sessions"))
+            } else {
+                conflicts.append(path)
+                items.append(.init(path: path, action: .conflict, detail: "changed on both sides; run `ccpod resolve`"))
+            }
+        case (_, .failed?):
+            items.append(.init(path: path, action: .failed, detail: "the pod could not verify the append; the next run repairs it"))
+        default:
+            items.append(.init(path: path, action: .failed, detail: "unexpected answer \(state?.kind.rawValue ?? "none") from the pod"))
+        }
+    }
+
+    /// Records a new agreement between the two sides of an entry.
+    private mutating func record(_ entry: Entry, local: FileVersion, pod: FileVersion, podSeen: PodStat?) {
+        store.set(AncestorPair(localPath: entry.localPath, podPath: entry.podPath,
+                               localSessionId: entry.pair?.localSessionId, podSessionId: entry.pair?.podSessionId,
+                               local: local, pod: pod, localSeen: entry.stat, podSeen: podSeen))
+    }
+
+    private mutating func settlePodOnly(podPath: String, state: AgentRecord.FileState, data: (offset: Int64, length: Int64, file: String)?) throws {
+        var localPath = scope.localPath(forPod: podPath)
+        guard state.kind == .new else { return }
+        if !options.receives || data == nil {
+            items.append(.init(path: localPath, action: options.dryRun && options.direction != .push ? .copiedFromPod : .podOnly,
+                               bytes: state.stat?.size ?? 0))
+            return
+        }
+        guard let data, let podStat = state.stat else { return }
+        if let sid = SyncScope.sessionId(of: localPath), scope.sessionId != nil, sid != scope.sessionId { return }
+        var rewriter: SessionIdRewriter?
+        var localId: String?
+        var podId: String?
+        if FileManager.default.fileExists(atPath: claudeDir + "/" + localPath) || store.pair(local: localPath) != nil {
+            // The local path is taken by another session: arrive as a sibling.
+            guard SyncScope.isTranscript(localPath), let id = SyncScope.sessionId(of: localPath) else {
+                conflicts.append(localPath)
+                items.append(.init(path: localPath, action: .conflict, detail: "the pod has a different file at this path; run `ccpod resolve`"))
+                return
+            }
+            let newId = UUID().uuidString.lowercased()
+            localPath = Self.replaceId(in: localPath, with: newId)
+            rewriter = SessionIdRewriter(from: id, to: newId)
+            localId = newId
+            podId = id
+        }
+        let isLog = podPath.hasSuffix(".jsonl")
+        let complete = isLog ? try LocalTree.completeLength(data.file, size: data.length) : data.length
+        let written = try writeLocal(localPath, from: data.file, length: complete, rewriter: rewriter, extraLine: nil)
+        let podVersion = FileVersion(size: complete, sha256: try SHA256Hex.ofFile(data.file, length: complete))
+        store.set(AncestorPair(localPath: localPath, podPath: podPath, localSessionId: localId, podSessionId: podId,
+                               local: written, pod: podVersion, localSeen: LocalStat.of(claudeDir + "/" + localPath),
+                               podSeen: complete == podStat.size ? podStat : nil))
+        items.append(.init(path: localPath, action: .copiedFromPod, lines: try Self.newlines(inFile: data.file, length: complete), bytes: complete))
+    }
+
+    // MARK: - Local writes
+
+    private mutating func pullAppend(_ entry: Entry, state: AgentRecord.FileState, data: (offset: Int64, length: Int64, file: String)) throws {
+        guard var pair = entry.pair, data.offset == pair.pod.size else {
+            items.append(.init(path: entry.localPath, action: .failed, detail: "the pod sent data at an unexpected offset"))
+            return
+        }
+        let isLog = entry.localPath.hasSuffix(".jsonl")
+        let usable = isLog ? try LocalTree.completeLength(data.file, size: data.length) : data.length
+        if usable == 0 {
+            items.append(.init(path: entry.localPath, action: .inSync, detail: "the pod's new line is not complete yet"))
+            return
+        }
+        let payloadFile: String
+        if let rewriter = pair.toLocal {
+            payloadFile = scratch.appendingPathComponent("rewritten-\(UUID().uuidString.prefix(8))").path
+            try AtomicFile.write(to: URL(fileURLWithPath: payloadFile)) { fd in
+                try rewriter.stream(file: data.file, offset: 0, length: usable) { try FileDescriptorIO.writeAll(fd, $0, path: payloadFile) }
+            }
+        } else {
+            payloadFile = data.file
+        }
+        let appended = try LocalJournal(dir: engine.journalDir, claudeDir: claudeDir)
+            .append(path: entry.localPath, expectedSize: pair.local.size, expectedSha: pair.local.sha256,
+                    payloadFile: payloadFile, length: usable)
+        pair.local = appended
+        let podPrefixHash = try Self.extendHash(ofPodVersion: pair, localPath: claudeDir + "/" + entry.localPath, podDelta: data.file, length: usable)
+        pair.pod = FileVersion(size: pair.pod.size + usable, sha256: podPrefixHash)
+        pair.localSeen = LocalStat.of(claudeDir + "/" + entry.localPath)
+        pair.podSeen = (pair.pod.size == state.stat?.size) ? state.stat : nil
+        store.set(pair)
+        items.append(.init(path: entry.localPath, action: .pulled, lines: try Self.newlines(inFile: data.file, length: usable), bytes: usable))
+    }
+
+    private mutating func replaceLocal(_ entry: Entry, state: AgentRecord.FileState, data: (offset: Int64, length: Int64, file: String)) throws {
+        guard var pair = entry.pair, data.offset == 0 else { return }
+        let written = try writeLocal(entry.localPath, from: data.file, length: data.length, rewriter: nil, extraLine: nil)
+        pair.local = written
+        pair.pod = written
+        pair.localSeen = LocalStat.of(claudeDir + "/" + entry.localPath)
+        pair.podSeen = state.stat
+        store.set(pair)
+        items.append(.init(path: entry.localPath, action: .replacedLocally, bytes: data.length))
+    }
+
+    /// Both continuations kept: the pod's version of this session arrives here as a new
+    /// sibling session (new id, its lines' sessionId rewritten, a custom title appended).
+    private mutating func forkLocally(_ entry: Entry, podState: AgentRecord.FileState, data: (offset: Int64, length: Int64, file: String), podDeltaOnly: Bool) throws {
+        guard let podId = SyncScope.sessionId(of: entry.podPath), let localId = SyncScope.sessionId(of: entry.localPath) else { return }
+        let pair = entry.pair
+        let siblingId = UUID().uuidString.lowercased()
+        let siblingPath = Self.replaceId(in: entry.localPath, with: siblingId)
+        let podRewriter = SessionIdRewriter(from: pair?.podSessionId ?? podId, to: siblingId)
+        let deltaComplete = try LocalTree.completeLength(data.file, size: data.length)
+        // The pod's version: the agreed prefix (as the local side has it) plus the pod's lines.
+        let content = scratch.appendingPathComponent("fork-\(siblingId)").path
+        var podVersionHasher = SHA256()
+        var podSize: Int64 = 0
+        try AtomicFile.write(to: URL(fileURLWithPath: content)) { fd in
+            if podDeltaOnly, let pair {
+                let prefixRewriter = SessionIdRewriter(from: pair.localSessionId ?? localId, to: siblingId)
+                let toPodIds = pair.toPod
+                try prefixRewriter.stream(file: claudeDir + "/" + entry.localPath, offset: 0, length: pair.local.size) { chunk in
+                    try FileDescriptorIO.writeAll(fd, chunk, path: content)
+                }
+                if let toPodIds {
+                    try toPodIds.stream(file: claudeDir + "/" + entry.localPath, offset: 0, length: pair.local.size) { podVersionHasher.update(data: $0) }
+                } else {
+                    try SyncRun.feed(&podVersionHasher, file: claudeDir + "/" + entry.localPath, offset: 0, length: pair.local.size)
+                }
+                podSize += pair.local.size
+            }
+            try podRewriter.stream(file: data.file, offset: 0, length: deltaComplete) { try FileDescriptorIO.writeAll(fd, $0, path: content) }
+            try SyncRun.feed(&podVersionHasher, file: data.file, offset: 0, length: deltaComplete)
+            podSize += deltaComplete
+            let title = SessionTitleProbe.title(ofFile: data.file, limit: deltaComplete) ?? "session \(localId.prefix(8))"
+            try FileDescriptorIO.writeAll(fd, Self.customTitleLine(title: "\(title) (from pod)", sessionId: siblingId), path: content)
+        }
+        let written = try writeLocal(siblingPath, from: content, length: nil, rewriter: nil, extraLine: nil)
+        store.set(AncestorPair(localPath: siblingPath, podPath: entry.podPath, localSessionId: siblingId, podSessionId: pair?.podSessionId ?? podId,
+                               local: written, pod: FileVersion(size: podSize, sha256: SHA256Hex.hex(podVersionHasher.finalize())),
+                               localSeen: LocalStat.of(claudeDir + "/" + siblingPath),
+                               podSeen: podSize == podState.stat?.size ? podState.stat : nil))
+        items.append(.init(path: entry.localPath, action: .forked, lines: podState.lines, bytes: deltaComplete,
+                           detail: "both sides moved on: the pod's continuation is now session \(siblingId) here"))
+    }
+
+    /// The local version of a forked session goes to the pod as a sibling (second exchange).
+    private mutating func queuePodSibling(for entry: Entry) throws {
+        guard let localId = SyncScope.sessionId(of: entry.localPath), let stat = entry.stat else { return }
+        let full = claudeDir + "/" + entry.localPath
+        let complete = try LocalTree.completeLength(full, size: stat.size)
+        let siblingId = UUID().uuidString.lowercased()
+        let podPath = Self.replaceId(in: entry.podPath, with: siblingId)
+        let rewriter = SessionIdRewriter(from: entry.pair?.localSessionId ?? localId, to: siblingId)
+        let content = scratch.appendingPathComponent("sibling-\(siblingId)").path
+        var hasher = SHA256()
+        var size: Int64 = 0
+        try AtomicFile.write(to: URL(fileURLWithPath: content)) { fd in
+            try rewriter.stream(file: full, offset: 0, length: complete) { chunk in
+                hasher.update(data: chunk)
+                size += Int64(chunk.count)
+                try FileDescriptorIO.writeAll(fd, chunk, path: content)
+            }
+        }
+        let localSha = try SHA256Hex.ofFile(full, length: complete)
+        let version = FileVersion(size: size, sha256: SHA256Hex.hex(hasher.finalize()))
+        let pair = AncestorPair(localPath: entry.localPath, podPath: podPath, localSessionId: entry.pair?.localSessionId ?? localId,
+                                podSessionId: siblingId, local: FileVersion(size: complete, sha256: localSha), pod: version,
+                                localSeen: stat, podSeen: nil)
+        followUps.append(.putSibling(podPath: podPath, file: content, version: version, pair: pair, forkOf: entry.localPath))
+    }
+
+    func followUpRequest() -> AgentRequest? {
+        guard !followUps.isEmpty else { return nil }
+        var files: [AgentFileRequest] = []
+        for followUp in followUps {
+            switch followUp {
+            case .putSibling(let podPath, let file, let version, _, _):
+                files.append(AgentFileRequest(path: podPath, seen: nil, ancestor: nil, operation: .put,
+                                              payload: .init(file: file, offset: 0, length: version.size, sha256: version.sha256)))
+            case .fetchForFork(let podPath, _):
+                files.append(AgentFileRequest(path: podPath, seen: nil, ancestor: nil, operation: .check))
+            }
+        }
+        return AgentRequest(mode: .sync, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
+                            scope: [], sessionIds: [], files: files, busySeconds: options.busySeconds,
+                            accept: Compression.locallyAvailable)
+    }
+
+    mutating func applyFollowUp(_ answer: AgentExchange.Answer) throws {
+        var states: [String: AgentRecord.FileState] = [:]
+        var data: [String: (offset: Int64, length: Int64, file: String)] = [:]
+        for record in answer.records {
+            switch record {
+            case .state(let s): states[s.path] = s
+            case .data(let path, let offset, let length, let file): data[path] = (offset, length, file)
+            case .warning(let w): warnings.append("pod: \(w)")
+            }
+        }
+        for followUp in followUps {
+            switch followUp {
+            case .putSibling(let podPath, _, _, var pair, let forkOf):
+                guard let state = states[podPath], state.kind == .written else {
+                    warnings.append("the pod did not accept the sibling \(podPath); the next sync tries again")
+                    continue
+                }
+                pair.podSeen = state.stat
+                store.set(pair)
+                if let i = items.firstIndex(where: { $0.path == forkOf && $0.action == .forked }) {
+                    items[i].detail = (items[i].detail ?? "") + "; this side's continuation is session \(SyncScope.sessionId(of: podPath) ?? "?") on the pod"
+                } else {
+                    items.append(.init(path: forkOf, action: .forked, detail: "rewritten here: this version is session \(SyncScope.sessionId(of: podPath) ?? "?") on the pod"))
+                }
+            case .fetchForFork(let podPath, let localPath):
+                guard let state = states[podPath], let d = data[podPath], let entry = entries[podPath] else { continue }
+                var detached = entry
+                detached.pair = nil
+                _ = localPath
+                try forkLocally(detached, podState: state, data: d, podDeltaOnly: false)
+            }
+        }
+    }
+
+    /// Writes a new local file atomically (0600, folders 0700), refusing any path that
+    /// leaves the Claude dir through `..` or a symlink.
+    private func writeLocal(_ path: String, from source: String, length: Int64?, rewriter: SessionIdRewriter?, extraLine: Data?) throws -> FileVersion {
+        guard PodPathCheck.isSafeRelative(path) else { throw CCPodError.badData("refusing to write \(path.debugDescription) outside the Claude dir") }
+        let target = URL(fileURLWithPath: claudeDir + "/" + path)
+        try SafeFolders.make(relative: (path as NSString).deletingLastPathComponent, under: claudeDir)
+        let total = try length ?? Int64(FileManager.default.attributesOfItem(atPath: source)[.size] as? Int ?? 0)
+        var hasher = SHA256()
+        var size: Int64 = 0
+        try AtomicFile.write(to: target) { fd in
+            func put(_ chunk: Data) throws {
+                hasher.update(data: chunk)
+                size += Int64(chunk.count)
+                try FileDescriptorIO.writeAll(fd, chunk, path: target.path)
+            }
+            if let rewriter {
+                try rewriter.stream(file: source, offset: 0, length: total, put)
+            } else {
+                try SyncRun.copy(file: source, length: total, put)
+            }
+            if let extraLine { try put(extraLine) }
+        }
+        return FileVersion(size: size, sha256: SHA256Hex.hex(hasher.finalize()))
+    }
+
+    private func backupLocal(_ path: String) throws {
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let backup = engine.stateDir.appendingPathComponent("backups/\(stamp)/\(path)")
+        try CCPodLocations.makePrivateDirectory(backup.deletingLastPathComponent())
+        try FileManager.default.moveItem(atPath: claudeDir + "/" + path, toPath: backup.path)
+    }
+
+    func saveConflicts(to file: URL) throws {
+        var existing = Set((try? JSONDecoder().decode([String].self, from: Data(contentsOf: file))) ?? [])
+        for item in items where item.action != .conflict { existing.remove(item.path) }
+        existing.formUnion(conflicts)
+        if existing.isEmpty {
+            try? FileManager.default.removeItem(at: file)
+        } else {
+            try AtomicFile.write(try JSONEncoder().encode(existing.sorted()), to: file)
+        }
+    }
+
+    // MARK: - Small pure helpers
+
+    /// The pod's hash after an append: the pod's agreed bytes plus the appended payload.
+    private func podHash(of entry: Entry, localComplete: Int64, localSha: String) throws -> String {
+        guard let pair = entry.pair, let rewriter = pair.toPod else { return localSha }
+        var hasher = SHA256()
+        try rewriter.stream(file: claudeDir + "/" + entry.localPath, offset: 0, length: localComplete) { hasher.update(data: $0) }
+        return SHA256Hex.hex(hasher.finalize())
+    }
+
+    /// The hash of the pod's file after `length` bytes of `podDelta` were appended to its agreed version.
+    static func extendHash(ofPodVersion pair: AncestorPair, localPath: String, podDelta: String, length: Int64) throws -> String {
+        var hasher = SHA256()
+        if let rewriter = pair.toPod {
+            try rewriter.stream(file: localPath, offset: 0, length: pair.local.size) { hasher.update(data: $0) }
+        } else {
+            try feed(&hasher, file: localPath, offset: 0, length: pair.pod.size)
+        }
+        try feed(&hasher, file: podDelta, offset: 0, length: length)
+        return SHA256Hex.hex(hasher.finalize())
+    }
+
+    static func feed(_ hasher: inout SHA256, file: String, offset: Int64, length: Int64) throws {
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw CCPodError.io("cannot read \(file)") }
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(offset))
+        var remaining = length
+        while remaining > 0 {
+            let chunk = try handle.read(upToCount: Int(min(remaining, 1 << 20))) ?? Data()
+            if chunk.isEmpty { throw CCPodError.io("\(file) became shorter while it was read") }
+            hasher.update(data: chunk)
+            remaining -= Int64(chunk.count)
+        }
+    }
+
+    static func copy(file: String, length: Int64, _ body: (Data) throws -> Void) throws {
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw CCPodError.io("cannot read \(file)") }
+        defer { try? handle.close() }
+        var remaining = length
+        while remaining > 0 {
+            let chunk = try handle.read(upToCount: Int(min(remaining, 1 << 20))) ?? Data()
+            if chunk.isEmpty { throw CCPodError.io("\(file) became shorter while it was read") }
+            try body(chunk)
+            remaining -= Int64(chunk.count)
+        }
+    }
+
+    /// SHA-256 of the first `prefix` bytes and of the first `whole` bytes, in one read.
+    static func hashes(_ path: String, prefix: Int64, whole: Int64) throws -> (prefix: String?, whole: String) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw CCPodError.io("cannot read \(path)") }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        var prefixDigest: String? = prefix == 0 ? SHA256Hex.empty : nil
+        var done: Int64 = 0
+        let end = max(prefix, whole)
+        while done < end {
+            var want = min(end - done, 1 << 20)
+            if prefixDigest == nil && done < prefix { want = min(want, prefix - done) }
+            let chunk = try handle.read(upToCount: Int(want)) ?? Data()
+            if chunk.isEmpty { break }
+            if done < whole { hasher.update(data: chunk.prefix(Int(min(Int64(chunk.count), whole - done)))) }
+            done += Int64(chunk.count)
+            if done == prefix && prefix <= whole { prefixDigest = SHA256Hex.hex(hasher.finalize()) }
+        }
+        if prefix > whole { prefixDigest = nil }
+        return (prefixDigest, SHA256Hex.hex(hasher.finalize()))
+    }
+
+    static func rangeHash(_ path: String, offset: Int64, length: Int64) throws -> String {
+        var hasher = SHA256()
+        try feed(&hasher, file: path, offset: offset, length: length)
+        return SHA256Hex.hex(hasher.finalize())
+    }
+
+    func lineCount(_ localPath: String, from: Int64, to: Int64) throws -> Int {
+        var count = 0
+        let handle = FileHandle(forReadingAtPath: claudeDir + "/" + localPath)
+        defer { try? handle?.close() }
+        try handle?.seek(toOffset: UInt64(from))
+        var remaining = to - from
+        while remaining > 0, let chunk = try handle?.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
+            count += chunk.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 }
+            remaining -= Int64(chunk.count)
+        }
+        return count
+    }
+
+    static func newlines(in payload: AgentFileRequest.Payload) -> Int {
+        if let data = payload.data { return data.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 } }
+        guard let file = payload.file else { return 0 }
+        var count = 0
+        guard let handle = FileHandle(forReadingAtPath: file) else { return 0 }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: UInt64(payload.offset))
+        var remaining = payload.length
+        while remaining > 0, let chunk = try? handle.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
+            count += chunk.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 }
+            remaining -= Int64(chunk.count)
+        }
+        return count
+    }
+
+    static func newlines(inFile file: String, length: Int64) throws -> Int {
+        newlines(in: .init(file: file, offset: 0, length: length, sha256: ""))
+    }
+
+    static func replaceId(in path: String, with id: String) -> String {
+        var parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        parts[parts.count - 1] = "\(id).jsonl"
+        return parts.joined(separator: "/")
+    }
+
+    static func siblingPath(of path: String) -> String {
+        replaceId(in: path, with: UUID().uuidString.lowercased())
+    }
+
+    static func customTitleLine(title: String, sessionId: String) -> Data {
+        let object: [String: String] = ["type": "custom-title", "customTitle": title, "sessionId": sessionId]
+        var data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        data.append(0x0A)
+        return data
+    }
+}
+
+/// Creates folders below a root with mode 0700, refusing symlinks on the way.
+enum SafeFolders {
+    static func make(relative: String, under root: String) throws {
+        var current = root
+        for component in relative.split(separator: "/") {
+            guard component != "..", component != "." else { throw CCPodError.badData("refusing the path \(relative)") }
+            current += "/" + component
+            var st = stat()
+            if lstat(current, &st) == 0 {
+                guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                    throw CCPodError.badData("refusing to write through \(current): it is not a plain folder (a symlink?)")
+                }
+            } else {
+                guard mkdir(current, 0o700) == 0 || errno == EEXIST else {
+                    throw CCPodError.io("cannot create \(current): \(String(cString: strerror(errno)))")
+                }
+            }
+        }
+    }
+}

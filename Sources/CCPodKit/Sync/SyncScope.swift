@@ -1,0 +1,102 @@
+import Foundation
+
+/// A project's sessions folder at home and on the pod: bytes identical, only the
+/// slug folder differs (`projects/<localSlug>` ↔ `projects/<podSlug>`).
+public struct ProjectMapping: Sendable, Equatable, Codable {
+    public var localSlug: String
+    public var podSlug: String
+    /// The project's directory on each side, when known (for messages).
+    public var localPath: String?
+    public var podPath: String?
+
+    public init(localSlug: String, podSlug: String, localPath: String? = nil, podPath: String? = nil) {
+        self.localSlug = localSlug
+        self.podSlug = podSlug
+        self.localPath = localPath
+        self.podPath = podPath
+    }
+}
+
+/// Which files a sync looks at, and how local paths map to pod paths.
+public struct SyncScope: Sendable {
+    /// The projects in scope; empty with `all` means every project.
+    public var projects: [ProjectMapping]
+    /// Every project on both sides (mapped ones through `projects`, others by their own slug).
+    public var all: Bool
+    /// Only this session (and its folders).
+    public var sessionId: String?
+
+    public init(projects: [ProjectMapping], all: Bool = false, sessionId: String? = nil) {
+        self.projects = projects
+        self.all = all
+        self.sessionId = sessionId
+    }
+
+    /// Folders scanned on the local side (relative to the Claude dir).
+    var localFolders: [String] {
+        all ? ["projects"] : projects.map { "projects/\($0.localSlug)" }
+    }
+
+    /// Folders scanned on the pod (relative to the pod's Claude dir).
+    var podFolders: [String] {
+        all ? ["projects"] : projects.map { "projects/\($0.podSlug)" }
+    }
+
+    /// The pod path of a local path.
+    public func podPath(forLocal path: String) -> String {
+        swapSlug(path) { slug in projects.first { $0.localSlug == slug }?.podSlug }
+    }
+
+    /// The local path of a pod path.
+    public func localPath(forPod path: String) -> String {
+        swapSlug(path) { slug in projects.first { $0.podSlug == slug }?.localSlug }
+    }
+
+    private func swapSlug(_ path: String, _ lookup: (String) -> String?) -> String {
+        let parts = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts[0] == "projects", let other = lookup(String(parts[1])) else { return path }
+        return (["projects", other] + parts.dropFirst(2).map(String.init)).joined(separator: "/")
+    }
+
+    /// Whether a path (relative to its side's Claude dir) is in scope, given the
+    /// session ids in scope for per-session folders.
+    func contains(_ path: String, folders: [String], sessionIds: Set<String>) -> Bool {
+        if let only = sessionId, let id = SyncScope.sessionId(of: path), id != only { return false }
+        for folder in folders where path.hasPrefix(folder + "/") { return true }
+        if let id = SyncScope.perSessionId(of: path) { return sessionIds.contains(id) }
+        return false
+    }
+
+    /// The session a per-session state file belongs to (`file-history/<id>/…`, `tasks/<id>/…`, `todos/<id>-…json`).
+    static func perSessionId(of path: String) -> String? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 2 else { return nil }
+        switch parts[0] {
+        case "file-history", "tasks": return parts.count >= 3 ? String(parts[1]) : nil
+        case "todos":
+            let name = parts[1]
+            guard name.hasSuffix(".json"), name.count > 36 else { return nil }
+            return String(name.prefix(36))
+        default: return nil
+        }
+    }
+
+    /// The session a path belongs to, when it can be told from the path alone.
+    static func sessionId(of path: String) -> String? {
+        if let id = perSessionId(of: path) { return id }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 3, parts[0] == "projects" else { return nil }
+        let name = parts[2]
+        if parts.count == 3 {
+            guard name.hasSuffix(".jsonl"), !name.hasPrefix("agent-") else { return nil }
+            return String(name.dropLast(6))
+        }
+        return name == "memory" ? nil : String(name)
+    }
+
+    /// A top-level session transcript (`projects/<slug>/<id>.jsonl`): the files that fork.
+    static func isTranscript(_ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 3 && parts[0] == "projects" && parts[2].hasSuffix(".jsonl") && !parts[2].hasPrefix("agent-")
+    }
+}
