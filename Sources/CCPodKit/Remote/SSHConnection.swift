@@ -82,8 +82,11 @@ public struct SSHConnection: PodConnection {
     public var controlDirectory: String {
         let preferred = locations.stateDir.appendingPathComponent("cm").path
         if preferred.utf8.count + 1 + 40 + 17 < 100 { return preferred }
-        return "/tmp/ccpod-cm-\(getuid())"
+        return SSHConnection.sharedControlDirectory
     }
+
+    /// The fallback folder for control sockets when the state dir's path is too long.
+    public static var sharedControlDirectory: String { "/tmp/ccpod-cm-\(getuid())" }
 
     /// ControlPath with ssh's `%C` (a hash of local host, remote host, port and user).
     public var controlPath: String { controlDirectory + "/%C" }
@@ -142,7 +145,7 @@ public struct SSHConnection: PodConnection {
     /// Creates the control socket folder and the known_hosts folder (0700).
     public func prepareDirectories() throws {
         let dir = controlDirectory
-        if dir.hasPrefix("/tmp/") {
+        if dir == SSHConnection.sharedControlDirectory {
             // A shared folder: it must be ours and private, not a symlink someone planted.
             if mkdir(dir, 0o700) != 0 && errno != EEXIST {
                 throw CCPodError.io("cannot create \(dir): \(String(cString: strerror(errno)))")
