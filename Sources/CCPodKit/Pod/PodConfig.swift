@@ -1,0 +1,320 @@
+import Foundation
+import TOMLKit
+
+/// An SSH address: `user@host:port`. IPv6 hosts are written in brackets (`root@[::1]:22`).
+public struct SSHEndpoint: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
+    public var user: String
+    public var host: String
+    public var port: Int
+
+    public init(user: String, host: String, port: Int = 22) {
+        self.user = user
+        self.host = host
+        self.port = port
+    }
+
+    /// `user@host:port`, with brackets around an IPv6 host.
+    public var description: String {
+        host.contains(":") ? "\(user)@[\(host)]:\(port)" : "\(user)@\(host):\(port)"
+    }
+
+    /// `user@host`, with the port left out (the RunPod proxy style).
+    public var userAtHost: String { "\(user)@\(host)" }
+
+    /// Parses `[user@]host[:port]` (`root@203.0.113.7:41022`, `root@[::1]:22`).
+    /// `defaultUser` is used when the user is left out (nil: a user is required).
+    /// `option` names the flag in error messages.
+    public static func parse(_ text: String, defaultUser: String? = "root", option: String = "--direct") throws -> SSHEndpoint {
+        let example = "\(option) root@203.0.113.7:41022 (IPv6: root@[::1]:22)"
+        func bad(_ why: String) -> CCPodError {
+            .usage("malformed \(option) \"\(text)\": \(why); expected \(example)")
+        }
+        guard !text.isEmpty else { throw bad("it is empty") }
+        guard !text.contains(where: { $0.isWhitespace || $0.isNewline }) else { throw bad("it contains spaces") }
+        var rest = Substring(text)
+        var user = defaultUser
+        if let at = rest.lastIndex(of: "@") {
+            user = String(rest[..<at])
+            rest = rest[rest.index(after: at)...]
+        }
+        guard let user, !user.isEmpty else { throw bad("the user is missing") }
+        guard user.first != "-", user.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+            throw bad("\"\(user)\" is not a valid user name")
+        }
+        var host: String
+        var portText: Substring?
+        if rest.first == "[" {
+            guard let close = rest.firstIndex(of: "]") else { throw bad("the IPv6 address has no closing ]") }
+            host = String(rest[rest.index(after: rest.startIndex)..<close])
+            let after = rest[rest.index(after: close)...]
+            if !after.isEmpty {
+                guard after.first == ":" else { throw bad("unexpected text after ]") }
+                portText = after.dropFirst()
+            }
+            guard !host.isEmpty, host.contains(":"),
+                  host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
+                throw bad("\"\(host)\" is not an IPv6 address")
+            }
+        } else {
+            let colons = rest.filter { $0 == ":" }.count
+            if colons > 1 { throw bad("write IPv6 addresses in brackets") }
+            if let colon = rest.firstIndex(of: ":") {
+                host = String(rest[..<colon])
+                portText = rest[rest.index(after: colon)...]
+            } else {
+                host = String(rest)
+            }
+            guard !host.isEmpty else { throw bad("the host is missing") }
+            guard host.first != "-", host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }) else {
+                throw bad("\"\(host)\" is not a valid host name")
+            }
+        }
+        var port = 22
+        if let portText {
+            guard let p = Int(portText), (1...65535).contains(p) else {
+                throw bad("the port \"\(portText)\" is not a number from 1 to 65535")
+            }
+            port = p
+        }
+        host = host.lowercased()
+        return SSHEndpoint(user: user, host: host, port: port)
+    }
+}
+
+/// Everything ccpod knows about one configured pod (`[pods.NAME]` in config.toml).
+public struct PodSettings: Sendable, Equatable {
+    /// The pod's name (also its host key alias and the name of its known_hosts file).
+    public var name: String
+    /// Full SSH: exec, binary-safe stdin. Its port changes on every RunPod restart.
+    public var direct: SSHEndpoint?
+    /// Private key for both endpoints; nil = ssh's own choice (agent, ~/.ssh/config).
+    public var identity: String?
+    /// The stable, PTY-only RunPod proxy (`<podId>-<hex>@ssh.runpod.io`).
+    public var proxy: SSHEndpoint?
+    /// The RunPod pod id, for the API.
+    public var runpodId: String?
+    /// A file holding the RunPod API key (`RUNPOD_API_KEY` wins when set).
+    public var apiKeyFile: String?
+    /// Where things live on the pod.
+    public var paths: PodPaths
+    /// Extra `ssh` arguments, put before ccpod's own (tests use `-F /dev/null`).
+    public var sshOptions: [String]
+
+    public init(
+        name: String, direct: SSHEndpoint? = nil, identity: String? = nil, proxy: SSHEndpoint? = nil,
+        runpodId: String? = nil, apiKeyFile: String? = nil, paths: PodPaths = PodPaths(), sshOptions: [String] = []
+    ) {
+        self.name = name
+        self.direct = direct
+        self.identity = identity
+        self.proxy = proxy
+        self.runpodId = runpodId
+        self.apiKeyFile = apiKeyFile
+        self.paths = paths
+        self.sshOptions = sshOptions
+    }
+
+    /// The RunPod API key: `RUNPOD_API_KEY` from the environment, else the first line of `apiKeyFile`.
+    public func apiKey(environment: [String: String]) throws -> String? {
+        if let key = environment["RUNPOD_API_KEY"], !key.isEmpty { return key }
+        guard let apiKeyFile else { return nil }
+        let path = (apiKeyFile as NSString).expandingTildeInPath
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CCPodError.usage("cannot read the RunPod API key file \(path) of pod \(name); fix apiKeyFile in the config or set RUNPOD_API_KEY")
+        }
+        let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return key.isEmpty ? nil : key
+    }
+
+    /// Throws a usage error when the identity file is configured but missing.
+    public func checkIdentity() throws {
+        guard let identity else { return }
+        let path = (identity as NSString).expandingTildeInPath
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw CCPodError.usage("the identity file \(path) of pod \(name) does not exist or cannot be read; fix it with `ccpod pod add \(name) … --identity FILE`")
+        }
+    }
+
+    /// Checks a pod name: letters, digits, `.`, `_`, `-`; not starting with `-` or `.`; at most 64 characters.
+    public static func validateName(_ name: String) throws {
+        guard !name.isEmpty, name.count <= 64,
+              let first = name.first, first != "-", first != ".",
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+            throw CCPodError.usage("\"\(name)\" is not a valid pod name: use letters, digits, '.', '_' and '-' (at most 64, not starting with '-' or '.')")
+        }
+        if name == "local" {
+            throw CCPodError.usage("\"local\" is reserved; a folder that stands for a pod is written local:/path")
+        }
+    }
+}
+
+/// ccpod's config file (`config.toml` in the config dir).
+///
+/// ```toml
+/// defaultPod = "gpu1"
+///
+/// [pods.gpu1]
+/// direct = { user = "root", host = "203.0.113.7", port = 41022 }
+/// proxy = "abc123-64411e4c@ssh.runpod.io"
+/// identity = "/home/me/.ssh/id_ed25519"
+/// runpodId = "abc123"
+/// claudeDir = "/root/.claude"
+/// ```
+/// Sections ccpod does not know about are kept as they are when the file is saved.
+public struct CCPodConfig: Sendable, Equatable {
+    public var defaultPod: String?
+    public var pods: [String: PodSettings]
+    /// The text the config was loaded from (other sections are carried over on save).
+    private var source: String
+
+    public init(defaultPod: String? = nil, pods: [String: PodSettings] = [:]) {
+        self.defaultPod = defaultPod
+        self.pods = pods
+        self.source = ""
+    }
+
+    /// Loads `config.toml` from the config dir; a missing file is an empty config.
+    public static func load(from locations: CCPodLocations) throws -> CCPodConfig {
+        try load(file: locations.configFile)
+    }
+
+    /// Loads a config file; a missing file is an empty config.
+    public static func load(file: URL) throws -> CCPodConfig {
+        guard FileManager.default.fileExists(atPath: file.path) else { return CCPodConfig() }
+        let text: String
+        do {
+            text = try String(contentsOf: file, encoding: .utf8)
+        } catch {
+            throw CCPodError.io("cannot read \(file.path): \(error.localizedDescription)")
+        }
+        return try parse(text, origin: file.path)
+    }
+
+    /// Parses config text; `origin` names it in error messages.
+    public static func parse(_ text: String, origin: String = "config.toml") throws -> CCPodConfig {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw CCPodError.badData("\(origin) is not valid TOML (line \(error.source.begin.line), column \(error.source.begin.column)): \(error.description)")
+        } catch {
+            throw CCPodError.badData("\(origin) is not valid TOML: \(error)")
+        }
+        var config = CCPodConfig()
+        config.source = text
+        func bad(_ what: String) -> CCPodError { .badData("\(origin): \(what)") }
+        if let value = table["defaultPod"] {
+            guard let s = value.string else { throw bad("defaultPod must be a string") }
+            config.defaultPod = s
+        }
+        if let podsValue = table["pods"] {
+            guard let pods = podsValue.table else { throw bad("pods must be a table ([pods.NAME])") }
+            for name in pods.keys {
+                guard let t = pods[name]?.table else { throw bad("pods.\(name) must be a table") }
+                config.pods[name] = try podSettings(name: name, table: t, bad: { bad("pods.\(name): \($0)") })
+            }
+        }
+        return config
+    }
+
+    private static func podSettings(name: String, table t: TOMLTable, bad: (String) -> CCPodError) throws -> PodSettings {
+        func string(_ key: String) throws -> String? {
+            guard let v = t[key] else { return nil }
+            guard let s = v.string else { throw bad("\(key) must be a string") }
+            return s
+        }
+        var pod = PodSettings(name: name)
+        if let v = t["direct"] {
+            if let s = v.string {
+                do { pod.direct = try SSHEndpoint.parse(s, option: "direct") } catch let e as CCPodError { throw bad(e.message) }
+            } else if let d = v.table {
+                guard let host = d["host"]?.string, !host.isEmpty else { throw bad("direct.host is missing") }
+                let user = d["user"]?.string ?? "root"
+                let port = d["port"]?.int ?? 22
+                guard (1...65535).contains(port) else { throw bad("direct.port \(port) is not from 1 to 65535") }
+                pod.direct = SSHEndpoint(user: user, host: host, port: port)
+            } else {
+                throw bad("direct must be a table { user, host, port } or \"user@host:port\"")
+            }
+        }
+        if let s = try string("proxy") {
+            do { pod.proxy = try SSHEndpoint.parse(s, defaultUser: nil, option: "proxy") } catch let e as CCPodError { throw bad(e.message) }
+        }
+        pod.identity = try string("identity")
+        pod.runpodId = try string("runpodId")
+        pod.apiKeyFile = try string("apiKeyFile")
+        if let s = try string("claudeDir") { pod.paths.claudeDir = s }
+        if let s = try string("persistentDir") { pod.paths.persistentDir = s }
+        if let s = try string("workspace") { pod.paths.workspace = s }
+        if let s = try string("environmentFile") { pod.paths.environmentFile = s }
+        if let s = try string("hostKeyFile") { pod.paths.hostKeyFile = s }
+        if let v = t["sshOptions"] {
+            guard let a = v.array else { throw bad("sshOptions must be a list of strings") }
+            pod.sshOptions = try a.map { element in
+                guard let s = element.string else { throw bad("sshOptions must be a list of strings") }
+                return s
+            }
+        }
+        return pod
+    }
+
+    /// The config as TOML text (other sections of the loaded text kept).
+    public func serialized() throws -> String {
+        let table = (try? TOMLTable(string: source)) ?? TOMLTable()
+        table.remove(at: "defaultPod")
+        table.remove(at: "pods")
+        if let defaultPod { table["defaultPod"] = defaultPod }
+        let podsTable = TOMLTable()
+        let defaults = PodPaths()
+        for name in pods.keys.sorted() {
+            let pod = pods[name]!
+            let t = TOMLTable()
+            if let d = pod.direct {
+                let dt = TOMLTable(inline: true)
+                dt["user"] = d.user
+                dt["host"] = d.host
+                dt["port"] = d.port
+                t["direct"] = dt
+            }
+            if let p = pod.proxy { t["proxy"] = p.port == 22 ? p.userAtHost : p.description }
+            if let s = pod.identity { t["identity"] = s }
+            if let s = pod.runpodId { t["runpodId"] = s }
+            if let s = pod.apiKeyFile { t["apiKeyFile"] = s }
+            if pod.paths.claudeDir != defaults.claudeDir { t["claudeDir"] = pod.paths.claudeDir }
+            if pod.paths.persistentDir != defaults.persistentDir { t["persistentDir"] = pod.paths.persistentDir }
+            if pod.paths.workspace != defaults.workspace { t["workspace"] = pod.paths.workspace }
+            if pod.paths.environmentFile != defaults.environmentFile { t["environmentFile"] = pod.paths.environmentFile }
+            if pod.paths.hostKeyFile != defaults.hostKeyFile { t["hostKeyFile"] = pod.paths.hostKeyFile }
+            if !pod.sshOptions.isEmpty { t["sshOptions"] = TOMLArray(pod.sshOptions) }
+            podsTable[name] = t
+        }
+        if !pods.isEmpty { table["pods"] = podsTable }
+        return table.convert(to: .toml)
+    }
+
+    /// Saves atomically to `config.toml` in the config dir (folder 0700, file 0600).
+    public func save(to locations: CCPodLocations) throws {
+        try save(file: locations.configFile)
+    }
+
+    /// Saves atomically to `file` (folder 0700, file 0600).
+    public func save(file: URL) throws {
+        try CCPodLocations.makePrivateDirectory(file.deletingLastPathComponent())
+        var text = try serialized()
+        if !text.hasSuffix("\n") { text += "\n" }
+        try AtomicFile.write(Data(text.utf8), to: file, mode: 0o600)
+    }
+
+    /// The settings of a configured pod, or a usage error naming the pods there are.
+    public func pod(named name: String) throws -> PodSettings {
+        if let pod = pods[name] { return pod }
+        let known = pods.keys.sorted()
+        let list = known.isEmpty ? "no pods are configured; add one with `ccpod pod add NAME --direct root@HOST:PORT`"
+            : "configured pods: \(known.joined(separator: ", "))"
+        throw CCPodError.usage("unknown pod \"\(name)\" (\(list))")
+    }
+
+    public static func == (a: CCPodConfig, b: CCPodConfig) -> Bool {
+        a.defaultPod == b.defaultPod && a.pods == b.pods
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+
+/// Adding, trusting and removing pods. Nothing in the config or the pinned keys
+/// changes unless the new settings were verified with a real SSH call.
+public struct PodRegistry: Sendable {
+    public let locations: CCPodLocations
+    public var recorder: ExecRecorder?
+
+    public init(locations: CCPodLocations, recorder: ExecRecorder? = nil) {
+        self.locations = locations
+        self.recorder = recorder
+    }
+
+    /// The outcome of `add` and `trust`.
+    public struct Outcome: Sendable {
+        public var pod: PodSettings
+        public var learned: HostKeyTrust.Learned
+        /// True when a pod of that name was replaced.
+        public var replaced: Bool
+        public var isDefault: Bool
+    }
+
+    /// Learns the pod's host key (through `trustedSource` when it can tell, else by
+    /// `ssh-keyscan` and `trust`), verifies that an SSH call with that key and the
+    /// pod's identity works, then pins the key and saves the pod in the config.
+    public func add(
+        _ pod: PodSettings, makeDefault: Bool, trust: HostKeyTrust, trustedSource: (any HostKeySource)? = nil,
+        keyscan: KeyscanHostKeySource = KeyscanHostKeySource()
+    ) throws -> Outcome {
+        try PodSettings.validateName(pod.name)
+        guard pod.direct != nil else {
+            throw CCPodError.usage("pod \(pod.name) needs a direct endpoint: --direct root@HOST:PORT")
+        }
+        try pod.checkIdentity()
+        var config = try CCPodConfig.load(from: locations)
+        let learned = try trust.learn(pod: pod, trusted: trustedSource, keyscan: keyscan)
+        try verifyAndPin(pod, keys: learned.keys)
+        let replaced = config.pods[pod.name] != nil
+        config.pods[pod.name] = pod
+        if makeDefault || config.defaultPod == nil { config.defaultPod = pod.name }
+        try config.save(to: locations)
+        return Outcome(pod: pod, learned: learned, replaced: replaced, isDefault: config.defaultPod == pod.name)
+    }
+
+    /// Learns and pins a new host key for a configured pod (after a restart), once a
+    /// call with it succeeded. The config is not changed.
+    public func trustAgain(
+        name: String, environment: [String: String], trust: HostKeyTrust, trustedSource: (any HostKeySource)? = nil,
+        keyscan: KeyscanHostKeySource = KeyscanHostKeySource()
+    ) throws -> Outcome {
+        let config = try CCPodConfig.load(from: locations)
+        guard let pod = try PodResolver.settings(name: name, environment: environment, config: config) else {
+            throw CCPodError.usage("local: pods have no host key")
+        }
+        try pod.checkIdentity()
+        let learned = try trust.learn(pod: pod, trusted: trustedSource, keyscan: keyscan)
+        try verifyAndPin(pod, keys: learned.keys)
+        return Outcome(pod: pod, learned: learned, replaced: true, isDefault: config.defaultPod == pod.name)
+    }
+
+    /// Runs `true` on the pod with `keys` as the only trusted host keys (a candidate
+    /// known_hosts file, no shared master connection); on success pins them.
+    public func verifyAndPin(_ pod: PodSettings, keys: [HostKey]) throws {
+        let pinned = PodKnownHosts(pod: pod.name, locations: locations)
+        let candidate = PodKnownHosts(
+            file: pinned.file.deletingLastPathComponent().appendingPathComponent(".\(pod.name).candidate"),
+            alias: pod.name)
+        try candidate.pin(keys)
+        defer { candidate.remove() }
+        let ssh = try SSHConnection(settings: pod, locations: locations, knownHostsFile: candidate.file, recorder: recorder)
+        try ssh.prepareDirectories()
+        recorder?.record("true")
+        let out = try ChildProcess.run(ssh.sshExecutable, ssh.sshOptions(multiplex: false) + ["-T", ssh.destination, "--", "true"])
+        if out.status != 0 {
+            if let error = ssh.explainFailure(status: out.status, stderr: out.stderrText) { throw error }
+            throw CCPodError.unavailable("pod \(pod.name) answered, but running `true` there failed with status \(out.status): \(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        try pinned.pin(keys)
+    }
+
+    /// Removes a pod from the config, its pinned keys and its master connection.
+    /// Returns the new default pod (nil when the removed one was the default).
+    @discardableResult
+    public func remove(name: String) throws -> String? {
+        var config = try CCPodConfig.load(from: locations)
+        let pod = try config.pod(named: name)
+        config.pods[name] = nil
+        if config.defaultPod == name { config.defaultPod = nil }
+        try config.save(to: locations)
+        if let ssh = try? SSHConnection(settings: pod, locations: locations) { ssh.closeMaster() }
+        PodKnownHosts(pod: name, locations: locations).remove()
+        return config.defaultPod
+    }
+
+    /// Makes `name` the default pod.
+    public func setDefault(name: String) throws {
+        var config = try CCPodConfig.load(from: locations)
+        _ = try config.pod(named: name)
+        config.defaultPod = name
+        try config.save(to: locations)
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// A `local:/path` pod: a folder that stands for the pod's root, driven by a local `sh`.
+/// Pod paths are the defaults, prefixed with the folder by the agent.
+public struct LocalConnection: PodConnection {
+    /// The folder that stands for the pod's root (absolute, no trailing slash).
+    public let root: String
+    public let paths: PodPaths
+    public let recorder: ExecRecorder?
+
+    public init(root: String, paths: PodPaths = PodPaths(), recorder: ExecRecorder? = nil) {
+        var r = root
+        while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
+        self.root = r
+        self.paths = paths
+        self.recorder = recorder
+    }
+
+    /// Parses `local:/path` (a relative path is taken from the current directory).
+    public static func parse(_ spec: String, recorder: ExecRecorder? = nil) throws -> LocalConnection {
+        guard spec.hasPrefix("local:") else { throw CCPodError.usage("\"\(spec)\" is not a local:/path pod") }
+        let path = String(spec.dropFirst("local:".count))
+        guard !path.isEmpty else { throw CCPodError.usage("local: needs a folder, as in local:/tmp/pod") }
+        let absolute = path.hasPrefix("/") ? path
+            : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path).standardizedFileURL.path
+        return LocalConnection(root: absolute, recorder: recorder)
+    }
+
+    public var displayName: String { "local:\(root)" }
+    public var rootPrefix: String { root == "/" ? "" : root }
+
+    public func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
+        recorder?.record(remoteCommand)
+        ExecRecorder.shared.record(remoteCommand)
+        return (["/bin/sh", "-c", remoteCommand], nil)
+    }
+
+    public func explainFailure(status: Int32, stderr: String) -> CCPodError? { nil }
+}
+
+extension PodConnection {
+    /// Runs `command` on the pod through `invocation(remoteCommand:)`, feeding `input`,
+    /// and returns its output; failures of the transport itself are thrown as
+    /// explained errors, a failing remote command is returned as it is.
+    public func runCommand(_ command: String, input: Data? = nil) throws -> ChildProcess.Output {
+        let (arguments, environment) = try invocation(remoteCommand: command)
+        let output = try ChildProcess.run(arguments[0], Array(arguments.dropFirst()), input: input, environment: environment)
+        if output.status != 0, let error = explainFailure(status: output.status, stderr: output.stderrText) {
+            throw error
+        }
+        return output
+    }
+}

@@ -1,0 +1,227 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why an `ssh` call failed before the remote command ran.
+public enum SSHFailure: String, Sendable, Codable, Equatable {
+    /// The server refused our key (`Permission denied (publickey)`).
+    case authenticationRefused
+    /// No answer: timed out, no route, unknown host name.
+    case unreachable
+    /// Nothing listens on the port (on RunPod: the pod restarted on another port, or is stopped).
+    case connectionRefused
+    /// The pinned host key does not match the one the server showed.
+    case hostKeyChanged
+    /// No host key is pinned for this pod yet.
+    case hostKeyUnknown
+    /// The connection was set up and then closed or reset.
+    case connectionLost
+}
+
+/// A pod reached with the system `ssh` on its direct endpoint: strict host key
+/// checking against a known_hosts file ccpod keeps for this pod
+/// (`<state>/known_hosts/<pod>`, keys stored under the pod's name via `HostKeyAlias`
+/// so a new port does not invalidate them), `BatchMode`, timeouts, keepalives and a
+/// ControlMaster socket under the state dir.
+public struct SSHConnection: PodConnection {
+    public let settings: PodSettings
+    public let endpoint: SSHEndpoint
+    public let locations: CCPodLocations
+    /// The known_hosts file checked strictly for this pod.
+    public let knownHostsFile: URL
+    /// Seconds before giving up on connecting.
+    public var connectTimeout: Int
+    /// Seconds an idle master connection stays up.
+    public var controlPersist: Int
+    /// `ssh` (looked up on PATH) or a path.
+    public var sshExecutable: String
+    /// Also told about every invocation (besides `ExecRecorder.shared`).
+    public let recorder: ExecRecorder?
+
+    /// A connection to `settings.direct`. Throws a usage error when the pod has no
+    /// direct endpoint or its identity file is missing.
+    /// `knownHostsFile` overrides `<state>/known_hosts/<pod>` (used to verify a key before pinning it).
+    public init(
+        settings: PodSettings, locations: CCPodLocations,
+        knownHostsFile: URL? = nil,
+        connectTimeout: Int = 10, controlPersist: Int = 300,
+        sshExecutable: String = "ssh", recorder: ExecRecorder? = nil
+    ) throws {
+        guard let direct = settings.direct else {
+            throw CCPodError.usage("pod \(settings.name) has no direct SSH endpoint; set one with `ccpod pod add \(settings.name) --direct root@HOST:PORT`")
+        }
+        try settings.checkIdentity()
+        self.settings = settings
+        self.endpoint = direct
+        self.locations = locations
+        self.knownHostsFile = knownHostsFile ?? SSHConnection.knownHostsFile(pod: settings.name, locations: locations)
+        self.connectTimeout = connectTimeout
+        self.controlPersist = controlPersist
+        self.sshExecutable = sshExecutable
+        self.recorder = recorder
+    }
+
+    /// `<state>/known_hosts/<pod>`.
+    public static func knownHostsFile(pod: String, locations: CCPodLocations) -> URL {
+        locations.stateDir.appendingPathComponent("known_hosts", isDirectory: true).appendingPathComponent(pod)
+    }
+
+    public var displayName: String { settings.name }
+    public var paths: PodPaths { settings.paths }
+    public var rootPrefix: String { "" }
+
+    /// The host key alias: the pod's name.
+    public var hostKeyAlias: String { settings.name }
+
+    /// The folder for control sockets: `<state>/cm`, or a private folder under /tmp
+    /// when that path would be too long for a unix socket (about 104 bytes, and ssh
+    /// adds a 17-byte suffix while it sets the socket up).
+    public var controlDirectory: String {
+        let preferred = locations.stateDir.appendingPathComponent("cm").path
+        if preferred.utf8.count + 1 + 40 + 17 < 100 { return preferred }
+        return SSHConnection.sharedControlDirectory
+    }
+
+    /// The fallback folder for control sockets when the state dir's path is too long.
+    public static var sharedControlDirectory: String { "/tmp/ccpod-cm-\(getuid())" }
+
+    /// ControlPath with ssh's `%C` (a hash of local host, remote host, port and user).
+    public var controlPath: String { controlDirectory + "/%C" }
+
+    /// The ssh options, without destination and command.
+    /// - Parameters:
+    ///   - batch: `BatchMode=yes` (never prompt).
+    ///   - multiplex: use the ControlMaster socket.
+    public func sshOptions(batch: Bool = true, multiplex: Bool = true) -> [String] {
+        // ssh keeps the first value it sees for an option: the host key options come
+        // first so nothing (not even ~/.ssh/config) can weaken them.
+        var o: [String] = [
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", "UserKnownHostsFile=\(knownHostsFile.path)",
+            "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "HostKeyAlias=\(hostKeyAlias)",
+            "-o", "CheckHostIP=no",
+            "-o", "UpdateHostKeys=no",
+        ]
+        o += settings.sshOptions
+        if let identity = settings.identity {
+            o += ["-i", (identity as NSString).expandingTildeInPath, "-o", "IdentitiesOnly=yes"]
+        }
+        o += [
+            "-p", String(endpoint.port),
+            "-o", "BatchMode=\(batch ? "yes" : "no")",
+            "-o", "ConnectTimeout=\(connectTimeout)",
+            "-o", "ServerAliveInterval=15",
+            "-o", "ServerAliveCountMax=4",
+            "-o", "LogLevel=ERROR",
+        ]
+        if multiplex {
+            o += [
+                "-o", "ControlMaster=auto",
+                "-o", "ControlPath=\(controlPath)",
+                "-o", "ControlPersist=\(controlPersist)",
+            ]
+        } else {
+            o += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
+        }
+        return o
+    }
+
+    /// The destination argument.
+    public var destination: String { "\(endpoint.user)@\(endpoint.host)" }
+
+    /// `[ssh, options…, user@host, "--", command]`: no PTY, no escape character, stdin
+    /// and stdout binary-safe. Records one exec.
+    public func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
+        try prepareDirectories()
+        recorder?.record(remoteCommand)
+        ExecRecorder.shared.record(remoteCommand)
+        return ([sshExecutable] + sshOptions() + ["-T", "-e", "none", destination, "--", remoteCommand], nil)
+    }
+
+    /// Creates the control socket folder and the known_hosts folder (0700).
+    public func prepareDirectories() throws {
+        let dir = controlDirectory
+        if dir == SSHConnection.sharedControlDirectory {
+            // A shared folder: it must be ours and private, not a symlink someone planted.
+            if mkdir(dir, 0o700) != 0 && errno != EEXIST {
+                throw CCPodError.io("cannot create \(dir): \(String(cString: strerror(errno)))")
+            }
+            var st = stat()
+            guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == getuid(), (st.st_mode & 0o077) == 0 else {
+                throw CCPodError.io("\(dir) is not a private folder owned by you; remove it and try again")
+            }
+        } else {
+            try CCPodLocations.makePrivateDirectory(URL(fileURLWithPath: dir))
+        }
+        try CCPodLocations.makePrivateDirectory(knownHostsFile.deletingLastPathComponent())
+    }
+
+    /// Whether a master connection is up for this endpoint (`ssh -O check`; not counted as an exec).
+    public func masterIsRunning() -> Bool {
+        let args = sshOptions() + ["-O", "check", destination]
+        return ((try? ChildProcess.run(sshExecutable, args))?.status ?? 1) == 0
+    }
+
+    /// Asks the master connection, if any, to exit (`ssh -O exit`; not counted as an exec).
+    public func closeMaster() {
+        let args = sshOptions() + ["-O", "exit", destination]
+        _ = try? ChildProcess.run(sshExecutable, args)
+    }
+
+    /// Classifies a failed `ssh` call; nil when the remote command itself failed.
+    public static func classify(status: Int32, stderr: String) -> SSHFailure? {
+        guard status == 255 else { return nil }
+        let s = stderr.lowercased()
+        if s.contains("remote host identification has changed") || s.contains("host key for") && s.contains("has changed") {
+            return .hostKeyChanged
+        }
+        if s.contains("host key is known for") || s.contains("no matching host key") || s.contains("host key verification failed") {
+            return .hostKeyUnknown
+        }
+        if s.contains("permission denied") || s.contains("too many authentication failures") || s.contains("no more authentication methods") {
+            return .authenticationRefused
+        }
+        if s.contains("connection refused") { return .connectionRefused }
+        if s.contains("timed out") || s.contains("no route to host") || s.contains("network is unreachable")
+            || s.contains("could not resolve hostname") || s.contains("name or service not known")
+            || s.contains("nodename nor servname") || s.contains("temporary failure in name resolution") {
+            return .unreachable
+        }
+        if s.contains("connection closed") || s.contains("connection reset") || s.contains("kex_exchange_identification")
+            || s.contains("broken pipe") || s.contains("closed by remote host") {
+            return .connectionLost
+        }
+        return nil
+    }
+
+    public func explainFailure(status: Int32, stderr: String) -> CCPodError? {
+        guard let failure = SSHConnection.classify(status: status, stderr: stderr) else { return nil }
+        return explain(failure, stderr: stderr)
+    }
+
+    /// A sentence for `failure` that names the endpoint and the fix.
+    public func explain(_ failure: SSHFailure, stderr: String = "") -> CCPodError {
+        let name = settings.name
+        let at = endpoint.description
+        let detail = stderr.split(whereSeparator: \.isNewline).last.map { " (ssh: \($0.trimmingCharacters(in: .whitespaces)))" } ?? ""
+        switch failure {
+        case .authenticationRefused:
+            let key = settings.identity.map { "the key \($0)" } ?? "your SSH keys"
+            return .unavailable("pod \(name) refused \(key) for \(endpoint.user) on \(at): add its public key to the pod's ~/.ssh/authorized_keys, or set the right one with --identity\(detail)")
+        case .unreachable:
+            return .unavailable("pod \(name) is unreachable on \(at): it may be stopped or the network is down; run `ccpod check --pod \(name)`\(detail)")
+        case .connectionRefused:
+            return .unavailable("pod \(name) refused the connection on \(at): the pod may have restarted on another port or stopped; run `ccpod check --pod \(name)` to find its new port (or set RUNPOD_PORT)\(detail)")
+        case .hostKeyChanged:
+            return .unavailable("the host key of pod \(name) changed (\(at)); ccpod refused to connect. A RunPod restart makes a new key; if you trust the pod, learn the new key with `ccpod pod trust \(name)` (the pinned key is in \(knownHostsFile.path))")
+        case .hostKeyUnknown:
+            return .unavailable("no host key is pinned for pod \(name) (\(at)) in \(knownHostsFile.path); learn it with `ccpod pod trust \(name)`")
+        case .connectionLost:
+            return .unavailable("the connection to pod \(name) on \(at) was closed before the command ran; try again, or run `ccpod check --pod \(name)`\(detail)")
+        }
+    }
+}
