@@ -17,9 +17,6 @@ public struct AgentExchange: Sendable {
     /// How the request is compressed (only what the pod is known to have).
     public var requestCompression: Compression
 
-    /// Number of agent calls made by this process (for tests and benchmarks: one per operation).
-    public static let callCount = Locked(0)
-
     public init(connection: any PodConnection, requestCompression: Compression = .none) {
         self.connection = connection
         self.requestCompression = requestCompression
@@ -33,7 +30,6 @@ public struct AgentExchange: Sendable {
 
     /// Runs the exchange. Data records are written under `scratch` (a folder the caller removes).
     public func run(_ request: AgentRequest, scratch: URL) throws -> Answer {
-        AgentExchange.callCount.withLock { $0 += 1 }
         let command = AgentScript.remoteCommand(requestCompression: requestCompression)
         let (arguments, environment) = try connection.invocation(remoteCommand: command)
         guard let executable = arguments.first else { throw CCPodError.failure("empty command for \(connection.displayName)") }

@@ -40,16 +40,29 @@ public struct SyncEngine: Sendable {
     public let claudeDir: String
     public let connection: any PodConnection
     public let stateDir: URL
-    public var requestCompression: Compression
+    /// Compress the streams (not worth it for `local:` pods).
+    public var compress: Bool
 
     /// - Parameters:
     ///   - claudeDir: the local Claude config dir.
     ///   - stateDir: this pod's folder under ccpod's state dir (ancestors, journal, scratch).
-    public init(claudeDir: String, connection: any PodConnection, stateDir: URL, requestCompression: Compression = .none) {
+    public init(claudeDir: String, connection: any PodConnection, stateDir: URL, compress: Bool? = nil) {
         self.claudeDir = claudeDir
         self.connection = connection
         self.stateDir = stateDir
-        self.requestCompression = requestCompression
+        self.compress = compress ?? !(connection is LocalConnection)
+    }
+
+    /// What the pod answered with last time tells what it can decompress.
+    var capsFile: URL { stateDir.appendingPathComponent("compression") }
+
+    var accepted: [Compression] { compress ? Compression.locallyAvailable : [] }
+
+    var requestCompression: Compression {
+        guard compress, let text = try? String(contentsOf: capsFile, encoding: .utf8),
+              let known = Compression(rawValue: text.trimmingCharacters(in: .whitespacesAndNewlines)),
+              accepted.contains(known) else { return .none }
+        return known
     }
 
     var ancestorsFile: URL { stateDir.appendingPathComponent("ancestors.json") }
@@ -88,7 +101,11 @@ public struct SyncEngine: Sendable {
     }
 
     func exchange(_ request: AgentRequest, scratch: URL) throws -> AgentExchange.Answer {
-        try AgentExchange(connection: connection, requestCompression: requestCompression).run(request, scratch: scratch)
+        let answer = try AgentExchange(connection: connection, requestCompression: requestCompression).run(request, scratch: scratch)
+        if compress && answer.responseCompression != requestCompression {
+            try? AtomicFile.write(Data(answer.responseCompression.rawValue.utf8), to: capsFile)
+        }
+        return answer
     }
 }
 
@@ -266,7 +283,7 @@ struct SyncRun {
         AgentRequest(
             mode: mode, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
             scope: scope.podFolders, sessionIds: sessionIds.sorted(), files: files,
-            busySeconds: options.busySeconds, accept: Compression.locallyAvailable)
+            busySeconds: options.busySeconds, accept: engine.accepted)
     }
 
     // MARK: - Applying the answer
@@ -586,7 +603,7 @@ struct SyncRun {
         }
         return AgentRequest(mode: .sync, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
                             scope: [], sessionIds: [], files: files, busySeconds: options.busySeconds,
-                            accept: Compression.locallyAvailable)
+                            accept: engine.accepted)
     }
 
     mutating func applyFollowUp(_ answer: AgentExchange.Answer) throws {

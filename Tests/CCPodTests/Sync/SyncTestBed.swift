@@ -24,7 +24,7 @@ struct SyncTestBed {
         try FileManager.default.createDirectory(atPath: localClaude, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: podRoot + "/root/.claude", withIntermediateDirectories: true)
         scope = SyncScope(projects: [ProjectMapping(localSlug: Self.localSlug, podSlug: Self.podSlug)])
-        connection = LocalPodConnection(root: podRoot)
+        connection = LocalConnection(root: podRoot)
     }
 
     func remove() { try? FileManager.default.removeItem(at: root) }

@@ -1,0 +1,109 @@
+import Foundation
+import TOMLKit
+
+/// `.ccpod.toml` in a project's root: committable settings of the project.
+///
+/// ```toml
+/// pod = "gpu1"                                  # the pod this project uses
+/// pod_path = "/workspace/runs/stage1_dpo/code"  # where the project lives on the pod
+/// ```
+public struct ProjectSettings: Sendable, Equatable {
+    public var pod: String?
+    public var podPath: String?
+
+    public init(pod: String? = nil, podPath: String? = nil) {
+        self.pod = pod
+        self.podPath = podPath
+    }
+
+    public static let fileName = ".ccpod.toml"
+
+    /// Reads `.ccpod.toml` from `projectRoot`; empty settings when there is none.
+    public static func load(projectRoot: String) throws -> ProjectSettings {
+        let path = projectRoot + "/" + fileName
+        guard let data = FileManager.default.contents(atPath: path) else { return ProjectSettings() }
+        let text = String(decoding: data, as: UTF8.self)
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch {
+            throw CCPodError.badData("\(path) is not valid TOML: \(error)")
+        }
+        var settings = ProjectSettings()
+        if let value = table["pod"] {
+            guard let s = value.string else { throw CCPodError.badData("\(path): `pod` must be a string") }
+            settings.pod = s
+        }
+        if let value = table["pod_path"] {
+            guard let s = value.string, s.hasPrefix("/") else {
+                throw CCPodError.badData("\(path): `pod_path` must be an absolute path on the pod")
+            }
+            settings.podPath = s
+        }
+        return settings
+    }
+}
+
+/// The project a command works on: its root (git root, else the directory) and how
+/// it maps to the pod.
+public struct ProjectContext: Sendable {
+    /// The project's directory here, symlinks resolved.
+    public var root: String
+    public var settings: ProjectSettings
+
+    /// The project of `directory`: its git root when inside a repository, else itself.
+    public static func locate(directory: String) throws -> ProjectContext {
+        var root = directory
+        if let out = try? ChildProcess.run("git", ["-C", directory, "rev-parse", "--show-toplevel"]), out.status == 0 {
+            let top = out.stdoutText.trimmingCharacters(in: .newlines)
+            if !top.isEmpty { root = top }
+        }
+        root = ProjectSlug.resolvedPath(URL(fileURLWithPath: root))
+        return ProjectContext(root: root, settings: try ProjectSettings.load(projectRoot: root))
+    }
+
+    /// The mapping for a sync: `--pod-path` first, then `.ccpod.toml`, else the project
+    /// keeps its own slug on the pod.
+    public func mapping(podPathOverride: String?) throws -> ProjectMapping {
+        let podPath = podPathOverride ?? settings.podPath
+        if let podPath, !podPath.hasPrefix("/") {
+            throw CCPodError.usage("--pod-path must be an absolute path on the pod, as in /workspace/runs/NAME/code")
+        }
+        let localSlug = ProjectSlug.of(root)
+        return ProjectMapping(localSlug: localSlug, podSlug: podPath.map(ProjectSlug.of) ?? localSlug,
+                              localPath: root, podPath: podPath ?? root)
+    }
+}
+
+/// Mappings used before, per pod, so `--all` carries mapped projects to the right folder.
+public struct MappingMemory: Sendable {
+    public let file: URL
+
+    public init(stateDir: URL) { file = stateDir.appendingPathComponent("mappings.json") }
+
+    public func load() -> [ProjectMapping] {
+        (try? JSONDecoder().decode([ProjectMapping].self, from: Data(contentsOf: file))) ?? []
+    }
+
+    public func remember(_ mapping: ProjectMapping) throws {
+        var all = load().filter { $0.localSlug != mapping.localSlug }
+        all.append(mapping)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try CCPodLocations.makePrivateDirectory(file.deletingLastPathComponent())
+        try AtomicFile.write(try encoder.encode(all.sorted { $0.localSlug < $1.localSlug }), to: file)
+    }
+}
+
+extension CCPodLocations {
+    /// The state folder of one pod (ancestors, journal, mappings).
+    public func podStateDir(podName: String) -> URL {
+        let safe: String
+        if podName.hasPrefix("local:") {
+            safe = "local-" + SHA256Hex.of(Data(podName.utf8)).prefix(16)
+        } else {
+            safe = String(podName.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+        }
+        return stateDir.appendingPathComponent("pods").appendingPathComponent(safe)
+    }
+}
