@@ -3,7 +3,13 @@ import ArgumentParser
 extension CCPodCommand {
     /// Every subcommand, in the order `ccpod --help` shows them.
     static let allSubcommands: [ParsableCommand.Type] = [
+        PushCommand.self,
+        PullCommand.self,
+        SyncCommand.self,
+        StatusCommand.self,
         SessionsCommand.self,
         DoctorCommand.self,
+        PodCommand.self,
+        CheckCommand.self,
     ]
 }

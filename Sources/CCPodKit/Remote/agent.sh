@@ -255,14 +255,13 @@ main() {
             fi
             continue
         fi
-        if [ "$is_busy" = yes ]; then
-            emit_state busy "$size" "$mtime" 0 - "$rel"
-            continue
-        fi
         # Is the pod's file still what both sides last agreed on?
         unchanged=no
         if [ "$size" = "$seen_size" ] && [ "$mtime" = "$seen_mtime" ]; then
             unchanged=yes
+        elif [ "$is_busy" = yes ]; then
+            emit_state busy "$size" "$mtime" 0 - "$rel"
+            continue
         elif [ "$anc" != - ] && [ "$size" = "$anc" ] && [ "$(sha_of_prefix "$f" "$anc")" = "$anc_sha" ]; then
             unchanged=touched
         fi

@@ -207,7 +207,7 @@ struct SyncRun {
             }
             let full = claudeDir + "/" + localPath
             var busy = false
-            if let stat {
+            if let stat, stat != pair?.localSeen {
                 if let id = SyncScope.sessionId(of: localPath), liveIds.contains(id) { busy = true }
                 if now - stat.mtimeNs < Int64(options.busySeconds) * 1_000_000_000 { busy = true }
             }
@@ -311,11 +311,11 @@ struct SyncRun {
         guard let entry = entries[podPath] else { return }
         let path = entry.localPath
         if entry.busy {
-            items.append(.init(path: path, action: .busy, detail: "a running claude is writing it; it will move next time"))
+            items.append(.init(path: path, action: .busy, detail: "changed in the last few seconds or open in a running claude; it moves next time"))
             return
         }
         if state?.kind == .busy {
-            items.append(.init(path: path, action: .busy, detail: "a running claude on the pod is writing it; it will move next time"))
+            items.append(.init(path: path, action: .busy, detail: "changed on the pod in the last few seconds or open in a running claude; it moves next time"))
             return
         }
         switch (entry.change, state?.kind) {

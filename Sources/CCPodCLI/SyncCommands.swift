@@ -1,0 +1,196 @@
+import ArgumentParser
+import CCPodKit
+import Foundation
+
+/// What push, pull, sync and status share: which pod, which sessions, how to report.
+struct SyncArguments: ParsableArguments {
+    @OptionGroup var pod: PodOptions
+    @OptionGroup var claude: ClaudeDirOption
+
+    @Flag(help: "Every project, not only the current one.")
+    var all = false
+
+    @Option(help: ArgumentHelp("Only this session (and its folders).", valueName: "id"))
+    var session: String?
+
+    @Option(name: .customLong("pod-path"), help: ArgumentHelp(
+        "Where this project lives on the pod (default: pod_path in .ccpod.toml, else the same path as here).",
+        valueName: "path"))
+    var podPath: String?
+
+    @Option(help: ArgumentHelp("The project directory (default: the git root of the current directory).", valueName: "path"))
+    var project: String?
+
+    @Flag(help: "Print the result as JSON on stdout.")
+    var json = false
+
+    func validate() throws {
+        if all && podPath != nil { throw ValidationError("--pod-path maps one project; it cannot be used with --all") }
+        if let session, UUID(uuidString: session) == nil {
+            throw ValidationError("--session takes a session id (a UUID, as `ccpod sessions` shows)")
+        }
+    }
+
+    /// Resolves everything and runs the engine.
+    func run(_ options: SyncOptions) throws -> SyncReport {
+        let env = CLIContext.environment
+        let claudeDir = try claude.resolve()
+        let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
+        let context = try ProjectContext.locate(directory: directory)
+        var podOptions = pod
+        if podOptions.pod == nil, env["CCPOD_POD"] == nil, let projectPod = context.settings.pod {
+            podOptions.pod = projectPod
+        }
+        let resolved = try podOptions.resolve()
+        let locations = CLIContext.locations
+        let stateDir = locations.podStateDir(podName: resolved.name)
+        let memory = MappingMemory(stateDir: stateDir)
+        let scope: SyncScope
+        if all {
+            scope = SyncScope(projects: memory.load(), all: true, sessionId: session)
+        } else {
+            let mapping = try context.mapping(podPathOverride: podPath)
+            if !options.dryRun && options.direction != .status { try memory.remember(mapping) }
+            if !json {
+                let there = mapping.podPath ?? mapping.localPath ?? ""
+                Console.note("\(options.direction.rawValue): \(context.root) ↔ \(resolved.name):\(there)")
+            }
+            scope = SyncScope(projects: [mapping], sessionId: session)
+        }
+        let engine = SyncEngine(claudeDir: claudeDir.path, connection: resolved.connection, stateDir: stateDir)
+        return try engine.run(scope: scope, options: options)
+    }
+
+    /// Prints the report: JSON on stdout, or one line per file that moved (all files for
+    /// status and dry runs) and a summary on stderr.
+    func render(_ report: SyncReport, showInSync: Bool) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            Console.out(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+        } else {
+            var lines = ""
+            for item in report.items where showInSync || item.action != .inSync {
+                lines += SyncRendering.line(item, dryRun: report.dryRun) + "\n"
+            }
+            Console.out(lines)
+            for warning in report.warnings { Console.note("warning: \(warning)") }
+            Console.note(SyncRendering.summary(report))
+        }
+        if report.conflicts > 0 {
+            if !json { Console.note("\(report.conflicts) conflict(s) left for you: run `ccpod resolve`") }
+            throw ExitCode(ExitStatus.conflicts.rawValue)
+        }
+    }
+}
+
+enum SyncRendering {
+    /// `pushed   +12 lines  3.1 KB  projects/-slug/id.jsonl  (detail)`, like rsync --itemize.
+    static func line(_ item: SyncItem, dryRun: Bool) -> String {
+        var verb = item.action.rawValue
+        if dryRun { verb = "would: " + verb }
+        let lines = item.lines > 0 ? "+\(item.lines) lines" : ""
+        let bytes = item.bytes > 0 ? byteCount(item.bytes) : ""
+        var text = "\(pad(verb, 16)) \(pad(lines, 12)) \(pad(bytes, 9)) \(item.path)"
+        if let detail = item.detail { text += "  (\(detail))" }
+        return text
+    }
+
+    static func summary(_ report: SyncReport) -> String {
+        var parts: [String] = []
+        let counted: [(SyncItem.Action, String)] = [
+            (.pushed, "pushed"), (.copiedToPod, "copied to pod"), (.pulled, "pulled"), (.copiedFromPod, "copied here"),
+            (.replacedOnPod, "replaced on pod"), (.replacedLocally, "replaced here"), (.forked, "forked"),
+            (.localAhead, "ahead here"), (.podAhead, "ahead on pod"), (.localOnly, "only here"), (.podOnly, "only on pod"),
+            (.diverged, "diverged"), (.busy, "busy"), (.conflict, "conflicts"), (.failed, "failed"),
+        ]
+        for (action, name) in counted {
+            let n = report.count(action)
+            if n > 0 { parts.append("\(n) \(name)") }
+        }
+        let inSync = report.count(.inSync)
+        if parts.isEmpty { parts.append(inSync > 0 ? "everything in sync (\(inSync) files)" : "nothing to sync") }
+        let exchanges = report.exchanges == 1 ? "1 exchange" : "\(report.exchanges) exchanges"
+        let moved = byteCount(report.bytesUp) + " up, " + byteCount(report.bytesDown) + " down"
+        return "\(report.dryRun ? "dry run: " : "")\(parts.joined(separator: ", ")) · \(exchanges) · \(moved) · \(String(format: "%.2f", report.seconds)) s"
+    }
+
+    static func byteCount(_ n: Int64) -> String {
+        if n < 1024 { return "\(n) B" }
+        if n < 1024 * 1024 { return String(format: "%.1f KB", Double(n) / 1024) }
+        if n < 1024 * 1024 * 1024 { return String(format: "%.1f MB", Double(n) / 1_048_576) }
+        return String(format: "%.2f GB", Double(n) / 1_073_741_824)
+    }
+
+    static func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+    }
+}
+
+struct PushCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Send this project's sessions to the pod: new complete lines only, in one exchange.",
+        discussion: """
+        A session that grew here gets its new lines appended on the pod; a new one is \
+        copied. When the pod's copy moved on too, nothing is overwritten: the file is \
+        reported as diverged and `ccpod sync` keeps both continuations.
+        """)
+
+    @OptionGroup var sync: SyncArguments
+    @Flag(help: "Show what would move; change nothing.") var dryRun = false
+    @Flag(help: "Also delete on the pod what was deleted here (shown in the plan first).") var delete = false
+
+    func run() throws {
+        let report = try sync.run(SyncOptions(direction: .push, dryRun: dryRun, delete: delete))
+        try sync.render(report, showInSync: false)
+    }
+}
+
+struct PullCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pull",
+        abstract: "Bring the pod's sessions home: new complete lines only, in one exchange.")
+
+    @OptionGroup var sync: SyncArguments
+    @Flag(help: "Show what would move; change nothing.") var dryRun = false
+    @Flag(help: "Also move away here what was deleted on the pod (into ccpod's backups folder).") var delete = false
+
+    func run() throws {
+        let report = try sync.run(SyncOptions(direction: .pull, dryRun: dryRun, delete: delete))
+        try sync.render(report, showInSync: false)
+    }
+}
+
+struct SyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Push and pull in one exchange; when both sides moved on, keep both as sibling sessions.",
+        discussion: """
+        A session that grew on both sides forks: each side keeps its own session, and \
+        the other side's continuation arrives as a new session (new id, its lines' \
+        sessionId rewritten, titled "… (from pod)"), resumable with `claude --resume`.
+        """)
+
+    @OptionGroup var sync: SyncArguments
+    @Flag(help: "Show what would move; change nothing.") var dryRun = false
+    @Flag(help: "Propagate deletions both ways (shown in the plan first).") var delete = false
+
+    func run() throws {
+        let report = try sync.run(SyncOptions(direction: .sync, dryRun: dryRun, delete: delete))
+        try sync.render(report, showInSync: false)
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Compare this project's sessions with the pod (one exchange, nothing moves).")
+
+    @OptionGroup var sync: SyncArguments
+
+    func run() throws {
+        let report = try sync.run(SyncOptions(direction: .status))
+        try sync.render(report, showInSync: true)
+    }
+}
