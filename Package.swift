@@ -47,7 +47,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CCPodTests",
-            dependencies: ["CCPodKit", "CCPodCLI", "CCPodTestSupport"]
+            dependencies: ["CCPodKit", "CCPodCLI", "CCPodTestSupport", "ccpod"]
         ),
     ]
 )

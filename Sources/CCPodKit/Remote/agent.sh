@@ -287,6 +287,12 @@ main() {
                         emit_state failed "$newsize" - 0 - "$rel"
                     fi
                     continue
+                fi
+                # Already there (an earlier run appended it and was cut off before it heard back)?
+                if [ "$size" -eq $((anc + len)) ] && [ "$(sha_of_prefix "$f" "$anc")" = "$anc_sha" ] &&
+                    [ "$(sha_of_range "$f" "$anc" "$len")" = "$sha" ]; then
+                    emit_state appended "$size" "$mtime" 0 - "$rel"
+                    continue
                 fi ;;
             P)
                 h=$(sha_of_prefix "$f" "$size")

@@ -415,6 +415,16 @@ struct SyncRun {
             }
         case (.deleted, .grew?), (.deleted, .rewritten?):
             items.append(.init(path: path, action: .deletedLocally, detail: "deleted here but changed on the pod; kept on the pod"))
+        case (.grew(let complete, let sha), .grew?) where data != nil && (try? sameGrowth(entry, complete: complete, data: data!)) == true:
+            // Both sides grew by the same lines (an earlier run was cut off before it recorded them).
+            guard var pair = entry.pair, let data else { return }
+            pair.pod = FileVersion(size: pair.pod.size + (complete - pair.local.size),
+                                   sha256: try Self.extendHash(ofPodVersion: pair, localPath: claudeDir + "/" + path, podDelta: data.file, length: complete - pair.local.size))
+            pair.local = FileVersion(size: complete, sha256: sha)
+            pair.localSeen = entry.stat
+            pair.podSeen = state?.stat?.size == pair.pod.size ? state?.stat : nil
+            store.set(pair)
+            items.append(.init(path: path, action: .inSync))
         case (.grew, .grew?), (.grew, .rewritten?), (.rewritten, .grew?), (.rewritten, .rewritten?):
             guard let state else { return }
             if SyncScope.isTranscript(path) && options.direction == .sync && !options.dryRun, let data {
@@ -431,6 +441,23 @@ struct SyncRun {
         default:
             items.append(.init(path: path, action: .failed, detail: "unexpected answer \(state?.kind.rawValue ?? "none") from the pod"))
         }
+    }
+
+    /// Whether the pod's new lines are exactly this side's new lines (ids mapped).
+    private func sameGrowth(_ entry: Entry, complete: Int64, data: (offset: Int64, length: Int64, file: String)) throws -> Bool {
+        guard let pair = entry.pair, data.offset == pair.pod.size else { return false }
+        let localDelta = complete - pair.local.size
+        let podDelta = try LocalTree.completeLength(data.file, size: data.length)
+        guard localDelta == podDelta, localDelta > 0 else { return false }
+        var mine = Data()
+        if let rewriter = pair.toPod {
+            try rewriter.stream(file: claudeDir + "/" + entry.localPath, offset: pair.local.size, length: localDelta) { mine.append($0) }
+        } else {
+            var hasher = SHA256()
+            try Self.feed(&hasher, file: claudeDir + "/" + entry.localPath, offset: pair.local.size, length: localDelta)
+            return SHA256Hex.hex(hasher.finalize()) == (try SyncRun.rangeHash(data.file, offset: 0, length: podDelta))
+        }
+        return SHA256Hex.of(mine) == (try SyncRun.rangeHash(data.file, offset: 0, length: podDelta))
     }
 
     /// Records a new agreement between the two sides of an entry.

@@ -1,0 +1,104 @@
+import CCPodKit
+import CCPodTestSupport
+import Foundation
+import Testing
+
+/// Runs the agent with a chosen shell against a local folder (dash and bash must both work).
+struct ShellConnection: PodConnection {
+    let shell: String
+    let root: String
+    var paths = PodPaths()
+    var displayName: String { "\(shell):\(root)" }
+    var rootPrefix: String { root }
+    func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
+        // The same command line a pod's login shell would run, but with `sh` meaning this shell.
+        let command = remoteCommand.replacingOccurrences(of: "exec sh -c", with: "exec \(shell) -c")
+        return ([shell, "-c", command], nil)
+    }
+    func explainFailure(status: Int32, stderr: String) -> CCPodError? { nil }
+}
+
+/// A "pod" whose answer is whatever the test says, to try to break ccpod.
+struct HostileConnection: PodConnection {
+    let answer: String
+    var paths = PodPaths()
+    var displayName: String { "hostile" }
+    var rootPrefix: String { "/nonexistent" }
+    func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
+        (["/bin/sh", "-c", "cat > /dev/null; printf '%b' \"$1\"", "hostile", answer], nil)
+    }
+    func explainFailure(status: Int32, stderr: String) -> CCPodError? { nil }
+}
+
+@Suite("The pod-side agent")
+struct AgentScriptTests {
+    let id = "11111111-2222-4333-8444-555555555555"
+
+    @Test(.enabled(if: ChildProcess.exists("shellcheck"), "shellcheck is not installed"))
+    func shellcheckFindsNothing() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(UUID().uuidString).sh")
+        try AgentScript.source.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let out = try ChildProcess.run("shellcheck", ["-s", "sh", file.path])
+        #expect(out.status == 0, "\(out.stdoutText)")
+    }
+
+    @Test(arguments: ["dash", "bash"])
+    func fullCycleUnderShell(_ shell: String) throws {
+        guard ChildProcess.exists(shell) else { return }
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        bed.connection = ShellConnection(shell: shell, root: bed.podRoot)
+        let base = SyncTestBed.lines(session: id, count: 5)
+        try SyncTestBed.write(base, to: bed.localTranscript(id))
+        // Names a shell could trip over, in the project's memory folder.
+        let odd = ["a b.md", "it's.md", "$HOME.md", "back\\slash.md", "*.md", "-n.md", "ünï.md"]
+        for name in odd {
+            try SyncTestBed.write(Data("note \(name)\n".utf8), to: "\(bed.localClaude)/projects/\(SyncTestBed.localSlug)/memory/\(name)")
+        }
+        let push = try bed.run(.push)
+        #expect(push.count(.copiedToPod) == 1 + odd.count, "\(push.items)")
+        for name in odd {
+            #expect(SyncTestBed.read("\(bed.podClaude)/projects/\(SyncTestBed.podSlug)/memory/\(name)") == Data("note \(name)\n".utf8))
+        }
+        try SyncTestBed.append(SyncTestBed.lines(session: id, count: 2, start: 5), to: bed.podTranscript(id))
+        let pull = try bed.run(.pull)
+        #expect(pull.count(.pulled) == 1)
+        #expect(SyncTestBed.read(bed.localTranscript(id)) == SyncTestBed.read(bed.podTranscript(id)))
+    }
+
+    @Test func anOldOrNewAgentIsRefusedByVersion() throws {
+        let out = try ChildProcess.run("/bin/sh", ["-c", AgentScript.source, "ccpod-agent", "999", "none"], input: Data())
+        #expect(out.stdoutText.contains("protocol mismatch"))
+        #expect(out.status != 0)
+    }
+
+    static let sha5 = SHA256Hex.of(Data("hello".utf8))
+
+    @Test(arguments: [
+        // A path that climbs out of the Claude dir.
+        "CCPOD-AGENT 1 none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\t../../../etc/evil\\nD\\t0\\t5\\t\(sha5)\\t../../../etc/evil\\nhello\\nEND\\tok\\n",
+        // An absolute path.
+        "CCPOD-AGENT 1 none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\t/etc/evil\\nD\\t0\\t5\\t\(sha5)\\t/etc/evil\\nhello\\nEND\\tok\\n",
+        // A size that lies (the data is shorter than announced).
+        "CCPOD-AGENT 1 none\\nS\\tnew\\t50\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nD\\t0\\t50\\t\(sha5)\\tprojects/x/a.jsonl\\nhello\\nEND\\tok\\n",
+        // Data that does not match its hash.
+        "CCPOD-AGENT 1 none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/a.jsonl\\nHELLO\\nEND\\tok\\n",
+        // Garbage frames.
+        "CCPOD-AGENT 1 none\\nZZZ\\x01\\x02\\nEND\\tok\\n",
+        // Not an agent at all.
+        "Welcome to Ubuntu!\\n",
+        // An answer that stops in the middle.
+        "CCPOD-AGENT 1 none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\n",
+    ])
+    func hostileAnswersAreRejectedWithNothingWritten(_ answer: String) throws {
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        bed.connection = HostileConnection(answer: answer)
+        bed.scope = SyncScope(projects: [ProjectMapping(localSlug: "x", podSlug: "x")])
+        #expect(throws: CCPodError.self) { try bed.run(.pull) }
+        let written = FileManager.default.enumerator(atPath: bed.localClaude)?.allObjects ?? []
+        #expect(written.isEmpty, "\(written)")
+        #expect(!FileManager.default.fileExists(atPath: "/etc/evil"))
+    }
+}
