@@ -36,6 +36,8 @@ public struct ChildProcess: Sendable {
         directory: String? = nil,
         stdin: Stream = .null, stdout: Stream = .inherit, stderr: Stream = .inherit
     ) throws -> ChildProcess {
+        // A child that exits early must not kill us when we write to it: writes fail with EPIPE instead.
+        ignoreSIGPIPE()
         let path = try resolve(executable, environment: environment ?? ProcessInfo.processInfo.environment)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -165,6 +167,17 @@ public struct ChildProcess: Sendable {
         let status = child.wait()
         return Output(status: status, stdout: out, stderr: err)
     }
+
+    private static let sigpipeIgnored: Bool = {
+        #if canImport(Glibc)
+        Glibc.signal(SIGPIPE, SIG_IGN)
+        #else
+        Darwin.signal(SIGPIPE, SIG_IGN)
+        #endif
+        return true
+    }()
+
+    static func ignoreSIGPIPE() { _ = sigpipeIgnored }
 
     /// Finds `name` in `PATH` unless it already contains a slash.
     public static func resolve(_ name: String, environment: [String: String]) throws -> String {
