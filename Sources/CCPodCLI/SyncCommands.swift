@@ -24,8 +24,14 @@ struct SyncArguments: ParsableArguments {
     @Flag(help: "Print the result as JSON on stdout.")
     var json = false
 
+    @Option(name: .customLong("busy-seconds"), help: ArgumentHelp(
+        "A session changed less than this many seconds ago (and not by ccpod) is being written: skip it this time.",
+        valueName: "seconds"))
+    var busySeconds = 5
+
     func validate() throws {
         if all && podPath != nil { throw ValidationError("--pod-path maps one project; it cannot be used with --all") }
+        if busySeconds < 0 { throw ValidationError("--busy-seconds cannot be negative") }
         if let session, UUID(uuidString: session) == nil {
             throw ValidationError("--session takes a session id (a UUID, as `ccpod sessions` shows)")
         }
@@ -58,6 +64,8 @@ struct SyncArguments: ParsableArguments {
             scope = SyncScope(projects: [mapping], sessionId: session)
         }
         let engine = SyncEngine(claudeDir: claudeDir.path, connection: resolved.connection, stateDir: stateDir)
+        var options = options
+        options.busySeconds = busySeconds
         return try engine.run(scope: scope, options: options)
     }
 

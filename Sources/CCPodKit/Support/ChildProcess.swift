@@ -34,7 +34,8 @@ public struct ChildProcess: Sendable {
         _ executable: String, _ arguments: [String],
         environment: [String: String]? = nil,
         directory: String? = nil,
-        stdin: Stream = .null, stdout: Stream = .inherit, stderr: Stream = .inherit
+        stdin: Stream = .null, stdout: Stream = .inherit, stderr: Stream = .inherit,
+        newProcessGroup: Bool = false
     ) throws -> ChildProcess {
         // A child that exits early must not kill us when we write to it: writes fail with EPIPE instead.
         ignoreSIGPIPE()
@@ -60,8 +61,6 @@ public struct ChildProcess: Sendable {
         defer { posix_spawnattr_destroy(&attributes) }
         #if canImport(Glibc)
         _ = ccpod_spawn_addclosefrom(&actions, 3)
-        #else
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_CLOEXEC_DEFAULT | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         #endif
         // Children start with default signal handling (ccpod ignores SIGPIPE and, at times, SIGINT).
         var defaults = sigset_t()
@@ -74,8 +73,16 @@ public struct ChildProcess: Sendable {
         sigemptyset(&empty)
         posix_spawnattr_setsigmask(&attributes, &empty)
         #if canImport(Glibc)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var flags = Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
+        #else
+        var flags = Int32(POSIX_SPAWN_CLOEXEC_DEFAULT | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
         #endif
+        if newProcessGroup {
+            // Its own process group, so the child and everything it starts can be signalled together.
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= Int32(POSIX_SPAWN_SETPGROUP)
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
 
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -104,6 +111,9 @@ public struct ChildProcess: Sendable {
 
     /// Sends a signal to the child.
     public func signal(_ sig: Int32) { kill(pid, sig) }
+
+    /// Sends a signal to the child's process group (started with `newProcessGroup`).
+    public func signalGroup(_ sig: Int32) { kill(-pid, sig) }
 
     /// Runs a program to completion, feeding `input` and collecting stdout and stderr.
     public static func run(
