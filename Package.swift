@@ -45,6 +45,12 @@ let package = Package(
             name: "CCPodTestSupport",
             dependencies: ["CCPodKit"]
         ),
+        // Generates sessions for Benchmarks/sessions-bench.sh.
+        .executableTarget(
+            name: "ccpod-session-fixtures",
+            dependencies: ["CCPodTestSupport"],
+            path: "Benchmarks/SessionFixturesTool"
+        ),
         .testTarget(
             name: "CCPodTests",
             dependencies: ["CCPodKit", "CCPodCLI", "CCPodTestSupport", "ccpod"]

@@ -136,7 +136,7 @@ struct JSONLineScanner {
                     keyBytes.append(contentsOf: UnsafeBufferPointer(start: base + i, count: min(j - i, 32 - keyBytes.count)))
                 }
                 i = j
-                if i >= count { break }
+                if i >= count { continue }
                 let c = base[i]
                 if c == 0x22 {
                     i += 1
