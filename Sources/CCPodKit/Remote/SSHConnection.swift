@@ -173,6 +173,7 @@ public struct SSHConnection: PodConnection {
     }
 
     /// Classifies a failed `ssh` call; nil when the remote command itself failed.
+    /// Only status 255 is ssh's own; an empty stderr with 255 counts as a lost connection.
     public static func classify(status: Int32, stderr: String) -> SSHFailure? {
         guard status == 255 else { return nil }
         let s = stderr.lowercased()
@@ -195,6 +196,9 @@ public struct SSHConnection: PodConnection {
             || s.contains("broken pipe") || s.contains("closed by remote host") {
             return .connectionLost
         }
+        // A master connection that dies under a multiplexed call makes the client exit
+        // 255 without a word. (The pod-side agent never exits 255 silently.)
+        if s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return .connectionLost }
         return nil
     }
 
