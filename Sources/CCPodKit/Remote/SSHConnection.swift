@@ -193,7 +193,9 @@ public struct SSHConnection: PodConnection {
             return .unreachable
         }
         if s.contains("connection closed") || s.contains("connection reset") || s.contains("kex_exchange_identification")
-            || s.contains("broken pipe") || s.contains("closed by remote host") {
+            || s.contains("broken pipe") || s.contains("closed by remote host")
+            || s.contains("master hello exchange failed") || s.contains("read from master failed")
+            || s.contains("mux_client") || s.contains("muxclient") {
             return .connectionLost
         }
         // A master connection that dies under a multiplexed call makes the client exit

@@ -245,7 +245,10 @@ struct SSHThroughRelayTests {
 
         relay.cut = .afterDownstreamBytes(20_000)
         relay.dropAll()
-        let error = try #require(throws: CCPodError.self) { try ssh.runCommand("head -c 1000000 /dev/zero") }
-        #expect(error.status == .unavailable)
+        let (args, _) = try ssh.invocation(remoteCommand: "head -c 1000000 /dev/zero")
+        let out = try ChildProcess.run(args[0], Array(args.dropFirst()))
+        #expect(out.stdout.count < 1_000_000)
+        let error = ssh.explainFailure(status: out.status, stderr: out.stderrText)
+        #expect(error?.status == .unavailable, "status \(out.status), stderr: \(out.stderrText.debugDescription)")
     }
 }
