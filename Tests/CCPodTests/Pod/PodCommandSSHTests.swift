@@ -15,9 +15,11 @@ struct PodCommandSSHTests {
     }
 
     func run(_ args: [String], _ env: [String: String]) throws {
-        try CLIContext.$environment.withValue(env) {
-            var command = try CCPodCommand.parseAsRoot(args)
-            try command.run()
+        try CLIContext.$interactiveOverride.withValue(false) {
+            try CLIContext.$environment.withValue(env) {
+                var command = try CCPodCommand.parseAsRoot(args)
+                try command.run()
+            }
         }
     }
 
@@ -55,5 +57,20 @@ struct PodCommandSSHTests {
         try run(["pod", "trust", "gpu", "--accept-new"], moved)
         #expect(PodKnownHosts(pod: "gpu", locations: t.locations).keys().map(\.line) == [t.sshd.hostPublicKey])
         try run(["check", "--pod", "gpu"], moved)
+    }
+
+    @Test func firstContactWithAHandWrittenPodAsksOrRefuses() throws {
+        let t = try SSHTestPod()
+        defer { withExtendedLifetime(t) {} }
+        let e = env(t)
+        var config = CCPodConfig()
+        config.pods["gpu"] = t.settings()
+        try config.save(to: t.locations)
+        let refused = try #require(throws: CCPodError.self) { try run(["check", "--pod", "gpu"], e) }
+        #expect(refused.status == .usage)
+        #expect(refused.message.contains("ccpod pod trust gpu --accept-new"))
+        #expect(PodKnownHosts(pod: "gpu", locations: t.locations).keys().isEmpty)
+        try run(["pod", "trust", "gpu", "--accept-new"], e)
+        try run(["check", "--pod", "gpu"], e)
     }
 }

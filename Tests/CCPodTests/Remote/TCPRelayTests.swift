@@ -114,6 +114,11 @@ struct Client {
     func disconnect() { close(fd) }
 }
 
+/// Waits up to 5 s for `condition` (relay counters are updated just after a send returns).
+private func eventually(_ condition: () -> Bool) {
+    for _ in 0..<500 where !condition() { usleep(10_000) }
+}
+
 @Suite struct TCPRelayTests {
     @Test func relaysAndCountsBothDirections() throws {
         let echo = try EchoServer()
@@ -125,6 +130,7 @@ struct Client {
         #expect(client.sendAll(payload))
         #expect(client.receive(payload.count) == payload)
         client.disconnect()
+        eventually { relay.bytesDownstream == payload.count }
         #expect(relay.bytesUpstream == payload.count)
         #expect(relay.bytesDownstream == payload.count)
         #expect(relay.connectionsAccepted == 1)
@@ -180,7 +186,7 @@ struct Client {
         // 2000 in total already; 1000 more may pass, then the connection is dropped.
         let rest = client.receive(2000)
         #expect(rest.count == 0 || rest.count == 1000)
-        for _ in 0..<100 where relay.connectionsCut == 0 { usleep(10_000) }
+        eventually { relay.connectionsCut == 1 && relay.bytesUpstream + relay.bytesDownstream == 3000 }
         #expect(relay.bytesUpstream + relay.bytesDownstream == 3000)
         #expect(relay.connectionsCut == 1)
     }
@@ -206,6 +212,7 @@ struct Client {
         }
         #expect(results == Array(repeating: true, count: 8))
         #expect(relay.connectionsAccepted == 8)
+        eventually { relay.bytesDownstream == 400_000 }
         #expect(relay.bytesUpstream == 400_000)
         #expect(relay.bytesDownstream == 400_000)
     }
