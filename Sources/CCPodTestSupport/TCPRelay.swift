@@ -12,6 +12,7 @@ import Darwin
 /// be cut after N bytes. Handles many connections at once; `stop()` ends them all.
 ///
 /// Connect with `ssh -p relay.port` (the host key alias keeps the pinned key valid).
+/// Always call `stop()`: the relay's threads keep it alive until then.
 public final class TCPRelay: @unchecked Sendable {
     /// When to drop a connection.
     public enum Cut: Sendable, Equatable {
@@ -203,7 +204,7 @@ public final class TCPRelay: @unchecked Sendable {
         let client: Int32
         let server: Int32
         let cut: Cut?
-        unowned let relay: TCPRelay
+        let relay: TCPRelay
         private let lock = NSLock()
         private var counted = 0
         private var wasCut = false
