@@ -192,7 +192,7 @@ public struct SSHConnection: PodConnection {
     public static func classify(status: Int32, stderr: String) -> SSHFailure? {
         guard status == 255 else { return nil }
         let s = stderr.lowercased()
-        if s.contains("remote host identification has changed") || s.contains("host key for") && s.contains("has changed") {
+        if s.contains("remote host identification has changed") || (s.contains("host key for") && s.contains("has changed")) {
             return .hostKeyChanged
         }
         if s.contains("host key is known for") || s.contains("no matching host key") || s.contains("host key verification failed") {
