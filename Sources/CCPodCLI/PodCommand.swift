@@ -51,6 +51,8 @@ struct PodCommand: ParsableCommand {
         func run() throws {
             let pod = try settings()
             let trust = HostKeyTrust(acceptNew: acceptNew, interactive: CLIContext.isInteractive, ask: CLIContext.askYesNo)
+            // A pod with a proxy learns its host key through it (issue 3, item 5): pass that
+            // `HostKeySource` here; nil falls back to ssh-keyscan and a confirmed fingerprint.
             let outcome = try PodRegistry(locations: CLIContext.locations)
                 .add(pod, makeDefault: makeDefault, trust: trust, trustedSource: nil)
             let fingerprints = outcome.learned.keys.map(\.fingerprint).joined(separator: ", ")
@@ -143,6 +145,7 @@ struct PodCommand: ParsableCommand {
 
         func run() throws {
             let trust = HostKeyTrust(acceptNew: acceptNew, interactive: CLIContext.isInteractive, ask: CLIContext.askYesNo)
+            // As in `add`: the proxy's `HostKeySource` goes here once it exists.
             let outcome = try PodRegistry(locations: CLIContext.locations)
                 .trustAgain(name: name, environment: CLIContext.environment, trust: trust, trustedSource: nil)
             let fingerprints = outcome.learned.keys.map(\.fingerprint).joined(separator: ", ")
@@ -172,6 +175,7 @@ enum PodListing {
     }
 
     static func json(_ config: CCPodConfig) throws -> String {
+        if config.pods.isEmpty { return "[]\n" }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(entries(config)), as: UTF8.self) + "\n"

@@ -23,8 +23,11 @@ public enum CLIContext {
         return a == "y" || a == "yes"
     }
 
+    /// Set to false in tests so nothing ever waits for an answer on a terminal.
+    @TaskLocal public static var interactiveOverride: Bool? = nil
+
     /// Whether a person can answer questions (stdin and stderr are terminals).
-    public static var isInteractive: Bool { isatty(0) == 1 && isatty(2) == 1 }
+    public static var isInteractive: Bool { interactiveOverride ?? (isatty(0) == 1 && isatty(2) == 1) }
 }
 
 /// `--pod NAME`, shared by every command that works on a pod (`@OptionGroup var pod: PodOptions`).
@@ -36,9 +39,29 @@ public struct PodOptions: ParsableArguments {
 
     public init() {}
 
-    /// The chosen pod and its connection.
+    /// The chosen pod and its connection. On first contact with a pod whose host key
+    /// is not pinned yet (a pod written into config.toml by hand), learns it as
+    /// `ccpod pod trust` does: fingerprint and question on a terminal, else an error.
     public func resolve(recorder: ExecRecorder? = nil) throws -> ResolvedPod {
-        try PodResolver.resolvePod(name: pod, environment: CLIContext.environment,
-                                   locations: CLIContext.locations, recorder: recorder)
+        let locations = CLIContext.locations
+        let resolved = try PodResolver.resolvePod(name: pod, environment: CLIContext.environment,
+                                                  locations: locations, recorder: recorder)
+        if let settings = resolved.settings, PodKnownHosts(pod: settings.name, locations: locations).keys().isEmpty {
+            let trust = HostKeyTrust(
+                acceptNew: false, interactive: CLIContext.isInteractive,
+                scriptHint: "run `ccpod pod trust \(settings.name) --accept-new` to trust it",
+                ask: CLIContext.askYesNo)
+            // The proxy's `HostKeySource` goes here too once it exists.
+            let learned: HostKeyTrust.Learned
+            do {
+                learned = try trust.learn(pod: settings, trusted: nil)
+            } catch let error as CCPodError where error.status == .unavailable {
+                // Nothing answers: leave it to the command to report what ssh says.
+                return resolved
+            }
+            try PodRegistry(locations: locations, recorder: recorder).verifyAndPin(settings, keys: learned.keys)
+            Console.note("host key \(learned.keys.map(\.fingerprint).joined(separator: ", ")) \(learned.how), pinned for \(settings.name)")
+        }
+        return resolved
     }
 }

@@ -35,11 +35,15 @@ public struct PodRegistry: Sendable {
         var config = try CCPodConfig.load(from: locations)
         let learned = try trust.learn(pod: pod, trusted: trustedSource, keyscan: keyscan)
         try verifyAndPin(pod, keys: learned.keys)
-        let replaced = config.pods[pod.name] != nil
+        let previous = config.pods[pod.name]
         config.pods[pod.name] = pod
+        // A master connection made with the old settings must not carry the new ones.
+        if let previous, previous != pod, let old = try? SSHConnection(settings: previous, locations: locations) {
+            old.closeMaster()
+        }
         if makeDefault || config.defaultPod == nil { config.defaultPod = pod.name }
         try config.save(to: locations)
-        return Outcome(pod: pod, learned: learned, replaced: replaced, isDefault: config.defaultPod == pod.name)
+        return Outcome(pod: pod, learned: learned, replaced: previous != nil, isDefault: config.defaultPod == pod.name)
     }
 
     /// Learns and pins a new host key for a configured pod (after a restart), once a

@@ -113,10 +113,14 @@ public struct HostKeyTrust: Sendable {
     public var interactive: Bool
     /// Asks the person; gets the question, returns the answer. Only called when `interactive`.
     public var ask: @Sendable (String) -> Bool
+    /// What to tell a script that cannot be asked (names the flag or command that accepts the key).
+    public var scriptHint: String
 
-    public init(acceptNew: Bool, interactive: Bool, ask: @escaping @Sendable (String) -> Bool) {
+    public init(acceptNew: Bool, interactive: Bool, scriptHint: String = "run again with --accept-new to trust it",
+                ask: @escaping @Sendable (String) -> Bool) {
         self.acceptNew = acceptNew
         self.interactive = interactive
+        self.scriptHint = scriptHint
         self.ask = ask
     }
 
@@ -140,7 +144,7 @@ public struct HostKeyTrust: Sendable {
         let prints = keys.map { "\($0.type) key fingerprint is \($0.fingerprint)" }.joined(separator: "\n")
         if acceptNew { return Learned(keys: keys, how: "accepted with --accept-new") }
         guard interactive else {
-            throw CCPodError.usage("the host key of pod \(pod.name) (\(direct.description)) is not known yet: \(prints). Compare it with the pod's /etc/ssh/ssh_host_ed25519_key.pub and run again with --accept-new to trust it")
+            throw CCPodError.usage("the host key of pod \(pod.name) (\(direct.description)) is not known yet: \(prints). Compare it with the pod's /etc/ssh/ssh_host_ed25519_key.pub and \(scriptHint)")
         }
         let question = "The authenticity of pod \(pod.name) (\(direct.description)) can't be established.\n\(prints)\nTrust this key and continue connecting (y/N)? "
         guard ask(question) else {

@@ -43,20 +43,26 @@ public struct SSHConnection: PodConnection {
 
     /// A connection to `settings.direct`. Throws a usage error when the pod has no
     /// direct endpoint or its identity file is missing.
-    /// `knownHostsFile` overrides `<state>/known_hosts/<pod>` (used to verify a key before pinning it).
+    /// - Parameters:
+    ///   - endpoint: another endpoint of the pod (the proxy) instead of `settings.direct`;
+    ///     give it its own `hostKeyAlias` and `knownHostsFile`.
+    ///   - hostKeyAlias: the name keys are stored under; default the pod's name.
+    ///   - knownHostsFile: overrides `<state>/known_hosts/<pod>` (used to verify a key before pinning it).
     public init(
         settings: PodSettings, locations: CCPodLocations,
+        endpoint: SSHEndpoint? = nil, hostKeyAlias: String? = nil,
         knownHostsFile: URL? = nil,
         connectTimeout: Int = 10, controlPersist: Int = 300,
         sshExecutable: String = "ssh", recorder: ExecRecorder? = nil
     ) throws {
-        guard let direct = settings.direct else {
+        guard let target = endpoint ?? settings.direct else {
             throw CCPodError.usage("pod \(settings.name) has no direct SSH endpoint; set one with `ccpod pod add \(settings.name) --direct root@HOST:PORT`")
         }
         try settings.checkIdentity()
         self.settings = settings
-        self.endpoint = direct
+        self.endpoint = target
         self.locations = locations
+        self.hostKeyAlias = hostKeyAlias ?? settings.name
         self.knownHostsFile = knownHostsFile ?? SSHConnection.knownHostsFile(pod: settings.name, locations: locations)
         self.connectTimeout = connectTimeout
         self.controlPersist = controlPersist
@@ -73,8 +79,8 @@ public struct SSHConnection: PodConnection {
     public var paths: PodPaths { settings.paths }
     public var rootPrefix: String { "" }
 
-    /// The host key alias: the pod's name.
-    public var hostKeyAlias: String { settings.name }
+    /// The name the host key is stored under in `knownHostsFile` (default: the pod's name).
+    public let hostKeyAlias: String
 
     /// The folder for control sockets: `<state>/cm`, or a private folder under /tmp
     /// when that path would be too long for a unix socket (about 104 bytes, and ssh
@@ -142,6 +148,15 @@ public struct SSHConnection: PodConnection {
         return ([sshExecutable] + sshOptions() + ["-T", "-e", "none", destination, "--", remoteCommand], nil)
     }
 
+    /// `[ssh, options…, -t, user@host, "--", command]` for an interactive program
+    /// (a terminal on the pod; run it with the terminal inherited). Records one exec.
+    public func interactiveInvocation(remoteCommand: String) throws -> [String] {
+        try prepareDirectories()
+        recorder?.record(remoteCommand)
+        ExecRecorder.shared.record(remoteCommand)
+        return [sshExecutable] + sshOptions() + ["-t", destination, "--", remoteCommand]
+    }
+
     /// Creates the control socket folder and the known_hosts folder (0700).
     public func prepareDirectories() throws {
         let dir = controlDirectory
@@ -173,10 +188,11 @@ public struct SSHConnection: PodConnection {
     }
 
     /// Classifies a failed `ssh` call; nil when the remote command itself failed.
+    /// Only status 255 is ssh's own; an empty stderr with 255 counts as a lost connection.
     public static func classify(status: Int32, stderr: String) -> SSHFailure? {
         guard status == 255 else { return nil }
         let s = stderr.lowercased()
-        if s.contains("remote host identification has changed") || s.contains("host key for") && s.contains("has changed") {
+        if s.contains("remote host identification has changed") || (s.contains("host key for") && s.contains("has changed")) {
             return .hostKeyChanged
         }
         if s.contains("host key is known for") || s.contains("no matching host key") || s.contains("host key verification failed") {
@@ -192,9 +208,14 @@ public struct SSHConnection: PodConnection {
             return .unreachable
         }
         if s.contains("connection closed") || s.contains("connection reset") || s.contains("kex_exchange_identification")
-            || s.contains("broken pipe") || s.contains("closed by remote host") {
+            || s.contains("broken pipe") || s.contains("closed by remote host")
+            || s.contains("master hello exchange failed") || s.contains("read from master failed")
+            || s.contains("mux_client") || s.contains("muxclient") {
             return .connectionLost
         }
+        // A master connection that dies under a multiplexed call makes the client exit
+        // 255 without a word. (The pod-side agent never exits 255 silently.)
+        if s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return .connectionLost }
         return nil
     }
 

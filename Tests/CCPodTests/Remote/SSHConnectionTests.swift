@@ -172,4 +172,21 @@ struct SSHConnectionTests {
         #expect(args.contains("BatchMode=yes"))
         #expect(!args.joined(separator: " ").contains("StrictHostKeyChecking=no"))
     }
+
+    @Test func onATerminalTheFingerprintIsShownAndTheAnswerDecides() throws {
+        let t = try SSHTestPod()
+        defer { withExtendedLifetime(t) {} }
+        let key = try #require(HostKey(publicKeyLine: t.sshd.hostPublicKey))
+        let asked = ExecRecorder()  // used here as a thread-safe list of questions
+        let no = HostKeyTrust(acceptNew: false, interactive: true, ask: { asked.record($0); return false })
+        let registry = PodRegistry(locations: t.locations)
+        #expect(throws: CCPodError.self) { try registry.add(t.settings(), makeDefault: true, trust: no) }
+        #expect(asked.commands.first?.contains(key.fingerprint) == true)
+        #expect(asked.commands.first?.contains("(y/N)") == true)
+        #expect(!FileManager.default.fileExists(atPath: t.locations.configFile.path))
+        let yes = HostKeyTrust(acceptNew: false, interactive: true, ask: { _ in true })
+        let outcome = try registry.add(t.settings(), makeDefault: true, trust: yes)
+        #expect(outcome.learned.how == "confirmed")
+        #expect(PodKnownHosts(pod: "gpu", locations: t.locations).keys() == [key])
+    }
 }

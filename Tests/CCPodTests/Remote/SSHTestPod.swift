@@ -54,7 +54,14 @@ final class SSHTestPod {
         for socket in (try? FileManager.default.contentsOfDirectory(atPath: cm)) ?? [] {
             _ = try? ChildProcess.run("ssh", ["-F", "/dev/null", "-o", "ControlPath=\(cm)/\(socket)", "-O", "exit", "placeholder"])
         }
+        // A master removes its socket as it exits: wait, or removing the folder races with it.
+        for _ in 0..<200 where !((try? FileManager.default.contentsOfDirectory(atPath: cm)) ?? []).isEmpty {
+            usleep(10_000)
+        }
         sshd.shutdown()
-        try? FileManager.default.removeItem(at: root)
+        if (try? FileManager.default.removeItem(at: root)) == nil {
+            usleep(100_000)
+            try? FileManager.default.removeItem(at: root)
+        }
     }
 }
