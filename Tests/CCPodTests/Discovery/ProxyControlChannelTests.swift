@@ -46,6 +46,25 @@ struct ProxyControlChannelTests {
         #endif
     }
 
+    @Test func unknownProxyHostKeyIsRefusedEvenIfTheCallerAsksOtherwise() throws {
+        let proxy = try ProxyHarness()
+        defer { proxy.shutdown() }
+        let other = try LoopbackSSHD()
+        defer { other.shutdown() }
+        // known_hosts pins another server's key for the proxy's address.
+        let knownHosts = proxy.podFolder.appendingPathComponent("known_hosts_wrong").path
+        try "[127.0.0.1]:\(proxy.sshd.port) \(other.hostPublicKey)\n".write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        let channel = ProxyControlChannel(
+            ssh: ["/usr/bin/ssh", "-o", "StrictHostKeyChecking=no"] + proxy.clientOptions(knownHosts: knownHosts),
+            target: proxy.target, knownHostsFile: knownHosts, timeout: .seconds(10))
+        #expect {
+            try channel.run("echo hi")
+        } throws: { error in
+            guard let e = error as? CCPodError else { return false }
+            return e.status == .unavailable && e.message.contains("host key")
+        }
+    }
+
     @Test func escapeSequencesAreStripped() {
         let raw = Array("\u{1b}]0;title\u{07}\u{1b}[1;32mgreen\u{1b}[0m\r\n\u{1b}[?2004lplain\u{1b}(B\r\n".utf8)
         #expect(ProxyControlChannel.clean(raw) == "green\nplain\n")

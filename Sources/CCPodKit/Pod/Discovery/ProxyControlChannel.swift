@@ -123,6 +123,7 @@ public struct ProxyControlChannel: Sendable {
                     return reply
                 }
                 let status = session.reap(grace: .seconds(1))
+                session.drainErrors(within: .seconds(1))
                 throw ProxyControlChannel.explainExit(status: status, session: session, target: target)
             }
         }
@@ -311,6 +312,19 @@ final class ProxySession {
         }
         // ssh's stdout closing is what ends a session; stderr may linger a moment longer.
         return outFD < 0 ? .closed : event
+    }
+
+    /// Reads what is left on stderr once stdout closed (ssh writes its reason there last).
+    func drainErrors(within limit: Duration) {
+        let clock = ContinuousClock()
+        let until = clock.now + limit
+        while errFD >= 0, clock.now < until {
+            var p = pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 100) > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = buffer.withUnsafeMutableBytes { read(errFD, $0.baseAddress, $0.count) }
+            if n > 0 { errors += buffer[0..<n] } else if n == 0 || errno != EINTR { close(errFD); errFD = -1 }
+        }
     }
 
     /// Waits up to `grace` for the child to exit, then terminates and finally kills it.
