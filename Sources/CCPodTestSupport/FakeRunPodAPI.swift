@@ -11,6 +11,7 @@ import Darwin
 ///
 /// `GET /v2/pods/{id}` and `POST /v2/pods/{id}/action` with `Authorization: Bearer <key>`.
 /// Every request is recorded for assertions. One connection at a time, `Connection: close`.
+/// The serving thread keeps the fake alive: call `shutdown()` when done.
 public final class FakeRunPodAPI: @unchecked Sendable {
     /// A pod as the fake keeps it.
     public struct Pod: Sendable {

@@ -27,6 +27,8 @@ final class SleepRecorder: @unchecked Sendable {
         #expect(pod.uptimeSeconds == 3600)
         #expect(try pod.directEndpoint() == RunPodSSHEndpoint(host: "127.0.0.1", port: 41022, username: "root"))
         #expect(pod.proxySSH?.username == "abc123-64411eb2")
+        #expect(pod.sshPortMapping == RunPodPortMapping(ip: "127.0.0.1", publicPort: 41022))
+        #expect(pod.actions == ["stop", "restart", "terminate"])
 
         let request = try #require(fake.requests.first)
         #expect(request.method == "GET")

@@ -104,6 +104,19 @@ public struct RunPodSSHEndpoint: Sendable, Equatable {
     }
 }
 
+/// A live port mapping of a running pod (`PodRuntimePort`).
+public struct RunPodPortMapping: Sendable, Equatable {
+    /// The public IP, null for ports not exposed over TCP.
+    public var ip: String?
+    /// The public port, null until assigned.
+    public var publicPort: Int?
+
+    public init(ip: String?, publicPort: Int?) {
+        self.ip = ip
+        self.publicPort = publicPort
+    }
+}
+
 /// The parts of RunPod's `Pod` that ccpod uses.
 public struct RunPodPod: Sendable, Equatable {
     public var id: String
@@ -120,17 +133,12 @@ public struct RunPodPod: Sendable, Equatable {
     public var directSSH: RunPodSSHEndpoint?
     /// `ssh.proxy`.
     public var proxySSH: RunPodSSHEndpoint?
-    /// `runtime.ports[]` entry with `private == 22` (`ip`, `public`), when present.
-    public var sshPortMapping: (ip: String?, publicPort: Int?)? {
-        get { mapping.map { ($0.ip, $0.publicPort) } }
-        set { mapping = newValue.map { PortMapping(ip: $0.ip, publicPort: $0.publicPort) } }
-    }
-    private var mapping: PortMapping?
-    private struct PortMapping: Sendable, Equatable { var ip: String?; var publicPort: Int? }
+    /// The `runtime.ports[]` entry with `private == 22`, when present.
+    public var sshPortMapping: RunPodPortMapping?
 
     public init(id: String, name: String?, status: String, actions: [String], costPerHour: Double?,
                 uptimeSeconds: Int?, directSSH: RunPodSSHEndpoint?, proxySSH: RunPodSSHEndpoint?,
-                sshPortMapping: (ip: String?, publicPort: Int?)?) {
+                sshPortMapping: RunPodPortMapping?) {
         self.id = id
         self.name = name
         self.status = status
@@ -139,7 +147,7 @@ public struct RunPodPod: Sendable, Equatable {
         self.uptimeSeconds = uptimeSeconds
         self.directSSH = directSSH
         self.proxySSH = proxySSH
-        self.mapping = sshPortMapping.map { PortMapping(ip: $0.ip, publicPort: $0.publicPort) }
+        self.sshPortMapping = sshPortMapping
     }
 
     public var isRunning: Bool { status == "RUNNING" }
@@ -149,7 +157,7 @@ public struct RunPodPod: Sendable, Equatable {
     /// or publishes no SSH port.
     public func directEndpoint() throws -> RunPodSSHEndpoint {
         if let directSSH { return directSSH }
-        if isRunning, let ip = mapping?.ip, let port = mapping?.publicPort, !ip.isEmpty {
+        if isRunning, let ip = sshPortMapping?.ip, let port = sshPortMapping?.publicPort, !ip.isEmpty {
             return RunPodSSHEndpoint(host: ip, port: port, username: "root")
         }
         switch status {
@@ -321,7 +329,7 @@ public struct RunPodAPI: Sendable {
             costPerHour: dto.cost, uptimeSeconds: dto.runtime?.uptime,
             directSSH: dto.ssh?.direct.map { RunPodSSHEndpoint(host: $0.host, port: $0.port, username: $0.username) },
             proxySSH: dto.ssh?.proxy.map { RunPodSSHEndpoint(host: $0.host, port: $0.port, username: $0.username) },
-            sshPortMapping: mapping.map { (ip: $0.ip, publicPort: $0.publicPort) })
+            sshPortMapping: mapping.map { RunPodPortMapping(ip: $0.ip, publicPort: $0.publicPort) })
         if let direct = pod.directSSH {
             guard (1...65535).contains(direct.port), PodAddressProbe.isValidHost(direct.host) else {
                 throw CCPodError.badData("the RunPod API reported an invalid SSH endpoint for pod \(dto.id)")
