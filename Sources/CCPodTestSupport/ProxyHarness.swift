@@ -11,6 +11,8 @@ public final class ProxyHarness: @unchecked Sendable {
     public enum Mode: Sendable {
         /// An interactive shell (`bash -i` or `sh -i`) after a MOTD.
         case shell(String)
+        /// The MOTD, then a pause (the proxy reaching the pod), then the shell.
+        case slowShell(String, seconds: Int)
         /// Never answers: runs `sleep 600` (a proxy that never prints the marker).
         case silent
     }
@@ -80,13 +82,14 @@ public final class ProxyHarness: @unchecked Sendable {
         switch mode {
         case .silent:
             lines.append("exec sleep 600")
-        case .shell(let shell):
+        case .shell(let shell), .slowShell(let shell, _):
             lines += [
                 // A window title (OSC) and colours, as a real terminal session sends.
                 "printf '\\033]0;root@pod: ~\\007'",
                 "printf '\\033[1;34m%s\\033[0m\\n' ' RunPod test proxy -- an interactive shell only'",
                 "printf '%s\\n' '  No scp, sftp, rsync or port forwarding here.' ''",
                 "HISTFILE=/dev/null; export HISTFILE",
+                { if case .slowShell(_, let seconds) = mode { return "sleep \(seconds)" } else { return ":" } }(),
                 "PS1='\\[\\033[01;32m\\]root@pod\\[\\033[00m\\]:\\[\\033[01;34m\\]\\w\\[\\033[00m\\]# '",
                 "export PS1",
                 shell == "bash" ? "exec bash --noprofile --norc -i" : "PS1='root@pod:# '; export PS1; exec \(shell) -i",

@@ -103,6 +103,28 @@ struct PodRediscoveryThroughProxyTests {
         #expect(result.summary(podName: "gpu1").contains("new host key learned through the proxy"))
     }
 
+    @Test func restartWithoutProxyAPIOrTerminalIsRefusedWithTheFix() throws {
+        let direct = try LoopbackSSHD()
+        defer { direct.shutdown() }
+        let knownHosts = try direct.writeKnownHosts()
+        let oldPort = direct.port
+        try direct.restart(newHostKey: true)
+        // The old address no longer answers…
+        var options = direct.clientOptions(knownHosts: knownHosts)
+        options[options.firstIndex(of: "-p")! + 1] = String(oldPort)
+        let r = try ChildProcess.run("/usr/bin/ssh", options + ["-o", "ConnectTimeout=5", "\(direct.user)@127.0.0.1", "true"])
+        #expect(r.status == 255)
+        // …and with nothing to learn the new one from, ccpod says what to configure.
+        let rediscovery = PodRediscovery(podName: "gpu1", host: "127.0.0.1", port: oldPort)
+        #expect {
+            try rediscovery.rediscover(after: .refused)
+        } throws: { error in
+            guard let e = error as? CCPodError else { return false }
+            return e.status == .unavailable && e.message.contains("127.0.0.1:\(oldPort)")
+                && e.message.contains("--proxy") && e.message.contains("RUNPOD_PORT")
+        }
+    }
+
     @Test func proxyLeadingToAnotherPodIsRefused() throws {
         let direct = try LoopbackSSHD()
         defer { direct.shutdown() }

@@ -28,6 +28,13 @@ struct ProxyControlChannelTests {
         #expect(failing.status == 1)
     }
 
+    @Test func typedAheadCommandSurvivesASlowShellStart() throws {
+        let proxy = try ProxyHarness(mode: .slowShell("bash", seconds: 2))
+        defer { proxy.shutdown() }
+        let reply = try proxy.controlChannel().execute("echo late; printf '%s\\n' \"$0\"", timeout: .seconds(20))
+        #expect(reply.output == "late\nbash\n")
+    }
+
     @Test func silentProxyTimesOutAndTheChildIsKilled() throws {
         let proxy = try ProxyHarness(mode: .silent)
         defer { proxy.shutdown() }
