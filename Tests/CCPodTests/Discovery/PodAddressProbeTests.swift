@@ -74,6 +74,19 @@ struct PodAddressProbeTests {
         #expect(r.stdoutText == "reached\n")
     }
 
+    @Test func filesWithoutFinalNewlineAndPathsWithSpacesAreRead() throws {
+        let proxy = try ProxyHarness()
+        defer { proxy.shutdown() }
+        let folder = proxy.podFolder.appendingPathComponent("it's here", isDirectory: true)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let env = folder.appendingPathComponent("rp env").path
+        let key = folder.appendingPathComponent("host key.pub").path
+        try "RUNPOD_PUBLIC_IP=203.0.113.7\nRUNPOD_TCP_PORT_22=41999".write(toFile: env, atomically: true, encoding: .utf8)
+        try PodAddressProbeParsingTests.key.write(toFile: key, atomically: true, encoding: .utf8)
+        let found = try PodAddressProbe(environmentFile: env, hostKeyFile: key).probe(through: try proxy.controlChannel())
+        #expect(found == DiscoveredEndpoint(host: "203.0.113.7", port: 41999, hostKey: PodAddressProbeParsingTests.key, podId: nil))
+    }
+
     @Test func garbageFromThePodChangesNothing() throws {
         let proxy = try ProxyHarness()
         defer { proxy.shutdown() }

@@ -35,9 +35,10 @@ public struct PodAddressProbe: Sendable {
     }
 
     /// The one command line typed into the proxy. Every line of each file comes back
-    /// tagged (`E ` environment, `K ` host key) so the two cannot be confused.
+    /// tagged (`E ` environment, `K ` host key) so the two cannot be confused; the
+    /// `echo`s end a last line that has no newline of its own.
     public var command: String {
-        "sed 's/^/E /' \(shellQuote(environmentFile)) 2>/dev/null; sed 's/^/K /' \(shellQuote(hostKeyFile)) 2>/dev/null; true"
+        "sed 's/^/E /' \(shellQuote(environmentFile)) 2>/dev/null; echo; sed 's/^/K /' \(shellQuote(hostKeyFile)) 2>/dev/null; echo"
     }
 
     /// Runs the probe through `channel` and validates the answer.
