@@ -73,7 +73,11 @@ public final class FakeRunPodAPI: @unchecked Sendable {
 
     public init(apiKey: String = "rpa_TEST0000000000000000000000000000000000") throws {
         self.apiKey = apiKey
+        #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
         guard fd >= 0 else { throw CCPodFakeError("socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))

@@ -144,6 +144,15 @@ final class SleepRecorder: @unchecked Sendable {
         #expect(try api.perform(.terminate, podId: "abc123") == nil)
     }
 
+    @Test func retryDelayPrefersRetryAfterThenTheExhaustedWindow() {
+        let both = HTTPResponse(status: 429, headers: ["Retry-After": "12", "RateLimit": "\"minute\";r=0;t=40"], body: Data())
+        #expect(RunPodAPI.retryDelay(both, attempt: 1) == .seconds(12))
+        let window = HTTPResponse(status: 429, headers: ["RateLimit": "\"minute\";r=0;t=40, \"hour\";r=2800;t=1812"], body: Data())
+        #expect(RunPodAPI.retryDelay(window, attempt: 1) == .seconds(40))
+        let none = HTTPResponse(status: 429, headers: [:], body: Data())
+        #expect(RunPodAPI.retryDelay(none, attempt: 2) == .seconds(4))
+    }
+
     @Test func podIdsCannotChangeThePath() {
         #expect(throws: CCPodError.self) { try RunPodAPI(apiKey: "k").pod(id: "../account") }
     }
