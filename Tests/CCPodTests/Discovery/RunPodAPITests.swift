@@ -153,6 +153,12 @@ final class SleepRecorder: @unchecked Sendable {
         #expect(RunPodAPI.retryDelay(none, attempt: 2) == .seconds(4))
     }
 
+    @Test func theKeyNeverShowsInDescriptions() {
+        let api = RunPodAPI(apiKey: "rpa_SECRET")
+        #expect(!"\(api)".contains("rpa_SECRET"))
+        #expect(!String(reflecting: api).contains("rpa_SECRET"))
+    }
+
     @Test func podIdsCannotChangeThePath() {
         #expect(throws: CCPodError.self) { try RunPodAPI(apiKey: "k").pod(id: "../account") }
     }

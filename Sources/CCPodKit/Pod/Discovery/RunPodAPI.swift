@@ -376,3 +376,9 @@ public struct RunPodAPI: Sendable {
         }
     }
 }
+
+extension RunPodAPI: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Never shows the key (logs, `--json` dumps, test failures).
+    public var description: String { "RunPodAPI(\(baseURL.absoluteString), key: <redacted>)" }
+    public var debugDescription: String { description }
+}
