@@ -1,3 +1,4 @@
+import CCPodKit
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -32,7 +33,10 @@ public final class LoopbackSSHD: @unchecked Sendable {
     public private(set) var port: Int = 0
     public let user: String
     public let behaviour: Behaviour
-    private var process: Process?
+    // Not Foundation.Process: on Linux its monitor thread blocks in waitpid() as soon as
+    // sshd closes the inherited status socket (at startup), and every later Process
+    // in the test run then waits forever (two servers in one test deadlock).
+    private var process: ChildProcess?
 
     public var hostKeyPath: String { directory.appendingPathComponent("ssh_host_ed25519_key").path }
     public var clientKeyPath: String { directory.appendingPathComponent("client_ed25519").path }
@@ -84,9 +88,9 @@ public final class LoopbackSSHD: @unchecked Sendable {
     }
 
     public func stop() {
-        guard let process, process.isRunning else { self.process = nil; return }
-        process.terminate()
-        process.waitUntilExit()
+        guard let process else { return }
+        process.signal(SIGTERM)
+        process.wait()
         self.process = nil
     }
 
@@ -129,18 +133,12 @@ public final class LoopbackSSHD: @unchecked Sendable {
         for _ in 0..<5 {
             port = LoopbackSSHD.freePort()
             try writeConfig()
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: LoopbackSSHD.sshdPath)
-            p.arguments = ["-D", "-e", "-f", configPath]
-            let log = FileHandle(forWritingAtPath: logPath) ?? {
-                _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-                return FileHandle(forWritingAtPath: logPath)!
-            }()
-            log.seekToEndOfFile()
-            p.standardError = log
-            p.standardOutput = log
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
+            let log = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+            guard log >= 0 else { throw NSError(domain: "LoopbackSSHD", code: 2,
+                                                userInfo: [NSLocalizedDescriptionKey: "cannot open \(logPath)"]) }
+            let p = try ChildProcess.spawn(LoopbackSSHD.sshdPath, ["-D", "-e", "-f", configPath],
+                                           stdin: .null, stdout: .fd(log), stderr: .fd(log))
+            close(log)
             process = p
             if LoopbackSSHD.waitForListener(port: port, process: p) { return }
             lastError = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
@@ -199,15 +197,10 @@ public final class LoopbackSSHD: @unchecked Sendable {
     }
 
     static func run(_ tool: String, _ args: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        if p.terminationStatus != 0 {
-            throw NSError(domain: "LoopbackSSHD", code: Int(p.terminationStatus),
-                          userInfo: [NSLocalizedDescriptionKey: "\(tool) \(args.joined(separator: " ")) failed"])
+        let r = try ChildProcess.run(tool, args)
+        if r.status != 0 {
+            throw NSError(domain: "LoopbackSSHD", code: Int(r.status),
+                          userInfo: [NSLocalizedDescriptionKey: "\(tool) \(args.joined(separator: " ")) failed: \(r.stderrText)"])
         }
     }
 
@@ -230,9 +223,17 @@ public final class LoopbackSSHD: @unchecked Sendable {
     }
 
     /// Waits up to 5 s for something to accept connections on the port.
-    static func waitForListener(port: Int, process: Process) -> Bool {
+    static func waitForListener(port: Int, process: ChildProcess) -> Bool {
         for _ in 0..<100 {
-            if !process.isRunning { return false }
+            // sshd exiting early (bad config, port taken): a zombie answers kill(pid, 0), so peek with waitid.
+            var info = siginfo_t()
+            if waitid(P_PID, id_t(process.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 {
+                #if canImport(Glibc)
+                if info._sifields._sigchld.si_pid == process.pid { return false }
+                #else
+                if info.si_pid == process.pid { return false }
+                #endif
+            }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)

@@ -14,6 +14,8 @@ public enum ExitStatus: Int32, Sendable {
     case unavailable = 69
     /// A local file or folder could not be read or written.
     case ioError = 74
+    /// A credential was rejected (the RunPod API key); sysexits' EX_NOPERM.
+    case notPermitted = 77
 }
 
 /// The one error type of ccpod: a sentence a user can act on, and the exit code it maps to.
