@@ -11,7 +11,7 @@ import Testing
 @Suite("The real Claude Code lists what ccpod synced", .enabled(if: RealClaude.available, RealClaude.unavailableReason))
 struct ClaudeResumeTests {
     /// How long claude may take to show its picker (about 20 s when the machine is idle).
-    static let pickerTimeout: Double = 120
+    static let pickerTimeout: Double = 90
 
     @Test("A pushed session is listed by claude --resume in the mapped pod directory")
     func pushedSessionIsResumableOnThePod() async throws {
