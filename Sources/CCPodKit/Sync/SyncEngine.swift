@@ -578,9 +578,9 @@ struct SyncRun {
             try podRewriter.stream(file: data.file, offset: 0, length: deltaComplete) { try FileDescriptorIO.writeAll(fd, $0, path: content) }
             try SyncRun.feed(&podVersionHasher, file: data.file, offset: 0, length: deltaComplete)
             podSize += deltaComplete
-            let title = SessionTitleProbe.title(ofFile: data.file, limit: deltaComplete) ?? "session \(localId.prefix(8))"
-            try FileDescriptorIO.writeAll(fd, Self.customTitleLine(title: "\(title) (from pod)", sessionId: siblingId), path: content)
         }
+        // Named apart in Claude's picker: the session's own title, "(from pod)".
+        try Self.appendTitle(to: content, sessionId: siblingId, suffix: "from pod", fallback: "session \(localId.prefix(8))")
         let written = try writeLocal(siblingPath, from: content, length: nil, rewriter: nil, extraLine: nil)
         store.set(AncestorPair(localPath: siblingPath, podPath: entry.podPath, localSessionId: siblingId, podSessionId: pair?.podSessionId ?? podId,
                                local: written, pod: FileVersion(size: podSize, sha256: SHA256Hex.hex(podVersionHasher.finalize())),
@@ -609,6 +609,9 @@ struct SyncRun {
             }
         }
         let localSha = try SHA256Hex.ofFile(full, length: complete)
+        let titleLine = try Self.appendTitle(to: content, sessionId: siblingId, suffix: "from laptop", fallback: "session \(localId.prefix(8))")
+        hasher.update(data: titleLine)
+        size += Int64(titleLine.count)
         let version = FileVersion(size: size, sha256: SHA256Hex.hex(hasher.finalize()))
         let pair = AncestorPair(localPath: entry.localPath, podPath: podPath, localSessionId: entry.pair?.localSessionId ?? localId,
                                 podSessionId: siblingId, local: FileVersion(size: complete, sha256: localSha), pod: version,
@@ -824,6 +827,20 @@ struct SyncRun {
 
     static func siblingPath(of path: String) -> String {
         replaceId(in: path, with: UUID().uuidString.lowercased())
+    }
+
+    /// Appends `{"type":"custom-title",…}` naming a fork's sibling after the session's
+    /// title (custom title, else summary, else first prompt) and returns the line.
+    @discardableResult
+    static func appendTitle(to file: String, sessionId: String, suffix: String, fallback: String) throws -> Data {
+        let title = (try? SessionSummary.read(URL(fileURLWithPath: file)).title).flatMap { $0 } ?? fallback
+        let short = String(title.split(separator: "\n").first ?? "").prefix(80).trimmingCharacters(in: .whitespaces)
+        let line = customTitleLine(title: "\(short.isEmpty ? fallback : short) (\(suffix))", sessionId: sessionId)
+        guard let handle = FileHandle(forWritingAtPath: file) else { throw CCPodError.io("cannot write \(file)") }
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: line)
+        return line
     }
 
     static func customTitleLine(title: String, sessionId: String) -> Data {

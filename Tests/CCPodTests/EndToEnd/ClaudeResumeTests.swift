@@ -73,12 +73,14 @@ struct ClaudeResumeTests {
         defer { laptop.stop() }
 
         // On the pod: the pod's own session and the laptop's continuation as a sibling.
-        // (They share their first prompt; the sibling may add a " (from …)" title.)
-        let (podListed, podScreen) = await pod.waitFor(timeout: Self.pickerTimeout) {
-            ResumeBed.lines(of: $0, containing: title) >= 2
+        // The sibling is named apart: "<title> (from laptop)".
+        let (podListed, podScreen) = await pod.waitFor(timeout: Self.pickerTimeout) { screen in
+            let rows = screen.split(separator: "\n")
+            return rows.contains { $0.contains(title) && !$0.contains("(from laptop)") }
+                && rows.contains { $0.contains("\(title) (from laptop)") }
         }
         #expect(podListed, """
-            claude --resume in \(bed.podProject) did not list two sessions titled "\(title)…" within \(Int(Self.pickerTimeout)) s.
+            claude --resume in \(bed.podProject) did not list "\(title)" and "\(title) (from laptop)" within \(Int(Self.pickerTimeout)) s.
             Screen:
             \(podScreen)
             Pod Claude dir:
@@ -88,7 +90,7 @@ struct ClaudeResumeTests {
         // On the laptop: the laptop's own session and the pod's continuation, named "… (from pod)".
         let (laptopListed, laptopScreen) = await laptop.waitFor(timeout: Self.pickerTimeout) { screen in
             let rows = screen.split(separator: "\n")
-            return rows.contains { $0.contains(title) && !$0.contains("(from pod)") } && rows.contains { $0.contains("(from pod)") }
+            return rows.contains { $0.contains(title) && !$0.contains("(from pod)") } && rows.contains { $0.contains("\(title) (from pod)") }
         }
         #expect(laptopListed, """
             claude --resume in \(bed.laptopProject) did not list "\(title)" and a "… (from pod)" sibling within \(Int(Self.pickerTimeout)) s.
