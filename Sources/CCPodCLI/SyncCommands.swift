@@ -63,10 +63,26 @@ struct SyncArguments: ParsableArguments {
             }
             scope = SyncScope(projects: [mapping], sessionId: session)
         }
-        let engine = SyncEngine(claudeDir: claudeDir.path, connection: resolved.connection, stateDir: stateDir)
         var options = options
         options.busySeconds = busySeconds
-        return try engine.run(scope: scope, options: options)
+        do {
+            return try SyncEngine(claudeDir: claudeDir.path, connection: resolved.connection, stateDir: stateDir)
+                .run(scope: scope, options: options)
+        } catch let error as CCPodError where PodRecovery.isRecoverable(error) && resolved.settings != nil {
+            // The pod probably restarted: find it again, say what changed, retry once.
+            Console.note("\(error.message)\nlooking for pod \(resolved.name) again…")
+            var recovery = PodRecovery(locations: locations, environment: env)
+            if CLIContext.isInteractive {
+                recovery.ask = { @Sendable question in
+                    FileHandle.standardError.write(Data(question.utf8))
+                    return readLine()
+                }
+            }
+            let (repaired, summary) = try recovery.recover(resolved, after: error)
+            Console.note(summary)
+            return try SyncEngine(claudeDir: claudeDir.path, connection: repaired.connection, stateDir: stateDir)
+                .run(scope: scope, options: options)
+        }
     }
 
     /// Prints the report: JSON on stdout, or one line per file that moved (all files for

@@ -221,7 +221,9 @@ public struct SSHConnection: PodConnection {
 
     public func explainFailure(status: Int32, stderr: String) -> CCPodError? {
         guard let failure = SSHConnection.classify(status: status, stderr: stderr) else { return nil }
-        return explain(failure, stderr: stderr)
+        var error = explain(failure, stderr: stderr)
+        error.sshFailure = failure
+        return error
     }
 
     /// A sentence for `failure` that names the endpoint and the fix.

@@ -22,10 +22,13 @@ public enum ExitStatus: Int32, Sendable {
 public struct CCPodError: Error, CustomStringConvertible, LocalizedError, Sendable {
     public var status: ExitStatus
     public var message: String
+    /// Set when the failure was ssh's own (what a pod restart causes), so callers can recover.
+    public var sshFailure: SSHFailure?
 
-    public init(_ status: ExitStatus, _ message: String) {
+    public init(_ status: ExitStatus, _ message: String, sshFailure: SSHFailure? = nil) {
         self.status = status
         self.message = message
+        self.sshFailure = sshFailure
     }
 
     public var description: String { message }
