@@ -173,3 +173,42 @@ struct SyncSemanticsTests {
         #expect(!FileManager.default.fileExists(atPath: bed.podTranscript(id)))
     }
 }
+
+@Suite("A writer appending during syncs")
+struct ConcurrentWriterTests {
+    @Test func onlyCompleteLinesEverTravel() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let id = "22222222-2222-4333-8444-555555555555"
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 3), to: bed.localTranscript(id))
+        try bed.run(.push)
+        let path = bed.localTranscript(id)
+        let stop = Locked(false)
+        let done = DispatchSemaphore(value: 0)
+        // Claude-like writer: each line arrives in two writes with a pause in the middle.
+        Thread.detachNewThread {
+            var i = 3
+            while !stop.current {
+                let line = SyncTestBed.lines(session: id, count: 1, start: i)
+                let cut = line.count / 2
+                try? SyncTestBed.append(line.prefix(cut), to: path)
+                usleep(3000)
+                try? SyncTestBed.append(line.suffix(from: cut), to: path)
+                usleep(1000)
+                i += 1
+            }
+            done.signal()
+        }
+        for _ in 0..<25 {
+            try bed.run(.push)
+            let pod = SyncTestBed.read(bed.podTranscript(id))
+            let local = SyncTestBed.read(path)
+            #expect(pod.last == 0x0A, "a partial line reached the pod")
+            #expect(local.starts(with: pod), "the pod is not a prefix of the local session")
+        }
+        stop.withLock { $0 = true }
+        done.wait()
+        try bed.run(.push)
+        #expect(SyncTestBed.read(bed.podTranscript(id)) == SyncTestBed.read(path))
+    }
+}
