@@ -2,6 +2,8 @@ import ArgumentParser
 import CCPodKit
 import Foundation
 
+extension SyncScope.UserConfig: ExpressibleByArgument {}
+
 /// What push, pull, sync and status share: which pod, which sessions, how to report.
 struct SyncArguments: ParsableArguments {
     @OptionGroup var pod: PodOptions
@@ -23,6 +25,11 @@ struct SyncArguments: ParsableArguments {
 
     @Flag(help: "Print the result as JSON on stdout.")
     var json = false
+
+    @Option(help: ArgumentHelp(
+        "Your Claude config (settings.json, CLAUDE.md, commands/, agents/, skills/, output-styles/): push (default), both, or none.",
+        valueName: "mode"))
+    var config: SyncScope.UserConfig = .push
 
     @Option(name: .customLong("busy-seconds"), help: ArgumentHelp(
         "A session changed less than this many seconds ago (and not by ccpod) is being written: skip it this time.",
@@ -53,7 +60,7 @@ struct SyncArguments: ParsableArguments {
         let memory = MappingMemory(stateDir: stateDir)
         let scope: SyncScope
         if all {
-            scope = SyncScope(projects: memory.load(), all: true, sessionId: session)
+            scope = SyncScope(projects: memory.load(), all: true, sessionId: session, userConfig: config)
         } else {
             let mapping = try context.mapping(podPathOverride: podPath)
             if !options.dryRun && options.direction != .status { try memory.remember(mapping) }
@@ -61,7 +68,7 @@ struct SyncArguments: ParsableArguments {
                 let there = mapping.podPath ?? mapping.localPath ?? ""
                 Console.note("\(options.direction.rawValue): \(context.root) ↔ \(resolved.name):\(there)")
             }
-            scope = SyncScope(projects: [mapping], sessionId: session)
+            scope = SyncScope(projects: [mapping], sessionId: session, userConfig: config)
         }
         var options = options
         options.busySeconds = busySeconds

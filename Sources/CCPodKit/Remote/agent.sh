@@ -246,6 +246,10 @@ main() {
             esac
             continue
         fi
+        # Writes go to where a symlink points (the pod keeps its files on /workspace).
+        if [ -L "$f" ]; then
+            f=$(readlink -f "$f")
+        fi
         if [ "$size" = - ]; then
             if [ "$op" = P ]; then
                 mkdir -p "${f%/*}" && cp "$work/p.$idx" "$f.ccpod-new" && writes=$((writes + 1))
@@ -336,6 +340,7 @@ main() {
         sync -f "$base" 2>/dev/null || sync
         while IFS= read -r rel; do
             f="$base/$rel"
+            [ -L "$f" ] && f=$(readlink -f "$f")
             # shellcheck disable=SC2046
             mv "$f.ccpod-new" "$f" && set -- $(stat_of "$f") && emit_state written "$1" "$2" 0 - "$rel"
         done < "$work/renames"

@@ -139,6 +139,8 @@ struct SyncRun {
         var sent: AgentFileRequest.Operation
         var payloadLines: Int = 0
         var payloadBytes: Int64 = 0
+        /// What the pod holds once a put or replace lands (the payload's size and hash).
+        var podVersion: FileVersion?
     }
 
     var entries: [String: Entry] = [:]  // by pod path
@@ -191,6 +193,13 @@ struct SyncRun {
                 if let stat = LocalStat.of("\(claudeDir)/todos/\(name)") { local["todos/\(name)"] = stat }
             }
         }
+        for item in scope.configItems(for: options.direction) {
+            if let stat = LocalStat.of("\(claudeDir)/\(item)") {
+                local[item] = stat
+            } else {
+                for (path, stat) in LocalTree.files(root: claudeDir, under: item, skipped: &skipped) { local[path] = stat }
+            }
+        }
         for path in skipped { warnings.append("skipped \(path): a name with a newline or tab cannot be synced") }
 
         var paths = Set(local.keys.filter { inScope($0) })
@@ -238,7 +247,11 @@ struct SyncRun {
                 switch change {
                 case .new(let complete, let sha):
                     request.operation = .put
-                    request.payload = .init(file: full, offset: 0, length: complete, sha256: sha)
+                    if let bytes = try Self.podBytes(of: localPath, file: full, length: complete) {
+                        request.payload = .init(data: bytes)
+                    } else {
+                        request.payload = .init(file: full, offset: 0, length: complete, sha256: sha)
+                    }
                     entry.payloadBytes = complete
                 case .grew(let complete, _):
                     guard let pair else { break }
@@ -253,10 +266,15 @@ struct SyncRun {
                                                 sha256: try Self.rangeHash(full, offset: pair.local.size, length: length))
                     }
                     entry.payloadBytes = length
-                case .rewritten(let complete, let sha) where !SyncScope.isTranscript(localPath):
-                    // Whole files (todos, file history, tool results, memory) are replaced.
+                case .rewritten(let complete, let sha) where !SyncScope.isTranscript(localPath),
+                     .grew(let complete, let sha) where SyncScope.isUserConfig(localPath):
+                    // Whole files (config, todos, file history, tool results, memory) are replaced.
                     request.operation = .replace
-                    request.payload = .init(file: full, offset: 0, length: complete, sha256: sha)
+                    if let bytes = try Self.podBytes(of: localPath, file: full, length: complete) {
+                        request.payload = .init(data: bytes)
+                    } else {
+                        request.payload = .init(file: full, offset: 0, length: complete, sha256: sha)
+                    }
                     entry.payloadBytes = complete
                 case .deleted where options.delete:
                     request.operation = .delete
@@ -265,7 +283,10 @@ struct SyncRun {
                 }
             }
             entry.sent = request.operation
-            if let payload = request.payload { entry.payloadLines = Self.newlines(in: payload) }
+            if let payload = request.payload {
+                entry.payloadLines = Self.newlines(in: payload)
+                entry.podVersion = FileVersion(size: payload.length, sha256: payload.sha256)
+            }
             entries[podPath] = entry
             files.append(request)
         }
@@ -276,13 +297,27 @@ struct SyncRun {
     }
 
     func inScope(_ localPath: String) -> Bool {
-        scope.contains(localPath, folders: scope.localFolders, sessionIds: sessionIds)
+        if SyncScope.isUserConfig(localPath) { return !scope.configItems(for: options.direction).isEmpty }
+        return scope.contains(localPath, folders: scope.localFolders, sessionIds: sessionIds)
+    }
+
+    /// Config travels both ways only with `--config both`; otherwise the pod's changes stay there.
+    func receivesConfig(_ path: String) -> Bool {
+        !SyncScope.isUserConfig(path) || scope.userConfig == .both
+    }
+
+    /// What the pod gets for a local file: its bytes, except `settings.json`, whose
+    /// `cleanupPeriodDays` is raised so Claude on the pod never sweeps synced sessions.
+    static func podBytes(of path: String, file: String, length: Int64) throws -> Data? {
+        guard path == "settings.json" else { return nil }
+        let data = try Data(contentsOf: URL(fileURLWithPath: file)).prefix(Int(length))
+        return try SettingsGuard.apply(to: Data(data))
     }
 
     func request(mode: AgentRequest.Mode) -> AgentRequest {
         AgentRequest(
             mode: mode, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
-            scope: scope.podFolders, sessionIds: sessionIds.sorted(), files: files,
+            scope: scope.podFolders + scope.configItems(for: options.direction), sessionIds: sessionIds.sorted(), files: files,
             busySeconds: options.busySeconds, accept: engine.accepted)
     }
 
@@ -318,13 +353,19 @@ struct SyncRun {
             items.append(.init(path: path, action: .busy, detail: "changed on the pod in the last few seconds or open in a running claude; it moves next time"))
             return
         }
+        if !receivesConfig(path), let kind = state?.kind, kind == .grew || kind == .rewritten {
+            if case .unchanged = entry.change {
+                items.append(.init(path: path, action: .podAhead, detail: "changed on the pod; user config is pushed only (--config both brings it home)"))
+                return
+            }
+        }
         switch (entry.change, state?.kind) {
         // Local new file.
         case (.new(let complete, let sha), .written?):
-            record(entry, local: FileVersion(size: complete, sha256: sha), pod: FileVersion(size: complete, sha256: sha), podSeen: state?.stat)
+            record(entry, local: FileVersion(size: complete, sha256: sha), pod: entry.podVersion ?? FileVersion(size: complete, sha256: sha), podSeen: state?.stat)
             items.append(.init(path: path, action: .copiedToPod, lines: entry.payloadLines, bytes: complete))
         case (.new(let complete, let sha), .identical?):
-            record(entry, local: FileVersion(size: complete, sha256: sha), pod: FileVersion(size: complete, sha256: sha), podSeen: state?.stat)
+            record(entry, local: FileVersion(size: complete, sha256: sha), pod: entry.podVersion ?? FileVersion(size: complete, sha256: sha), podSeen: state?.stat)
             items.append(.init(path: path, action: .inSync))
         case (.new(let complete, let sha), .rewritten?) where state?.sha256 == sha || (state?.stat?.size ?? -1) >= complete && data.map({ (try? SHA256Hex.ofFile($0.file, length: complete)) == sha }) == true:
             // Same content both sides (the pod's may have more lines).
@@ -357,10 +398,10 @@ struct SyncRun {
             let pending = complete - (entry.pair?.local.size ?? 0)
             items.append(.init(path: path, action: options.dryRun && options.direction != .pull ? .pushed : .localAhead,
                                lines: try lineCount(entry.localPath, from: entry.pair?.local.size ?? 0, to: complete), bytes: pending))
-        case (.rewritten(let complete, let sha), .written?):
+        case (.rewritten(let complete, let sha), .written?), (.grew(let complete, let sha), .written?):
             guard var pair = entry.pair else { return }
             pair.local = FileVersion(size: complete, sha256: sha)
-            pair.pod = pair.local
+            pair.pod = entry.podVersion ?? pair.local
             pair.localSeen = entry.stat
             pair.podSeen = state?.stat
             store.set(pair)
@@ -469,7 +510,7 @@ struct SyncRun {
 
     private mutating func settlePodOnly(podPath: String, state: AgentRecord.FileState, data: (offset: Int64, length: Int64, file: String)?) throws {
         var localPath = scope.localPath(forPod: podPath)
-        guard state.kind == .new else { return }
+        guard state.kind == .new, receivesConfig(localPath) else { return }
         if !options.receives || data == nil {
             items.append(.init(path: localPath, action: options.dryRun && options.direction != .push ? .copiedFromPod : .podOnly,
                                bytes: state.stat?.size ?? 0))

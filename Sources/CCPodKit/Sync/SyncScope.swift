@@ -26,10 +26,38 @@ public struct SyncScope: Sendable {
     /// Only this session (and its folders).
     public var sessionId: String?
 
-    public init(projects: [ProjectMapping], all: Bool = false, sessionId: String? = nil) {
+    /// How the user's Claude config (`settings.json`, `CLAUDE.md`, `commands/`, …) travels.
+    public enum UserConfig: String, Sendable, CaseIterable {
+        /// Sent to the pod, never brought home (the default).
+        case push
+        /// Both ways, like sessions.
+        case both
+        /// Left alone.
+        case none
+    }
+
+    public var userConfig: UserConfig
+
+    public init(projects: [ProjectMapping], all: Bool = false, sessionId: String? = nil, userConfig: UserConfig = .push) {
         self.projects = projects
         self.all = all
         self.sessionId = sessionId
+        self.userConfig = userConfig
+    }
+
+    /// The user-level config worth carrying (never credentials, `.claude.json` or `settings.local.json`).
+    public static let userConfigItems = ["settings.json", "CLAUDE.md", "commands", "agents", "skills", "output-styles"]
+
+    static func isUserConfig(_ path: String) -> Bool {
+        let first = path.split(separator: "/", maxSplits: 1).first.map(String.init) ?? path
+        return userConfigItems.contains(first)
+    }
+
+    /// Config items in scope for a direction (whole session only: none).
+    func configItems(for direction: SyncOptions.Direction) -> [String] {
+        if sessionId != nil || userConfig == .none { return [] }
+        if userConfig == .push && direction == .pull { return [] }
+        return Self.userConfigItems
     }
 
     /// Folders scanned on the local side (relative to the Claude dir).
