@@ -7,6 +7,7 @@ extension CCPodCommand {
         PullCommand.self,
         SyncCommand.self,
         StatusCommand.self,
+        ResolveCommand.self,
         SessionsCommand.self,
         DoctorCommand.self,
         PodCommand.self,

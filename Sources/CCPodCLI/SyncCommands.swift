@@ -44,8 +44,20 @@ struct SyncArguments: ParsableArguments {
         }
     }
 
-    /// Resolves everything and runs the engine.
-    func run(_ options: SyncOptions) throws -> SyncReport {
+    /// What a command on this project and pod works with.
+    struct Prepared {
+        var claudeDir: URL
+        var pod: ResolvedPod
+        var stateDir: URL
+        var scope: SyncScope
+
+        func engine(_ connection: (any PodConnection)? = nil) -> SyncEngine {
+            SyncEngine(claudeDir: claudeDir.path, connection: connection ?? pod.connection, stateDir: stateDir)
+        }
+    }
+
+    /// Resolves the Claude dir, the project and its mapping, the pod and its state folder.
+    func prepare(verb: String, rememberMapping: Bool) throws -> Prepared {
         let env = CLIContext.environment
         let claudeDir = try claude.resolve()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
@@ -55,40 +67,44 @@ struct SyncArguments: ParsableArguments {
             podOptions.pod = projectPod
         }
         let resolved = try podOptions.resolve()
-        let locations = CLIContext.locations
-        let stateDir = locations.podStateDir(podName: resolved.name)
+        let stateDir = CLIContext.locations.podStateDir(podName: resolved.name)
         let memory = MappingMemory(stateDir: stateDir)
         let scope: SyncScope
         if all {
             scope = SyncScope(projects: memory.load(), all: true, sessionId: session, userConfig: config)
         } else {
             let mapping = try context.mapping(podPathOverride: podPath)
-            if !options.dryRun && options.direction != .status { try memory.remember(mapping) }
+            if rememberMapping { try memory.remember(mapping) }
             if !json {
                 let there = mapping.podPath ?? mapping.localPath ?? ""
-                Console.note("\(options.direction.rawValue): \(context.root) ↔ \(resolved.name):\(there)")
+                Console.note("\(verb): \(context.root) ↔ \(resolved.name):\(there)")
             }
             scope = SyncScope(projects: [mapping], sessionId: session, userConfig: config)
         }
+        return Prepared(claudeDir: claudeDir, pod: resolved, stateDir: stateDir, scope: scope)
+    }
+
+    /// Resolves everything and runs the engine; a pod that restarted is found again once.
+    func run(_ options: SyncOptions) throws -> SyncReport {
+        let prepared = try prepare(verb: options.direction.rawValue,
+                                   rememberMapping: !options.dryRun && options.direction != .status)
         var options = options
         options.busySeconds = busySeconds
         do {
-            return try SyncEngine(claudeDir: claudeDir.path, connection: resolved.connection, stateDir: stateDir)
-                .run(scope: scope, options: options)
-        } catch let error as CCPodError where PodRecovery.isRecoverable(error) && resolved.settings != nil {
+            return try prepared.engine().run(scope: prepared.scope, options: options)
+        } catch let error as CCPodError where PodRecovery.isRecoverable(error) && prepared.pod.settings != nil {
             // The pod probably restarted: find it again, say what changed, retry once.
-            Console.note("\(error.message)\nlooking for pod \(resolved.name) again…")
-            var recovery = PodRecovery(locations: locations, environment: env)
+            Console.note("\(error.message)\nlooking for pod \(prepared.pod.name) again…")
+            var recovery = PodRecovery(locations: CLIContext.locations, environment: CLIContext.environment)
             if CLIContext.isInteractive {
                 recovery.ask = { @Sendable question in
                     FileHandle.standardError.write(Data(question.utf8))
                     return readLine()
                 }
             }
-            let (repaired, summary) = try recovery.recover(resolved, after: error)
+            let (repaired, summary) = try recovery.recover(prepared.pod, after: error)
             Console.note(summary)
-            return try SyncEngine(claudeDir: claudeDir.path, connection: repaired.connection, stateDir: stateDir)
-                .run(scope: scope, options: options)
+            return try prepared.engine(repaired.connection).run(scope: prepared.scope, options: options)
         }
     }
 

@@ -65,9 +65,9 @@ public struct SyncEngine: Sendable {
         return known
     }
 
-    var ancestorsFile: URL { stateDir.appendingPathComponent("ancestors.json") }
+    public var ancestorsFile: URL { stateDir.appendingPathComponent("ancestors.json") }
     var journalDir: URL { stateDir.appendingPathComponent("journal") }
-    var conflictsFile: URL { stateDir.appendingPathComponent("conflicts.json") }
+    public var conflictsFile: URL { stateDir.appendingPathComponent("conflicts.json") }
 
     public func run(scope: SyncScope, options: SyncOptions) throws -> SyncReport {
         let started = Date()
