@@ -227,6 +227,12 @@ main() {
     writes=0
     while IFS="$TAB" read -r rel seen_size seen_mtime anc anc_sha op len sha idx size mtime; do
         f="$base/$rel"
+        # A file ccpod names outside the scanned folders is looked at directly.
+        if [ "$size" = - ] && [ "$op" != - ] && [ -f "$f" ]; then
+            st=$(stat_of "$f")
+            size=${st%%"$TAB"*}
+            mtime=${st#*"$TAB"}
+        fi
         is_busy=no
         if [ "$size" != - ]; then
             id=${rel##*/}

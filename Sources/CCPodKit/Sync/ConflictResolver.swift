@@ -39,7 +39,7 @@ public struct ConflictResolver: Sendable {
         // The pod's version as it is now.
         let fetch = AgentRequest(mode: .pull, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
                                  scope: [], sessionIds: [], files: [AgentFileRequest(path: podPath, seen: nil, ancestor: nil, operation: .check)],
-                                 accept: engine.accepted)
+                                 busySeconds: 0, accept: engine.accepted)
         let answer = try engine.exchange(fetch, scratch: scratch)
         var podState: AgentRecord.FileState?
         var podData: String?
@@ -64,7 +64,8 @@ public struct ConflictResolver: Sendable {
             let request = AgentFileRequest(path: podPath, seen: nil, ancestor: ancestor,
                                            operation: ancestor == nil ? .put : .replace, payload: payload)
             let put = try engine.exchange(AgentRequest(mode: .push, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
-                                                       scope: [], sessionIds: [], files: [request], accept: engine.accepted), scratch: scratch)
+                                                       scope: [], sessionIds: [], files: [request], busySeconds: 0,
+                                                       accept: engine.accepted), scratch: scratch)
             let written = put.records.compactMap { record -> AgentRecord.FileState? in
                 if case .state(let s) = record, s.path == podPath, s.kind == .written { return s }
                 return nil
