@@ -101,6 +101,9 @@ public struct AgentExchange: Sendable {
             guard parts[1] == String(AgentScript.protocolVersion) else {
                 throw CCPodError.badData("the agent on \(connection.displayName) speaks protocol \(parts[1]), this ccpod speaks \(AgentScript.protocolVersion); use the same ccpod version")
             }
+            if parts[2].hasPrefix("no-") {
+                throw RequestCompressionRefused(compression: String(parts[2].dropFirst(3)))
+            }
             guard let compression = Compression(rawValue: String(parts[2])) else { throw AgentAnswerError.notAnAgent }
             var recordReader = reader
             if let tool = compression.decompressor {
@@ -134,6 +137,7 @@ public struct AgentExchange: Sendable {
             if let error = writeError.current { throw error }
             return answer
         }
+        if let refused = parseError as? RequestCompressionRefused { throw refused }
         if let explained = connection.explainFailure(status: status, stderr: errText) { throw explained }
         if let error = parseError as? CCPodError { throw error }
         let detail = errText.split(separator: "\n").suffix(3).joined(separator: " / ")
@@ -141,6 +145,11 @@ public struct AgentExchange: Sendable {
     }
 
     enum AgentAnswerError: Error { case notAnAgent }
+
+    /// The pod cannot decompress the request (it lacks the tool); send it again plainly.
+    public struct RequestCompressionRefused: Error, Sendable {
+        public var compression: String
+    }
 
     /// A decompressor fed first with bytes already read, then with the rest of the pipe.
     static func spawnWithPrefix(_ tool: [String], prefix: Data, rest: Int32, output: Int32) throws -> ChildProcess {

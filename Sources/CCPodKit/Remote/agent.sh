@@ -150,7 +150,7 @@ if [ "$comp" = none ]; then
 fi
 printf 'CCPOD-AGENT %s %s\n' "$PROTOCOL" "$comp"
 case "$comp" in
-    zstd) main | zstd -q -1 -c ;;
+    zstd) main | zstd -q -3 -c ;;
     gzip) main | gzip -1 -c ;;
     *) main ;;
 esac
@@ -354,6 +354,15 @@ main() {
     printf 'END\tok\n'
 }
 
+# ccpod compresses the request with what it expects the pod to have; if the pod
+# lacks it, say so before reading anything and ccpod sends it again uncompressed.
+case "$req_comp" in
+    zstd|gzip)
+        if ! command -v "$req_comp" >/dev/null 2>&1; then
+            printf 'CCPOD-AGENT %s no-%s\n' "$PROTOCOL" "$req_comp"
+            exit 0
+        fi ;;
+esac
 case "$req_comp" in
     zstd) zstd -q -d -c | run_agent ;;
     gzip) gzip -d -c | run_agent ;;

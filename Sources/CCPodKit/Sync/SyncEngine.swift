@@ -58,9 +58,12 @@ public struct SyncEngine: Sendable {
 
     var accepted: [Compression] { compress ? Compression.locallyAvailable : [] }
 
+    /// What the pod answered with last time; before the first answer, the best this
+    /// machine has (a pod without it says so at once and gets the request plainly).
     var requestCompression: Compression {
-        guard compress, let text = try? String(contentsOf: capsFile, encoding: .utf8),
-              let known = Compression(rawValue: text.trimmingCharacters(in: .whitespacesAndNewlines)),
+        guard compress else { return .none }
+        guard let text = try? String(contentsOf: capsFile, encoding: .utf8) else { return accepted.first ?? .none }
+        guard let known = Compression(rawValue: text.trimmingCharacters(in: .whitespacesAndNewlines)),
               accepted.contains(known) else { return .none }
         return known
     }
@@ -80,12 +83,11 @@ public struct SyncEngine: Sendable {
 
         var run = SyncRun(engine: self, scope: scope, options: options, store: store, scratch: scratch)
         try run.planRound1()
-        var calls = 1
-        let answer = try exchange(run.request(mode: options.dryRun ? .status : AgentRequest.Mode(rawValue: options.direction.rawValue)!), scratch: scratch)
+        var calls = 0
+        let answer = try exchange(run.request(mode: options.dryRun ? .status : AgentRequest.Mode(rawValue: options.direction.rawValue)!), scratch: scratch, calls: &calls)
         try run.apply(answer)
         if let followUp = run.followUpRequest() {
-            calls += 1
-            let second = try exchange(followUp, scratch: scratch)
+            let second = try exchange(followUp, scratch: scratch, calls: &calls)
             try run.applyFollowUp(second)
         }
         store = run.store
@@ -101,8 +103,25 @@ public struct SyncEngine: Sendable {
     }
 
     func exchange(_ request: AgentRequest, scratch: URL) throws -> AgentExchange.Answer {
-        let answer = try AgentExchange(connection: connection, requestCompression: requestCompression).run(request, scratch: scratch)
-        if compress && answer.responseCompression != requestCompression {
+        var calls = 0
+        return try exchange(request, scratch: scratch, calls: &calls)
+    }
+
+    /// One agent call (two when the pod cannot decompress what it was sent), counted in `calls`.
+    func exchange(_ request: AgentRequest, scratch: URL, calls: inout Int) throws -> AgentExchange.Answer {
+        let compression = requestCompression
+        let answer: AgentExchange.Answer
+        calls += 1
+        do {
+            answer = try AgentExchange(connection: connection, requestCompression: compression).run(request, scratch: scratch)
+        } catch is AgentExchange.RequestCompressionRefused {
+            calls += 1
+            answer = try AgentExchange(connection: connection, requestCompression: .none).run(request, scratch: scratch)
+            try? AtomicFile.write(Data(answer.responseCompression.rawValue.utf8), to: capsFile)
+            return answer
+        }
+        let known = try? String(contentsOf: capsFile, encoding: .utf8)
+        if compress && known != answer.responseCompression.rawValue {
             try? AtomicFile.write(Data(answer.responseCompression.rawValue.utf8), to: capsFile)
         }
         return answer
