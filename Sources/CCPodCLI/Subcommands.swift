@@ -11,5 +11,7 @@ extension CCPodCommand {
         DoctorCommand.self,
         PodCommand.self,
         CheckCommand.self,
+        DeployCommand.self,
+        RunsCommand.self,
     ]
 }

@@ -14,7 +14,7 @@ struct SyncArguments: ParsableArguments {
     var session: String?
 
     @Option(name: .customLong("pod-path"), help: ArgumentHelp(
-        "Where this project lives on the pod (default: pod_path in .ccpod.toml, else the same path as here).",
+        "Where this project lives on the pod (default: pod_path in .ccpod.toml, else the code folder of its latest run there (`ccpod runs`), else the same path as here).",
         valueName: "path"))
     var podPath: String?
 
@@ -55,11 +55,18 @@ struct SyncArguments: ParsableArguments {
         if all {
             scope = SyncScope(projects: memory.load(), all: true, sessionId: session)
         } else {
-            let mapping = try context.mapping(podPathOverride: podPath)
+            // Neither --pod-path nor .ccpod.toml: the project's latest run on the pod, read
+            // from its registry in one small exec before the exchange.
+            var latestRun: RunRecord?
+            if context.needsLatestRun(podPathOverride: podPath) {
+                latestRun = try LatestRun.record(for: context.root, connection: resolved.connection)
+            }
+            let mapping = try context.mapping(podPathOverride: podPath, latestRunPodPath: latestRun?.codePath)
             if !options.dryRun && options.direction != .status { try memory.remember(mapping) }
             if !json {
                 let there = mapping.podPath ?? mapping.localPath ?? ""
-                Console.note("\(options.direction.rawValue): \(context.root) ↔ \(resolved.name):\(there)")
+                let why = latestRun.map { " (latest run \($0.folder))" } ?? ""
+                Console.note("\(options.direction.rawValue): \(context.root) ↔ \(resolved.name):\(there)\(why)")
             }
             scope = SyncScope(projects: [mapping], sessionId: session)
         }
