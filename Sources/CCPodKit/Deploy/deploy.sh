@@ -24,7 +24,6 @@
 
 export LC_ALL=C
 umask 077
-TAB=$(printf '\t')
 
 die() { # status message
     printf 'ccpod-deploy: %s\n' "$2" >&2
@@ -128,8 +127,9 @@ list)
         printf 'K\t%s\t%s\n' "$d" "${kb:-0}"
     done
     if command -v tmux > /dev/null 2>&1; then
-        tmux list-panes -a -F "#{session_name}$TAB#{pane_current_path}" 2> /dev/null | while IFS= read -r line; do
-            printf 'T\t%s\n' "$line"
+        # tmux turns a TAB in -F output into `_` under LC_ALL=C: a printable separator.
+        tmux list-panes -a -F '#{session_name}@@ccpod@@#{pane_current_path}' 2> /dev/null | while IFS= read -r line; do
+            printf 'T\t%s\t%s\n' "${line%%@@ccpod@@*}" "${line#*@@ccpod@@}"
         done
     fi
     for d in "$claude"/projects/*/; do
