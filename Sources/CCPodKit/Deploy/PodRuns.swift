@@ -70,7 +70,8 @@ public enum PodRuns {
             case "J":
                 let json = fields.dropFirst().joined(separator: "\t")
                 if let record = try? decoder.decode(RunRecord.self, from: Data(json.utf8)),
-                   (try? RunName.validate(record.name)) != nil, !record.folder.contains("/") {
+                   (try? RunName.validate(record.name)) != nil, !record.folder.contains("/"),
+                   record.directory.hasPrefix("/"), !record.directory.split(separator: "/").contains("..") {
                     p.records.append(record)
                 }
             case "E": p.existing.insert(fields[1])
