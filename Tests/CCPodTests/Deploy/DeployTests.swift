@@ -1,5 +1,5 @@
 @testable import CCPodCLI
-import CCPodKit
+@testable import CCPodKit
 import CCPodTestSupport
 import Foundation
 import Testing
@@ -364,6 +364,18 @@ struct DeployScriptTests {
         try git.write("dirty.txt", "x\n")
         let byRef = try deployer.deploy(DeployRequest(directory: git.root.path, runName: "r", ref: "main", now: Date().addingTimeInterval(3)))
         #expect(byRef.record.commit == head)
+    }
+
+    @Test func aGarbledOrHostileRegistryIsSkippedLineByLine() throws {
+        let good = #"{"commit":"c1","created":"2026-01-01T00:00:00Z","deployed":"2026-01-01T00:00:00Z","directory":"/workspace/runs/a_1","folder":"a_1","name":"a","project":"/p","snapshot":false,"tag":"ccpod/a-1"}"#
+        let escape = good.replacingOccurrences(of: "/workspace/runs/a_1", with: "/workspace/../root").replacingOccurrences(of: "a_1", with: "b_1")
+        let text = "J\t{not json\nJ\t\(escape)\nJ\t\(good)\nE\ta_1\nK\ta_1\t42\nT\tccpod-a\t/workspace/runs/a_1/code/sub\nT\tother\t/workspace/runs/a_10\nP\t-workspace-runs-a-1-code\t3\nX\tjunk\n"
+        let parsed = PodRuns.parse(text)
+        #expect(parsed.records.map(\.folder) == ["a_1"])
+        #expect(parsed.existing == ["a_1"])
+        #expect(parsed.sizes["a_1"] == 42)
+        #expect(parsed.panes.count == 2)
+        #expect(parsed.projects["-workspace-runs-a-1-code"] == 3)
     }
 
     @Test func submodulesAndLFSFilesAreNamedInWarnings() throws {
