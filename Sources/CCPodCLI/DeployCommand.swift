@@ -38,7 +38,9 @@ struct DeployCommand: ParsableCommand {
 
     func validate() throws {
         if update && runName == nil { throw ValidationError("--update needs --run NAME: the run to fast-forward") }
-        if let runName { try RunName.validate(runName) }
+        if let runName {
+            do { try RunName.validate(runName) } catch let error as CCPodError { throw ValidationError(error.message) }
+        }
     }
 
     func run() throws {

@@ -394,20 +394,31 @@ struct DeployScriptTests {
         #expect(result.warnings.contains { $0.contains("Git LFS") && $0.contains("weights/model.pt") })
     }
 
-    @Test func theCommandMapsErrorsToExitCodes() throws {
-        let (git, _, _) = try localBed()
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: InterruptionTests.binary), "the ccpod binary is not built"))
+    func theBinaryExitsWithTheDocumentedCodes() throws {
+        let (git, pod, _) = try localBed()
         defer { git.remove() }
-        let env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": git.root.path,
-                   "XDG_CONFIG_HOME": git.root.path + "/.cfg", "XDG_STATE_HOME": git.root.path + "/.state"]
-        func run(_ args: [String]) throws {
-            try CLIContext.$interactiveOverride.withValue(false) {
-                try CLIContext.$environment.withValue(env) {
-                    var command = try CCPodCommand.parseAsRoot(args)
-                    try command.run()
-                }
-            }
+        var env = git.env
+        env["XDG_CONFIG_HOME"] = git.root.deletingLastPathComponent().path + "/cfg"
+        env["XDG_STATE_HOME"] = git.root.deletingLastPathComponent().path + "/state"
+        func run(_ args: [String], in dir: String) throws -> ChildProcess.Output {
+            try ChildProcess.run(InterruptionTests.binary, args, environment: env, directory: dir)
         }
-        #expect(throws: (any Error).self) { try run(["deploy", "--run", "a/b", "--pod", "local:/nonexistent"]) }
-        #expect(throws: (any Error).self) { try run(["deploy", "--update", "--pod", "local:/nonexistent"]) }
+        let target = "local:\(pod.root)"
+        let plain = git.root.deletingLastPathComponent().appendingPathComponent("plain")
+        try FileManager.default.createDirectory(at: plain, withIntermediateDirectories: true)
+        #expect(try run(["deploy", "--pod", target], in: plain.path).status == 64)
+        #expect(try run(["deploy", "--pod", target, "--run", "a b"], in: git.root.path).status == 64)
+        #expect(try run(["deploy", "--pod", target, "--update"], in: git.root.path).status == 64)
+        try git.write("dirty.txt", "x\n")
+        let dirty = try run(["deploy", "--pod", target, "--run", "r"], in: git.root.path)
+        #expect(dirty.status == 64 && dirty.stderrText.contains("dirty.txt"))
+        let ok = try run(["deploy", "--pod", target, "--run", "r", "--allow-dirty"], in: git.root.path)
+        #expect(ok.status == 0, "\(ok.stderrText)")
+        #expect(ok.stdoutText.contains("code: /workspace/runs/r_"))
+        let runs = try run(["runs", "--pod", target, "--json"], in: git.root.path)
+        #expect(runs.status == 0)
+        let listed = try JSONDecoder().decode([RunInfo].self, from: runs.stdout)
+        #expect(listed.map(\.record.name) == ["r"])
     }
 }
