@@ -12,5 +12,7 @@ extension CCPodCommand {
         DoctorCommand.self,
         PodCommand.self,
         CheckCommand.self,
+        DeployCommand.self,
+        RunsCommand.self,
     ]
 }

@@ -16,7 +16,7 @@ struct SyncArguments: ParsableArguments {
     var session: String?
 
     @Option(name: .customLong("pod-path"), help: ArgumentHelp(
-        "Where this project lives on the pod (default: pod_path in .ccpod.toml, else the same path as here).",
+        "Where this project lives on the pod (default: pod_path in .ccpod.toml, else the code folder of its latest run there (`ccpod runs`), else the same path as here).",
         valueName: "path"))
     var podPath: String?
 
@@ -73,11 +73,17 @@ struct SyncArguments: ParsableArguments {
         if all {
             scope = SyncScope(projects: memory.load(), all: true, sessionId: session, userConfig: config)
         } else {
-            let mapping = try context.mapping(podPathOverride: podPath)
+            // Neither --pod-path nor .ccpod.toml: the project's latest run on the pod.
+            var latestRun: RunRecord?
+            if context.needsLatestRun(podPathOverride: podPath) {
+                latestRun = try LatestRun.record(for: context.root, connection: resolved.connection, stateDir: stateDir)
+            }
+            let mapping = try context.mapping(podPathOverride: podPath, latestRunPodPath: latestRun?.codePath)
             if rememberMapping { try memory.remember(mapping) }
             if !json {
                 let there = mapping.podPath ?? mapping.localPath ?? ""
-                Console.note("\(verb): \(context.root) ↔ \(resolved.name):\(there)")
+                let why = latestRun.map { " (latest run \($0.folder))" } ?? ""
+                Console.note("\(verb): \(context.root) ↔ \(resolved.name):\(there)\(why)")
             }
             scope = SyncScope(projects: [mapping], sessionId: session, userConfig: config)
         }

@@ -62,10 +62,17 @@ public struct ProjectContext: Sendable {
         return ProjectContext(root: root, settings: try ProjectSettings.load(projectRoot: root))
     }
 
-    /// The mapping for a sync: `--pod-path` first, then `.ccpod.toml`, else the project
-    /// keeps its own slug on the pod.
-    public func mapping(podPathOverride: String?) throws -> ProjectMapping {
-        let podPath = podPathOverride ?? settings.podPath
+    /// Whether the pod path comes from neither `--pod-path` nor `.ccpod.toml`, so the
+    /// latest run's code folder (`LatestRun.podPath`) is the next candidate.
+    public func needsLatestRun(podPathOverride: String?) -> Bool {
+        podPathOverride == nil && settings.podPath == nil
+    }
+
+    /// The mapping for a sync: `--pod-path` first, then `.ccpod.toml`, then the code
+    /// folder of the project's latest run on the pod, else the project keeps its own
+    /// slug on the pod.
+    public func mapping(podPathOverride: String?, latestRunPodPath: String? = nil) throws -> ProjectMapping {
+        let podPath = podPathOverride ?? settings.podPath ?? latestRunPodPath
         if let podPath, !podPath.hasPrefix("/") {
             throw CCPodError.usage("--pod-path must be an absolute path on the pod, as in /workspace/runs/NAME/code")
         }
