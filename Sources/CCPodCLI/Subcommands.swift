@@ -11,5 +11,8 @@ extension CCPodCommand {
         DoctorCommand.self,
         PodCommand.self,
         CheckCommand.self,
+        SetupCommand.self,
+        LaunchCommand.self,
+        AttachCommand.self,
     ]
 }
