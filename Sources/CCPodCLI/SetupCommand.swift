@@ -92,3 +92,43 @@ enum SetupRunner {
         throw CCPodError.failure(message)
     }
 }
+
+/// The pod side of `ccpod status`: reachable, setup, Claude Code's version, ccpod's
+/// tmux sessions, GPUs, uptime. One exec (the setup script in status mode).
+enum PodSideSection {
+    /// Prints the section on stdout; a pod that does not answer is reported, not thrown.
+    static func show(_ sync: SyncArguments) {
+        var options = sync.pod
+        let directory = sync.project ?? FileManager.default.currentDirectoryPath
+        if options.pod == nil, CLIContext.environment["CCPOD_POD"] == nil,
+           let projectPod = (try? ProjectContext.locate(directory: directory))?.settings.pod {
+            options.pod = projectPod
+        }
+        guard let pod = try? options.resolve() else { return }
+        do {
+            let report = try PodSetup(connection: pod.connection, runtime: SetupRunner.runtime(of: pod)).run(mode: .status)
+            Console.out(text(report))
+        } catch {
+            Console.out("pod \(pod.name): not reachable: \(error)\n")
+        }
+    }
+
+    static func text(_ report: SetupReport) -> String {
+        var facts = ["reachable"]
+        let problems = report.problems.map(\.name)
+        facts.append(problems.isEmpty ? "setup ok" : "setup missing \(problems.joined(separator: ", ")) (`ccpod setup`)")
+        facts.append(report.claudeVersion.map { "Claude Code \($0)" } ?? "Claude Code not installed")
+        if let up = report.uptimeSeconds {
+            let minutes = Int(up) / 60
+            facts.append(minutes >= 60 ? "up \(minutes / 60) h \(minutes % 60) min" : "up \(minutes) min")
+        }
+        var lines = ["pod \(report.pod): \(facts.joined(separator: ", "))"]
+        let sessions = report.tmuxSessions.map { $0.name + ($0.attached > 0 ? " (attached)" : "") }
+        lines.append("  claude in tmux: " + (sessions.isEmpty ? "none" : sessions.joined(separator: ", ")))
+        for gpu in report.gpus {
+            let f = gpu.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            lines.append(f.count == 4 ? "  gpu: \(f[0]), \(f[1]) / \(f[2]) MiB, \(f[3]) % busy" : "  gpu: \(gpu)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -199,6 +199,7 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let report = try sync.run(SyncOptions(direction: .status))
+        defer { if !sync.json { PodSideSection.show(sync) } }
         try sync.render(report, showInSync: true)
     }
 }
