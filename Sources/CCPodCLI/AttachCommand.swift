@@ -33,9 +33,10 @@ struct AttachCommand: ParsableCommand {
         Console.note("attaching to tmux session \(target) on \(place.pod.name) (detach with Ctrl-b d)")
         // Pull this project when the session is its own and its place on the pod is known; else every mapped project.
         let podPath = target == mine ? place.podPath : nil
-        let sync = try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath)
         let status = try PodLaunch.runInteractive(place.launch.attachInvocation(session: target), environment: ProcessInfo.processInfo.environment)
-        try LaunchEnding.finish(sshStatus: status, launch: place.launch, session: target, pod: place.pod.name, pull: sync)
+        try LaunchEnding.finish(sshStatus: status, launch: place.launch, session: target, pod: place.pod.name) { settled in
+            try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath, settled: settled)
+        }
     }
 
     func choose(from sessions: [TmuxSession], mine: String, pod: String) throws -> String {

@@ -114,7 +114,9 @@ struct LaunchCommand: ParsableCommand {
 
         // 4. The terminal goes to tmux; 5. pull and pass claude's status through.
         let status = try PodLaunch.runInteractive(launch.attachInvocation(session: sessionName), environment: ProcessInfo.processInfo.environment)
-        try LaunchEnding.finish(sshStatus: status, launch: launch, session: sessionName, pod: place.pod.name, pull: sync)
+        try LaunchEnding.finish(sshStatus: status, launch: launch, session: sessionName, pod: place.pod.name) { settled in
+            try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath, settled: settled)
+        }
     }
 }
 
@@ -148,8 +150,10 @@ struct LaunchPlace {
 
     /// The push/pull of this project, exactly as `ccpod push --pod-path PATH` would run it
     /// (`podPath` nil: every project ccpod has mapped for this pod, as `--all`).
-    func syncArguments(claudeDir: String, projectRoot: String, podPath: String?) throws -> SyncArguments {
+    /// `settled`: claude has exited, so a session written seconds ago is not busy (`--busy-seconds 0`).
+    func syncArguments(claudeDir: String, projectRoot: String, podPath: String?, settled: Bool = false) throws -> SyncArguments {
         var arguments = ["--pod", pod.name, "--claude-dir", claudeDir]
+        if settled { arguments += ["--busy-seconds", "0"] }
         if let podPath { arguments += ["--project", projectRoot, "--pod-path", podPath] } else { arguments.append("--all") }
         return try SyncArguments.parse(arguments)
     }
@@ -157,7 +161,9 @@ struct LaunchPlace {
 
 /// What launch and attach do when the terminal comes back.
 enum LaunchEnding {
-    static func finish(sshStatus: Int32, launch: PodLaunch, session: String, pod: String, pull: SyncArguments) throws {
+    /// `pull(settled)`: the pull to run; `settled` when claude has exited.
+    static func finish(sshStatus: Int32, launch: PodLaunch, session: String, pod: String,
+                       pull: (Bool) throws -> SyncArguments) throws {
         if sshStatus == 255 {
             Console.note("""
                 the connection to \(pod) dropped. Claude keeps running in tmux session \(session) on the pod: \
@@ -166,7 +172,9 @@ enum LaunchEnding {
             throw ExitCode(ExitStatus.unavailable.rawValue)
         }
         let outcome = try launch.finish(session: session)
-        let report = try pull.run(SyncOptions(direction: .pull))
+        var settled = false
+        if case .exited = outcome { settled = true }
+        let report = try pull(settled).run(SyncOptions(direction: .pull))
         Console.note(SyncRendering.summary(report))
         for warning in report.warnings { Console.note("warning: \(warning)") }
         switch outcome {
