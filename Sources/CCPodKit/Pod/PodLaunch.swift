@@ -98,6 +98,9 @@ public struct PodLaunch: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The pod-side script's text.
+    public static var source: String { String(decoding: PackageResources.launch_sh, as: UTF8.self) }
+
     func scriptCommand(_ arguments: [String]) -> String {
         let b64 = Data(PackageResources.launch_sh).base64EncodedString()
         return "exec sh -c \"$(printf %s \(b64) | base64 -d)\" ccpod-launch "
