@@ -35,7 +35,10 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 "CCPodSystemShims",
             ],
-            resources: [.embedInCode("Remote/agent.sh"), .embedInCode("Deploy/deploy.sh")]
+            resources: [
+                .embedInCode("Remote/agent.sh"), .embedInCode("Deploy/deploy.sh"),
+                .embedInCode("Pod/setup.sh"), .embedInCode("Pod/launch.sh"),
+            ]
         ),
         // POSIX extensions the Glibc module does not export (posix_spawn chdir/closefrom, pipe2).
         .target(name: "CCPodSystemShims"),

@@ -53,6 +53,11 @@ enum CheckRendering {
             }
             lines.append("  environment file \(p.environmentFile): \(p.environmentFileExists ? "present" : "absent")")
         }
+        if let steps = report.setup {
+            let missing = steps.filter { $0.state != .ok && $0.state != .done }
+            lines.append(missing.isEmpty ? "  setup: ok"
+                : "  setup: missing \(missing.map(\.name).joined(separator: ", ")) (run `ccpod setup --pod \(report.pod)`)")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -12,6 +12,9 @@ extension CCPodCommand {
         DoctorCommand.self,
         PodCommand.self,
         CheckCommand.self,
+        SetupCommand.self,
+        LaunchCommand.self,
+        AttachCommand.self,
         DeployCommand.self,
         RunsCommand.self,
     ]

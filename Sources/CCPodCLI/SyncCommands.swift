@@ -244,6 +244,7 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let report = try sync.run(SyncOptions(direction: .status))
+        defer { if !sync.json { PodSideSection.show(sync) } }
         try sync.render(report, showInSync: true)
     }
 }

@@ -87,10 +87,12 @@ public struct PodCheckReport: Sendable, Codable, Equatable {
     public var pod: String
     public var endpoints: [EndpointCheck]
     public var probe: PodProbe?
+    /// What `ccpod setup` looks after, as it is now (nil when the probe did not run).
+    public var setup: [SetupStep]?
     /// Whether the pod could be used (some endpoint ran the probe).
     public var usable: Bool { probe != nil }
 
-    enum CodingKeys: String, CodingKey { case pod, endpoints, probe, usable }
+    enum CodingKeys: String, CodingKey { case pod, endpoints, probe, setup, usable }
 
     public init(pod: String, endpoints: [EndpointCheck] = [], probe: PodProbe? = nil) {
         self.pod = pod
@@ -103,6 +105,7 @@ public struct PodCheckReport: Sendable, Codable, Equatable {
         pod = try c.decode(String.self, forKey: .pod)
         endpoints = try c.decode([EndpointCheck].self, forKey: .endpoints)
         probe = try c.decodeIfPresent(PodProbe.self, forKey: .probe)
+        setup = try c.decodeIfPresent([SetupStep].self, forKey: .setup)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -110,6 +113,7 @@ public struct PodCheckReport: Sendable, Codable, Equatable {
         try c.encode(pod, forKey: .pod)
         try c.encode(endpoints, forKey: .endpoints)
         try c.encodeIfPresent(probe, forKey: .probe)
+        try c.encodeIfPresent(setup, forKey: .setup)
         try c.encode(usable, forKey: .usable)
     }
 }
@@ -123,7 +127,9 @@ public enum PodChecker {
         let kind = connection is SSHConnection ? "direct" : "local"
         let address = (connection as? SSHConnection)?.endpoint.description ?? connection.displayName
         var endpoint = EndpointCheck(kind: kind, address: address)
-        let script = PodProbe.script(paths: connection.paths, rootPrefix: connection.rootPrefix)
+        // The setup check rides along in the probe's exec.
+        let setupCheck = PodSetup(connection: connection, runtime: pod.settings?.runtime ?? PodRuntime()).remoteCommand(mode: .check)
+        let script = PodProbe.script(paths: connection.paths, rootPrefix: connection.rootPrefix) + "; " + setupCheck
         let start = DispatchTime.now()
         do {
             let (args, env) = try connection.invocation(remoteCommand: script)
@@ -142,6 +148,7 @@ public enum PodChecker {
                 endpoint.exec = true
                 do {
                     report.probe = try PodProbe.parse(out.stdoutText, paths: connection.paths)
+                    report.setup = try? PodSetup.parse(out.stdoutText, pod: pod.name).steps
                 } catch {
                     endpoint.error = "\(error)"
                 }

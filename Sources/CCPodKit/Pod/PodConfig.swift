@@ -99,11 +99,15 @@ public struct PodSettings: Sendable, Equatable {
     public var paths: PodPaths
     /// Extra `ssh` arguments, put before ccpod's own (tests use `-F /dev/null`).
     public var sshOptions: [String]
+    /// How Claude Code is installed and run on the pod (`ccpod setup`, `launch`).
+    public var runtime: PodRuntime
 
     public init(
         name: String, direct: SSHEndpoint? = nil, identity: String? = nil, proxy: SSHEndpoint? = nil,
-        runpodId: String? = nil, apiKeyFile: String? = nil, paths: PodPaths = PodPaths(), sshOptions: [String] = []
+        runpodId: String? = nil, apiKeyFile: String? = nil, paths: PodPaths = PodPaths(), sshOptions: [String] = [],
+        runtime: PodRuntime = PodRuntime()
     ) {
+        self.runtime = runtime
         self.name = name
         self.direct = direct
         self.identity = identity
@@ -248,6 +252,10 @@ public struct CCPodConfig: Sendable, Equatable {
         if let s = try string("workspace") { pod.paths.workspace = s }
         if let s = try string("environmentFile") { pod.paths.environmentFile = s }
         if let s = try string("hostKeyFile") { pod.paths.hostKeyFile = s }
+        if let s = try string("installCommand") { pod.runtime.installCommand = s }
+        if let s = try string("binDir") { pod.runtime.binDir = s }
+        if let s = try string("tmux") { pod.runtime.tmux = s }
+        if let s = try string("tmuxSocket") { pod.runtime.tmuxSocket = s }
         if let v = t["sshOptions"] {
             guard let a = v.array else { throw bad("sshOptions must be a list of strings") }
             pod.sshOptions = try a.map { element in
@@ -286,6 +294,11 @@ public struct CCPodConfig: Sendable, Equatable {
             if pod.paths.environmentFile != defaults.environmentFile { t["environmentFile"] = pod.paths.environmentFile }
             if pod.paths.hostKeyFile != defaults.hostKeyFile { t["hostKeyFile"] = pod.paths.hostKeyFile }
             if !pod.sshOptions.isEmpty { t["sshOptions"] = TOMLArray(pod.sshOptions) }
+            let runtime = PodRuntime()
+            if pod.runtime.installCommand != runtime.installCommand { t["installCommand"] = pod.runtime.installCommand }
+            if pod.runtime.binDir != runtime.binDir { t["binDir"] = pod.runtime.binDir }
+            if pod.runtime.tmux != runtime.tmux { t["tmux"] = pod.runtime.tmux }
+            if let s = pod.runtime.tmuxSocket { t["tmuxSocket"] = s }
             podsTable[name] = t
         }
         if !pods.isEmpty { table["pods"] = podsTable }

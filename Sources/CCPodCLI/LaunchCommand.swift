@@ -1,0 +1,191 @@
+import ArgumentParser
+import CCPodKit
+import Foundation
+
+/// `ccpod launch`: push, Claude Code in tmux on the pod over `ssh -t`, pull.
+struct LaunchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "launch",
+        abstract: "Run Claude Code on the pod in this project's folder there, then bring its sessions home.",
+        discussion: """
+        Pushes this project's sessions, repairs the pod's setup when it restarted, and \
+        opens `ssh -t` into tmux session ccpod-<project> running `claude --continue` (or \
+        --resume ID, or a fresh session with --new) in the project's folder on the pod \
+        (--pod-path, or pod_path in .ccpod.toml). Ctrl-C goes to Claude. Detach with \
+        Ctrl-b d and Claude keeps working; `ccpod attach` gets you back. When the \
+        terminal comes back, ccpod pulls and exits with Claude's exit code. \
+        ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN from here reach that tmux session \
+        only (never a command line, never the pod's disk unless --persist-auth).
+        """)
+
+    @OptionGroup var podOptions: PodOptions
+    @OptionGroup var claude: ClaudeDirOption
+
+    @Option(help: ArgumentHelp("Resume this session (its id, as `ccpod sessions` shows).", valueName: "id"))
+    var session: String?
+
+    @Flag(help: "Start a fresh session instead of continuing the latest one.")
+    var new = false
+
+    @Option(name: .customLong("pod-path"), help: ArgumentHelp(
+        "Where this project lives on the pod (default: pod_path in .ccpod.toml, else the path used last time).",
+        valueName: "path"))
+    var podPath: String?
+
+    @Option(help: ArgumentHelp("The project directory (default: the git root of the current directory).", valueName: "path"))
+    var project: String?
+
+    @Flag(name: .customLong("persist-auth"), help: "Also store the credentials on the pod (0600, under the persistent dir) for later launches.")
+    var persistAuth = false
+
+    @Flag(name: .customLong("install-tmux"), help: "Install tmux with apt-get when the pod has none.")
+    var installTmux = false
+
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("Arguments for claude, after --.", valueName: "claude-args"))
+    var claudeArguments: [String] = []
+
+    func validate() throws {
+        if session != nil && new { throw ValidationError("--session and --new cannot be used together") }
+        if let session, UUID(uuidString: session) == nil {
+            throw ValidationError("--session takes a session id (a UUID, as `ccpod sessions` shows)")
+        }
+        if let podPath, !podPath.hasPrefix("/") {
+            throw ValidationError("--pod-path must be an absolute path on the pod, as in /workspace/runs/NAME/code")
+        }
+    }
+
+    func run() throws {
+        let env = CLIContext.environment
+        let claudeDir = try claude.resolve()
+        let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
+        let context = try ProjectContext.locate(directory: directory)
+        let place = try LaunchPlace.resolve(podOptions: podOptions, context: context, podPathOverride: podPath)
+        guard let podPath = place.podPath else {
+            throw CCPodError.usage("""
+                ccpod does not know where \(context.root) lives on \(place.pod.name). Pass it once with \
+                `ccpod launch --pod-path /workspace/runs/NAME/code`, or write `pod_path = "/workspace/runs/NAME/code"` \
+                into \(context.root)/\(ProjectSettings.fileName)
+                """)
+        }
+        let localSlug = ProjectSlug.of(context.root)
+        let podSlug = ProjectSlug.of(podPath)
+        let sessionName = PodLaunch.sessionName(projectRoot: context.root)
+        let launch = place.launch
+        let auth = ClaudeAuth.values(in: env)
+        try ClaudeAuth.validate(auth)
+
+        var start = ClaudeStart.continueLatest
+        if new { start = .fresh }
+        if let session {
+            start = .resume(session)
+            let local = claudeDir.appendingPathComponent("projects/\(localSlug)/\(session).jsonl").path
+            if !FileManager.default.fileExists(atPath: local) {
+                let onPod = launch.connection.paths.claudeDir + "/projects/\(podSlug)/\(session).jsonl"
+                let probe = try launch.connection.runCommand("test -f \(ShellQuote.quote(onPod))")
+                if probe.status != 0 {
+                    throw CCPodError.usage("no session \(session) in this project, here (\(local)) or on \(place.pod.name) (\(onPod)); `ccpod sessions` lists the sessions, `ccpod launch` continues the latest")
+                }
+            }
+        }
+
+        // 1. The pod's setup (cheap when nothing changed; repairs a restarted pod).
+        let setup = try SetupRunner.run(pod: place.pod, installTmux: installTmux, forgetAuth: false, quiet: false)
+        try SetupRunner.throwIfBroken(setup)
+        for step in setup.steps where step.state == .done { Console.note("setup: \(step.name): \(step.detail)") }
+
+        // 2. This project's sessions to the pod.
+        let sync = try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath)
+        let pushed = try sync.run(SyncOptions(direction: .push))
+        Console.note(SyncRendering.summary(pushed))
+        for warning in pushed.warnings { Console.note("warning: \(warning)") }
+
+        // 3. tmux on the pod, credentials through stdin.
+        let started = try launch.start(session: sessionName, podDirectory: podPath, podSlug: podSlug, start: start,
+                                       claudeArguments: claudeArguments, auth: auth, persistAuth: persistAuth)
+        switch started {
+        case .started:
+            Console.note("claude runs in tmux session \(sessionName) on \(place.pod.name) in \(podPath)" + (auth.isEmpty ? "" : " (with \(auth.map(\.name).joined(separator: ", ")) from here)"))
+        case .running:
+            Console.note("Claude is already running in tmux session \(sessionName) on \(place.pod.name); attaching to it" + (session != nil || new || !claudeArguments.isEmpty ? " (--session/--new/claude arguments apply to a new session only)" : ""))
+        case .noSession(let path):
+            throw CCPodError.usage("no session \(session ?? "") on \(place.pod.name) (\(path)); `ccpod sessions` lists the sessions")
+        }
+        Console.note("detach with Ctrl-b d: Claude keeps running, `ccpod attach` gets you back")
+
+        // 4. The terminal goes to tmux; 5. pull and pass claude's status through.
+        let status = try PodLaunch.runInteractive(launch.attachInvocation(session: sessionName), environment: ProcessInfo.processInfo.environment)
+        try LaunchEnding.finish(sshStatus: status, launch: launch, session: sessionName, pod: place.pod.name) { settled in
+            try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath, settled: settled)
+        }
+    }
+}
+
+/// The pod, its launcher and where the project lives there.
+struct LaunchPlace {
+    var pod: ResolvedPod
+    var launch: PodLaunch
+    var podPath: String?
+    var podOptions: PodOptions
+
+    /// `--pod-path` > `pod_path` in .ccpod.toml > the mapping remembered from an earlier launch or push.
+    static func resolve(podOptions: PodOptions, context: ProjectContext, podPathOverride: String?) throws -> LaunchPlace {
+        var options = podOptions
+        if options.pod == nil, CLIContext.environment["CCPOD_POD"] == nil, let projectPod = context.settings.pod {
+            options.pod = projectPod
+        }
+        let pod = try options.resolve()
+        guard let ssh = pod.connection as? SSHConnection else {
+            throw CCPodError.usage("\(pod.name) is a folder, not a pod: launch and attach run Claude over ssh; add a pod with `ccpod pod add NAME --direct root@HOST:PORT`")
+        }
+        var podPath = podPathOverride ?? context.settings.podPath
+        if podPath == nil {
+            let memory = MappingMemory(stateDir: CLIContext.locations.podStateDir(podName: pod.name))
+            let slug = ProjectSlug.of(context.root)
+            podPath = memory.load().first { $0.localSlug == slug && $0.podPath != nil && $0.podPath != $0.localPath }?.podPath
+        }
+        let launch = PodLaunch(connection: ssh, runtime: pod.settings?.runtime ?? PodRuntime())
+        options.pod = pod.name
+        return LaunchPlace(pod: pod, launch: launch, podPath: podPath, podOptions: options)
+    }
+
+    /// The push/pull of this project, exactly as `ccpod push --pod-path PATH` would run it
+    /// (`podPath` nil: every project ccpod has mapped for this pod, as `--all`).
+    /// `settled`: claude has exited, so a session written seconds ago is not busy (`--busy-seconds 0`).
+    func syncArguments(claudeDir: String, projectRoot: String, podPath: String?, settled: Bool = false) throws -> SyncArguments {
+        var arguments = ["--pod", pod.name, "--claude-dir", claudeDir]
+        if settled { arguments += ["--busy-seconds", "0"] }
+        if let podPath { arguments += ["--project", projectRoot, "--pod-path", podPath] } else { arguments.append("--all") }
+        return try SyncArguments.parse(arguments)
+    }
+}
+
+/// What launch and attach do when the terminal comes back.
+enum LaunchEnding {
+    /// `pull(settled)`: the pull to run; `settled` when claude has exited.
+    static func finish(sshStatus: Int32, launch: PodLaunch, session: String, pod: String,
+                       pull: (Bool) throws -> SyncArguments) throws {
+        if sshStatus == 255 {
+            Console.note("""
+                the connection to \(pod) dropped. Claude keeps running in tmux session \(session) on the pod: \
+                `ccpod attach` gets you back (and pulls when it ends); `ccpod pull` brings its sessions home now
+                """)
+            throw ExitCode(ExitStatus.unavailable.rawValue)
+        }
+        let outcome = try launch.finish(session: session)
+        var settled = false
+        if case .exited = outcome { settled = true }
+        let report = try pull(settled).run(SyncOptions(direction: .pull))
+        Console.note(SyncRendering.summary(report))
+        for warning in report.warnings { Console.note("warning: \(warning)") }
+        switch outcome {
+        case .exited(let code):
+            Console.note("Claude exited with status \(code); its sessions are here: `claude --continue` goes on locally")
+            if code != 0 { throw ExitCode(code) }
+        case .running:
+            Console.note("Claude is still running on the pod (tmux session \(session)); `ccpod attach` to get back, `ccpod pull` to bring its sessions home")
+        case .gone:
+            Console.note("the tmux session \(session) ended without recording Claude's exit status")
+            throw ExitCode(ExitStatus.failure.rawValue)
+        }
+    }
+}
