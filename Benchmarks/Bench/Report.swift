@@ -69,11 +69,13 @@ enum Report {
         md += "- Scenarios, per tool, on its own pair of trees: **cold push** (pod emptied before each run); **no change**; "
         md += "**10 sessions grown by 50 KB** and **1 session grown by 5 MB** (new turns appended on the laptop before each run, then a push); "
         md += "**cold pull** (laptop emptied before each run); **both sides grown** (ccpod only: the fork path, `ccpod sync`). "
-        md += "tar and the per-file script have no notion of “changed”: they send everything every time, so the per-file "
+        md += "tar and the per-file script have no notion of “changed”: they send everything every time, so tar is measured on cold push, cold pull and no change, and the per-file "
         md += "script is measured on cold push only (its other scenarios cost the same).\n"
+        md += "- The pod's sessions get an empty `HOME` (`SetEnv` in the test sshd's config), so the machine's own "
+        md += "`~/.bashrc` (here: pyenv init, ~0.3 s) is not added to every ssh exec of every tool; a stock pod image has a quick profile.\n"
         md += "- After every run the file lists and sizes of both sides are compared; after every scenario, the SHA-256 of every file. "
         md += "Any difference stops the benchmark.\n"
-        md += "- \(s.runs) runs per cell (per-file: \(s.perFileRuns) at 0 ms, 1 at higher RTTs); time = median (min–max). "
+        md += "- \(s.runs) runs per cell (per-file: \(s.perFileRuns) at 0 ms and 1 at higher RTTs, as one ssh per file takes minutes); time = median (min–max). "
         md += "Peak RSS is `ru_maxrss` from `wait4` on the ccpod process: the larger of ccpod and the helpers it waited for (ssh, zstd).\n\n"
 
         for rtt in s.rtts {
