@@ -20,6 +20,9 @@ enum Report {
         return text.split(separator: "\n").first.map(String.init) ?? "unknown"
     }
 
+    /// Text for a Markdown table cell (a `|` would end the cell).
+    static func cell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|") }
+
     static func machine() -> [(String, String)] {
         let info = ProcessInfo.processInfo
         var os = info.operatingSystemVersionString
@@ -40,7 +43,7 @@ enum Report {
             ("Swift", firstLine("swift", ["--version"])),
             ("OpenSSH", firstLine("ssh", ["-V"])),
             ("rsync", firstLine("rsync", ["--version"])),
-            ("zstd", firstLine("zstd", ["--version"])),
+            ("zstd", firstLine("zstd", ["--version"]).replacingOccurrences(of: "*** ", with: "").replacingOccurrences(of: " ***", with: "")),
         ]
     }
 
@@ -51,7 +54,7 @@ enum Report {
         md += "Regenerate it whenever performance-relevant code changes.\n\n"
         md += "```\n\(command)\n```\n\n"
         md += "## Machine\n\n| | |\n|---|---|\n"
-        for (k, v) in machine() { md += "| \(k) | \(v) |\n" }
+        for (k, v) in machine() { md += "| \(k) | \(cell(v)) |\n" }
         md += "\n## Setup\n\n"
         md += "- Corpus: \(s.sessions) sessions in Claude Code's format (\(bench.corpusFiles) files with subagent transcripts, "
         md += "\(bytes(bench.corpusBytes))), log-normal sizes (σ = 2.2; the largest \(bench.largest)), prose-like text "
@@ -85,7 +88,8 @@ enum Report {
             for scenario in Scenario.allCases {
                 for row in bench.rows where row.rttMs == rtt && row.scenario == scenario {
                     let rss = row.peakRSS.map(bytes) ?? ""
-                    let tool = row.note.map { "\(row.tool) <sub>\($0)</sub>" } ?? row.tool
+                    let name = cell(row.tool)
+                    let tool = row.note.map { "\(name) <sub>\($0)</sub>" } ?? name
                     md += "| \(scenario.rawValue) | \(tool) | \(seconds(row.medianSeconds)) | \(seconds(row.minSeconds))–\(seconds(row.maxSeconds)) "
                     md += "| \(bytes(row.medianUp)) | \(bytes(row.medianDown)) | \(row.execs.map(String.init).joined(separator: "/")) "
                     md += "| \(row.connections.map(String.init).joined(separator: "/")) | \(rss) |\n"
@@ -105,7 +109,7 @@ enum Report {
             md += "| \(what) | \(seconds(sample.seconds)) | \(bytes(sample.maxRSSBytes ?? 0)) | \(sample.execs) | \(bytes(sample.up)) | \(bytes(sample.down)) |\n"
         }
         md += "\n## Targets (issue 6)\n\n| target | RTT | measured | result |\n|---|---:|---|---|\n"
-        for t in targets(bench) { md += "| \(t.what) | \(t.rtt) | \(t.figure) | \(t.passed ? "PASS" : "**MISS**") |\n" }
+        for t in targets(bench) { md += "| \(cell(t.what)) | \(t.rtt) | \(t.figure) | \(t.passed ? "PASS" : "**MISS**") |\n" }
         md += "\n## Deterministic checks (`--check`, used by CI)\n\n| check | figure | result |\n|---|---|---|\n"
         for c in bench.checks { md += "| \(c.what) | \(c.figure) | \(c.passed ? "PASS" : "**FAIL**") |\n" }
         return md
