@@ -54,6 +54,12 @@ let package = Package(
             dependencies: ["CCPodTestSupport"],
             path: "Benchmarks/SessionFixturesTool"
         ),
+        // ccpod against rsync, tar|zstd|ssh and one ssh per file: `Benchmarks/run`.
+        .executableTarget(
+            name: "ccpod-bench",
+            dependencies: ["CCPodTestSupport", "CCPodKit"],
+            path: "Benchmarks/Bench"
+        ),
         .testTarget(
             name: "CCPodTests",
             dependencies: ["CCPodKit", "CCPodCLI", "CCPodTestSupport", "ccpod"]

@@ -1,0 +1,107 @@
+import CCPodKit
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One finished program: exit status, wall time, and the peak resident memory that
+/// `wait4` reports (the program itself or, if larger, a helper it started and waited for).
+struct Finished {
+    var status: Int32
+    var seconds: Double
+    var maxRSSBytes: Int
+}
+
+enum Processes {
+    /// Runs a program to completion with stdout and stderr going to files; times it.
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
+        stdin: ChildProcess.Stream = .null, stdoutPath: String = "/dev/null", stderrPath: String = "/dev/null"
+    ) throws -> Finished {
+        let out = open(stdoutPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let err = open(stderrPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { close(out); close(err) }
+        guard out >= 0, err >= 0 else { throw BenchError("cannot open \(stdoutPath) or \(stderrPath)") }
+        let started = DispatchTime.now()
+        let child = try ChildProcess.spawn(executable, arguments, environment: environment, directory: directory,
+                                           stdin: stdin, stdout: .fd(out), stderr: .fd(err))
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(child.pid, &status, 0, &usage) < 0 {
+            if errno != EINTR { throw BenchError("wait4 failed for \(executable)") }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        let low = status & 0x7f
+        let code = low == 0 ? (status >> 8) & 0xff : 128 + low
+        #if canImport(Darwin)
+        let rss = Int(usage.ru_maxrss)  // bytes on macOS
+        #else
+        let rss = Int(usage.ru_maxrss) * 1024  // kilobytes on Linux
+        #endif
+        return Finished(status: code, seconds: seconds, maxRSSBytes: rss)
+    }
+
+    /// Runs a program that must succeed; returns its stdout.
+    @discardableResult
+    static func check(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
+        let r = try ChildProcess.run(executable, arguments, environment: environment)
+        guard r.status == 0 else {
+            throw BenchError("\(executable) \(arguments.joined(separator: " ")) failed (\(r.status)): \(r.stderrText)")
+        }
+        return r.stdoutText
+    }
+
+    /// `sh -c` quoting.
+    static func quote(_ s: String) -> String {
+        if !s.isEmpty, s.allSatisfy({ $0.isLetter || $0.isNumber || "/._-=:@,+".contains($0) }) { return s }
+        return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
+
+/// Files and folders for the benchmark's trees.
+enum Trees {
+    static func remove(_ path: String) throws {
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+    }
+
+    static func makeDirectory(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    /// `cp -a` of a folder's contents (fast, keeps mtimes as a restored backup would).
+    static func copy(_ from: String, to: String) throws {
+        try makeDirectory(to)
+        try Processes.check("cp", ["-a", from + "/.", to])
+    }
+
+    /// Every regular file under `root/projects` with its size.
+    static func listing(_ root: String) -> [String: Int64] {
+        var skipped: [String] = []
+        var result: [String: Int64] = [:]
+        for (path, stat) in LocalTree.files(root: root, under: "projects", skipped: &skipped) { result[path] = stat.size }
+        return result
+    }
+
+    /// Compares `projects/` of two trees: same files, same sizes, and the same SHA-256 for
+    /// every file (or only for `hashing` when given). Throws with the first differences.
+    static func verifyIdentical(_ a: String, _ b: String, hashing: Set<String>? = nil, ignoring: Set<String> = []) throws {
+        let left = listing(a).filter { !ignoring.contains($0.key) }
+        let right = listing(b).filter { !ignoring.contains($0.key) }
+        var problems: [String] = []
+        for (path, size) in left where right[path] == nil { problems.append("only in \(a): \(path) (\(size) bytes)") }
+        for (path, size) in right where left[path] == nil { problems.append("only in \(b): \(path) (\(size) bytes)") }
+        for (path, size) in left {
+            guard let other = right[path] else { continue }
+            if other != size { problems.append("\(path): \(size) vs \(other) bytes"); continue }
+            if let hashing, !hashing.contains(path) { continue }
+            let ha = try SHA256Hex.ofFile(a + "/" + path), hb = try SHA256Hex.ofFile(b + "/" + path)
+            if ha != hb { problems.append("\(path): same size, different SHA-256") }
+        }
+        if left.isEmpty { problems.append("no files at all in \(a)/projects") }
+        guard problems.isEmpty else {
+            throw BenchError("trees differ (\(problems.count) problems): \(problems.sorted().prefix(10).joined(separator: "; "))")
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import CCPodKit
+import CCPodTestSupport
+import Foundation
+
+// ccpod against rsync, tar|zstd|ssh and one ssh per file, through a real sshd behind a
+// delaying, byte-counting relay. Run it with `Benchmarks/run` (which builds in release mode).
+let usage = """
+usage: ccpod-bench --ccpod PATH [--quick] [--check] [--sessions N] [--mb M] [--runs R]
+                   [--per-file-runs R] [--rtt MS[,MS…]] [--big-mb M] [--output FILE | --no-output] [--keep]
+"""
+
+var settings = Settings()
+var ccpodBinary: String?
+var explicit: Set<String> = []
+var arguments = Array(CommandLine.arguments.dropFirst())
+@MainActor func value(_ flag: String) -> String {
+    guard !arguments.isEmpty else {
+        FileHandle.standardError.write(Data("\(flag) needs a value\n\(usage)\n".utf8))
+        exit(64)
+    }
+    return arguments.removeFirst()
+}
+@MainActor func number(_ flag: String) -> Int {
+    let text = value(flag)
+    guard let n = Int(text), n > 0 else {
+        FileHandle.standardError.write(Data("\(flag) \(text): give a positive number\n".utf8))
+        exit(64)
+    }
+    return n
+}
+while !arguments.isEmpty {
+    let flag = arguments.removeFirst()
+    explicit.insert(flag)
+    switch flag {
+    case "--ccpod": ccpodBinary = value(flag)
+    case "--quick": settings.quick = true
+    case "--check": settings.check = true
+    case "--sessions": settings.sessions = number(flag)
+    case "--mb": settings.megabytes = number(flag)
+    case "--runs": settings.runs = number(flag)
+    case "--per-file-runs": settings.perFileRuns = number(flag)
+    case "--big-mb": settings.bigMegabytes = number(flag)
+    case "--rtt": settings.rtts = value(flag).split(separator: ",").compactMap { Int($0) }
+    case "--output": settings.output = value(flag)
+    case "--no-output": settings.output = nil
+    case "--keep": settings.keep = true
+    case "-h", "--help": print(usage); exit(0)
+    default:
+        FileHandle.standardError.write(Data("unknown argument \(flag)\n\(usage)\n".utf8))
+        exit(64)
+    }
+}
+if settings.quick {
+    // Small enough for CI once ccpod is built; the per-file script only at 0 ms.
+    if !explicit.contains("--sessions") { settings.sessions = 40 }
+    if !explicit.contains("--mb") { settings.megabytes = 12 }
+    if !explicit.contains("--runs") { settings.runs = 3 }
+    if !explicit.contains("--big-mb") { settings.bigMegabytes = 100 }
+    // A quick run never overwrites the published full table.
+    if !explicit.contains("--output") { settings.output = nil }
+}
+settings.perFileRuns = min(settings.perFileRuns, settings.runs)
+guard let ccpodBinary, FileManager.default.isExecutableFile(atPath: ccpodBinary) else {
+    FileHandle.standardError.write(Data("--ccpod must name the built ccpod binary\n\(usage)\n".utf8))
+    exit(64)
+}
+guard LoopbackSSHD.isAvailable, ChildProcess.exists("rsync"), ChildProcess.exists("zstd") else {
+    FileHandle.standardError.write(Data("needs sshd (openssh-server), rsync and zstd\n".utf8))
+    exit(69)
+}
+
+let command = (["Benchmarks/run"] + CommandLine.arguments.dropFirst().filter { $0 != "--ccpod" && $0 != ccpodBinary }).joined(separator: " ")
+let started = Date()
+// A short folder name: ccpod's ControlMaster socket lives under it (unix sockets take ~100 bytes).
+let tmp = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.count < 40 ? $0 : nil } ?? "/tmp"
+let work = URL(fileURLWithPath: tmp).appendingPathComponent("ccb-\(UUID().uuidString.prefix(6).lowercased())").path
+try Trees.makeDirectory(work)
+var failed = false
+var bench: Bench?
+do {
+    let b = try Bench(settings: settings, work: work, ccpodBinary: ccpodBinary)
+    bench = b
+    try b.generateCorpus()
+    try b.runAll()
+    try b.runMemoryCheck()
+    b.evaluateChecks()
+    let markdown = Report.render(b, command: command, started: started, elapsed: Date().timeIntervalSince(started))
+    print(markdown)
+    if let output = settings.output {
+        try markdown.write(toFile: output, atomically: true, encoding: .utf8)
+        b.log("wrote \(output)")
+    }
+    if settings.check {
+        let bad = b.checks.filter { !$0.passed }
+        for c in bad { b.log("CHECK FAILED: \(c.what): \(c.figure)") }
+        failed = !bad.isEmpty
+        if !failed { b.log("all \(b.checks.count) checks passed") }
+    }
+} catch {
+    FileHandle.standardError.write(Data("benchmark failed: \(error)\n".utf8))
+    failed = true
+}
+bench?.shutdown()
+if settings.keep {
+    FileHandle.standardError.write(Data("kept \(work)\n".utf8))
+} else {
+    try? FileManager.default.removeItem(atPath: work)
+}
+exit(failed ? 1 : 0)
