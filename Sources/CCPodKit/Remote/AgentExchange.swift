@@ -16,10 +16,13 @@ public struct AgentExchange: Sendable {
     public let connection: any PodConnection
     /// How the request is compressed (only what the pod is known to have).
     public var requestCompression: Compression
+    /// Send the agent script gzipped in the command line.
+    public var compressedScript: Bool
 
-    public init(connection: any PodConnection, requestCompression: Compression = .none) {
+    public init(connection: any PodConnection, requestCompression: Compression = .none, compressedScript: Bool = true) {
         self.connection = connection
         self.requestCompression = requestCompression
+        self.compressedScript = compressedScript
     }
 
     /// The answer: records in order, and the compression the agent chose.
@@ -30,7 +33,7 @@ public struct AgentExchange: Sendable {
 
     /// Runs the exchange. Data records are written under `scratch` (a folder the caller removes).
     public func run(_ request: AgentRequest, scratch: URL) throws -> Answer {
-        let command = AgentScript.remoteCommand(requestCompression: requestCompression)
+        let command = AgentScript.remoteCommand(requestCompression: requestCompression, compressedScript: compressedScript)
         let (arguments, environment) = try connection.invocation(remoteCommand: command)
         guard let executable = arguments.first else { throw CCPodError.failure("empty command for \(connection.displayName)") }
 

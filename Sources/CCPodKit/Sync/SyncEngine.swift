@@ -53,6 +53,9 @@ public struct SyncEngine: Sendable {
         self.compress = compress ?? !(connection is LocalConnection)
     }
 
+    /// Present when the pod has no gzip: the agent script then travels uncompressed.
+    var plainScriptFile: URL { stateDir.appendingPathComponent("plain-script") }
+
     /// What the pod answered with last time tells what it can decompress.
     var capsFile: URL { stateDir.appendingPathComponent("compression") }
 
@@ -113,10 +116,15 @@ public struct SyncEngine: Sendable {
         let answer: AgentExchange.Answer
         calls += 1
         do {
-            answer = try AgentExchange(connection: connection, requestCompression: compression).run(request, scratch: scratch)
-        } catch is AgentExchange.RequestCompressionRefused {
+            answer = try AgentExchange(connection: connection, requestCompression: compression,
+                                       compressedScript: !FileManager.default.fileExists(atPath: plainScriptFile.path))
+                .run(request, scratch: scratch)
+        } catch let refused as AgentExchange.RequestCompressionRefused {
+            // The pod lacks the tool (zstd for the request, gzip for the script): again, plainly.
             calls += 1
-            answer = try AgentExchange(connection: connection, requestCompression: .none).run(request, scratch: scratch)
+            if refused.compression == "gzip-script" { try? AtomicFile.write(Data("plain\n".utf8), to: plainScriptFile) }
+            answer = try AgentExchange(connection: connection, requestCompression: .none,
+                                       compressedScript: refused.compression != "gzip-script").run(request, scratch: scratch)
             try? AtomicFile.write(Data(answer.responseCompression.rawValue.utf8), to: capsFile)
             return answer
         }
