@@ -29,6 +29,28 @@ public struct AgentExchange: Sendable {
     public struct Answer: Sendable {
         public var records: [AgentRecord]
         public var responseCompression: Compression
+
+        /// Where data for a pod path landed.
+        public struct DataFile: Sendable {
+            public var offset: Int64
+            public var length: Int64
+            public var file: String
+        }
+
+        /// The records by pod path (states and data) and the agent's warnings.
+        public var index: (states: [String: AgentRecord.FileState], data: [String: DataFile], warnings: [String]) {
+            var states: [String: AgentRecord.FileState] = [:]
+            var data: [String: DataFile] = [:]
+            var warnings: [String] = []
+            for record in records {
+                switch record {
+                case .state(let s): states[s.path] = s
+                case .data(let path, let offset, let length, let file): data[path] = DataFile(offset: offset, length: length, file: file)
+                case .warning(let w): warnings.append("pod: \(w)")
+                }
+            }
+            return (states, data, warnings)
+        }
     }
 
     /// Runs the exchange. Data records are written under `scratch` (a folder the caller removes).

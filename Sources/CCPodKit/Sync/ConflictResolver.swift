@@ -41,12 +41,9 @@ public struct ConflictResolver: Sendable {
                                  scope: [], sessionIds: [], files: [AgentFileRequest(path: podPath, seen: nil, ancestor: nil, operation: .check)],
                                  busySeconds: 0, accept: engine.accepted)
         let answer = try engine.exchange(fetch, scratch: scratch)
-        var podState: AgentRecord.FileState?
-        var podData: String?
-        for record in answer.records {
-            if case .state(let s) = record, s.path == podPath { podState = s }
-            if case .data(let p, _, _, let file) = record, p == podPath { podData = file }
-        }
+        let index = answer.index
+        let podState = index.states[podPath]
+        let podData = index.data[podPath]?.file
         var store = try AncestorStore(file: engine.ancestorsFile)
         let outcome: Outcome
         switch side {
@@ -66,11 +63,7 @@ public struct ConflictResolver: Sendable {
             let put = try engine.exchange(AgentRequest(mode: .push, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
                                                        scope: [], sessionIds: [], files: [request], busySeconds: 0,
                                                        accept: engine.accepted), scratch: scratch)
-            let written = put.records.compactMap { record -> AgentRecord.FileState? in
-                if case .state(let s) = record, s.path == podPath, s.kind == .written { return s }
-                return nil
-            }.first
-            guard let written else {
+            guard let written = put.index.states[podPath], written.kind == .written else {
                 throw CCPodError.failure("the pod's copy of \(path) changed again while resolving; run `ccpod resolve` again")
             }
             let version = FileVersion(size: stat.size, sha256: sha)

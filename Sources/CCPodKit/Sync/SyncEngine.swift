@@ -351,15 +351,8 @@ struct SyncRun {
     // MARK: - Applying the answer
 
     mutating func apply(_ answer: AgentExchange.Answer) throws {
-        var states: [String: AgentRecord.FileState] = [:]
-        var data: [String: (offset: Int64, length: Int64, file: String)] = [:]
-        for record in answer.records {
-            switch record {
-            case .state(let s): states[s.path] = s
-            case .data(let path, let offset, let length, let file): data[path] = (offset, length, file)
-            case .warning(let w): warnings.append("pod: \(w)")
-            }
-        }
+        let (states, data, said) = answer.index
+        warnings += said
         for podPath in entries.keys.sorted() {
             try settle(podPath: podPath, state: states[podPath], data: data[podPath])
         }
@@ -369,7 +362,7 @@ struct SyncRun {
         }
     }
 
-    private mutating func settle(podPath: String, state: AgentRecord.FileState?, data: (offset: Int64, length: Int64, file: String)?) throws {
+    private mutating func settle(podPath: String, state: AgentRecord.FileState?, data: AgentExchange.Answer.DataFile?) throws {
         guard let entry = entries[podPath] else { return }
         let path = entry.localPath
         if entry.busy {
@@ -512,7 +505,7 @@ struct SyncRun {
     }
 
     /// Whether the pod's new lines are exactly this side's new lines (ids mapped).
-    private func sameGrowth(_ entry: Entry, complete: Int64, data: (offset: Int64, length: Int64, file: String)) throws -> Bool {
+    private func sameGrowth(_ entry: Entry, complete: Int64, data: AgentExchange.Answer.DataFile) throws -> Bool {
         guard let pair = entry.pair, data.offset == pair.pod.size else { return false }
         let localDelta = complete - pair.local.size
         let podDelta = try LocalTree.completeLength(data.file, size: data.length)
@@ -535,7 +528,7 @@ struct SyncRun {
                                local: local, pod: pod, localSeen: entry.stat, podSeen: podSeen))
     }
 
-    private mutating func settlePodOnly(podPath: String, state: AgentRecord.FileState, data: (offset: Int64, length: Int64, file: String)?) throws {
+    private mutating func settlePodOnly(podPath: String, state: AgentRecord.FileState, data: AgentExchange.Answer.DataFile?) throws {
         var localPath = scope.localPath(forPod: podPath)
         guard state.kind == .new, receivesConfig(localPath) else { return }
         if !options.receives || data == nil {
@@ -573,7 +566,7 @@ struct SyncRun {
 
     // MARK: - Local writes
 
-    private mutating func pullAppend(_ entry: Entry, state: AgentRecord.FileState, data: (offset: Int64, length: Int64, file: String)) throws {
+    private mutating func pullAppend(_ entry: Entry, state: AgentRecord.FileState, data: AgentExchange.Answer.DataFile) throws {
         guard var pair = entry.pair, data.offset == pair.pod.size else {
             items.append(.init(path: entry.localPath, action: .failed, detail: "the pod sent data at an unexpected offset"))
             return
@@ -605,7 +598,7 @@ struct SyncRun {
         items.append(.init(path: entry.localPath, action: .pulled, lines: try Self.newlines(inFile: data.file, length: usable), bytes: usable))
     }
 
-    private mutating func replaceLocal(_ entry: Entry, state: AgentRecord.FileState, data: (offset: Int64, length: Int64, file: String)) throws {
+    private mutating func replaceLocal(_ entry: Entry, state: AgentRecord.FileState, data: AgentExchange.Answer.DataFile) throws {
         guard var pair = entry.pair, data.offset == 0 else { return }
         let written = try writeLocal(entry.localPath, from: data.file, length: data.length, rewriter: nil, extraLine: nil)
         pair.local = written
@@ -618,7 +611,7 @@ struct SyncRun {
 
     /// Both continuations kept: the pod's version of this session arrives here as a new
     /// sibling session (new id, its lines' sessionId rewritten, a custom title appended).
-    private mutating func forkLocally(_ entry: Entry, podState: AgentRecord.FileState, data: (offset: Int64, length: Int64, file: String), podDeltaOnly: Bool) throws {
+    private mutating func forkLocally(_ entry: Entry, podState: AgentRecord.FileState, data: AgentExchange.Answer.DataFile, podDeltaOnly: Bool) throws {
         guard let podId = SyncScope.sessionId(of: entry.podPath), let localId = SyncScope.sessionId(of: entry.localPath) else { return }
         let pair = entry.pair
         let siblingId = UUID().uuidString.lowercased()
@@ -705,15 +698,8 @@ struct SyncRun {
     }
 
     mutating func applyFollowUp(_ answer: AgentExchange.Answer) throws {
-        var states: [String: AgentRecord.FileState] = [:]
-        var data: [String: (offset: Int64, length: Int64, file: String)] = [:]
-        for record in answer.records {
-            switch record {
-            case .state(let s): states[s.path] = s
-            case .data(let path, let offset, let length, let file): data[path] = (offset, length, file)
-            case .warning(let w): warnings.append("pod: \(w)")
-            }
-        }
+        let (states, data, said) = answer.index
+        warnings += said
         for followUp in followUps {
             switch followUp {
             case .putSibling(let podPath, _, _, var pair, let forkOf):
