@@ -14,9 +14,51 @@ struct CheckCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let pod = try podOptions.resolve()
-        let report = PodChecker.check(pod)
-        Console.out(json ? try CheckRendering.json(report) : CheckRendering.text(report))
+        var pod = try podOptions.resolve()
+        var report = PodChecker.check(pod)
+        let recovery = PodRecovery(locations: CLIContext.locations, environment: CLIContext.environment)
+        // A restarted pod (refused, timed out, new host key): find it again and check once more.
+        if !report.usable, pod.settings != nil,
+           let failure = report.endpoints.compactMap(\.failure).first,
+           PodRecovery.isRecoverable(CCPodError(.unavailable, "", sshFailure: failure)) {
+            let error = CCPodError(.unavailable, report.endpoints.compactMap(\.error).first ?? "", sshFailure: failure)
+            Console.note("\(error.message)\nlooking for pod \(pod.name) again…")
+            do {
+                let (repaired, summary) = try recovery.recover(pod, after: error)
+                Console.note(summary)
+                pod = repaired
+                report = PodChecker.check(pod)
+            } catch let failed as CCPodError {
+                // Report what was found as it is, with why it could not be found again.
+                Console.note(failed.message)
+            }
+        }
+        var extra: [String] = []
+        if report.usable {
+            // The agent's handshake: one empty exchange.
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ccpod-check-\(UUID().uuidString.prefix(8))")
+            try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            let request = AgentRequest(mode: .status, rootPrefix: pod.connection.rootPrefix, paths: pod.connection.paths,
+                                       scope: [], sessionIds: [], files: [], accept: Compression.locallyAvailable)
+            do {
+                let answer = try AgentExchange(connection: pod.connection).run(request, scratch: scratch)
+                extra.append("  agent: protocol \(AgentScript.protocolVersion), answers compressed with \(answer.responseCompression.rawValue)")
+            } catch let error as CCPodError {
+                extra.append("  agent: \(error.message)")
+            }
+        }
+        if let settings = pod.settings, let channel = recovery.proxyChannel(for: settings) {
+            let started = Date()
+            do {
+                let answer = try channel.run("echo ccpod-proxy-ok", timeout: .seconds(20))
+                let ms = Int(Date().timeIntervalSince(started) * 1000)
+                extra.append("  proxy \(channel.target): " + (answer.contains("ccpod-proxy-ok") ? "PTY shell ok, \(ms) ms" : "answered something unexpected"))
+            } catch let error as CCPodError {
+                extra.append("  proxy \(channel.target): \(error.message)")
+            }
+        }
+        Console.out(json ? try CheckRendering.json(report) : CheckRendering.text(report) + extra.map { $0 + "\n" }.joined())
         if !report.usable {
             let why = report.endpoints.compactMap(\.error).first ?? "pod \(pod.name) cannot be reached"
             throw CCPodError.unavailable(why)

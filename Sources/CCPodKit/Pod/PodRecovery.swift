@@ -35,6 +35,16 @@ public struct PodRecovery: Sendable {
         return home + "/.ssh/known_hosts"
     }
 
+    /// The control channel through the pod's stable proxy, when it has one.
+    public func proxyChannel(for settings: PodSettings) -> ProxyControlChannel? {
+        guard let endpoint = settings.proxy else { return nil }
+        var ssh = ["ssh"]
+        ssh += settings.sshOptions
+        if let identity = settings.identity { ssh += ["-i", identity, "-o", "IdentitiesOnly=yes"] }
+        ssh += ["-p", String(endpoint.port)]
+        return ProxyControlChannel(ssh: ssh, target: endpoint.userAtHost, knownHostsFile: proxyKnownHosts(pod: settings.name))
+    }
+
     /// Rediscovers `pod` after `error`, updates config and pinned key, and returns the
     /// repaired pod with a sentence describing what changed. Throws when it cannot.
     public func recover(_ pod: ResolvedPod, after error: CCPodError) throws -> (pod: ResolvedPod, summary: String) {
@@ -45,14 +55,7 @@ public struct PodRecovery: Sendable {
         case .hostKeyChanged: directFailure = .hostKeyChanged
         default: directFailure = .timedOut
         }
-        var proxy: ProxyControlChannel?
-        if let endpoint = settings.proxy {
-            var ssh = ["ssh"]
-            ssh += settings.sshOptions
-            if let identity = settings.identity { ssh += ["-i", identity, "-o", "IdentitiesOnly=yes"] }
-            ssh += ["-p", String(endpoint.port)]
-            proxy = ProxyControlChannel(ssh: ssh, target: endpoint.userAtHost, knownHostsFile: proxyKnownHosts(pod: settings.name))
-        }
+        let proxy = proxyChannel(for: settings)
         var api: RunPodAPI?
         if settings.runpodId != nil, let key = try settings.apiKey(environment: environment) {
             api = RunPodAPI(apiKey: key)

@@ -86,6 +86,20 @@ struct PodRestartRecoveryTests {
             == SyncTestBed.read("\(b.bed.localClaude)/projects/\(slug)/\(id).jsonl"))
     }
 
+    @Test func checkAfterARestartRecoversThroughTheProxy() throws {
+        let proxy = try ProxyHarness()
+        defer { proxy.shutdown() }
+        let b = try setUp(proxy: proxy)
+        defer { b.bed.remove(); withExtendedLifetime(b.t) {} }
+        let restart = try PodRestartSimulation(direct: b.t.sshd, proxy: proxy)
+        try run(["check"], b.env)
+        try b.t.connection().closeMaster()
+        try restart.restart()
+        try run(["check"], b.env)
+        #expect(try CCPodConfig.load(from: b.t.locations).pods["gpu"]?.direct?.port == b.t.sshd.port)
+        #expect(PodKnownHosts(pod: "gpu", locations: b.t.locations).keys().map(\.line) == [b.t.sshd.hostPublicKey])
+    }
+
     @Test func aRestartWithoutProxyOrAPIIsRefusedWithTheFix() throws {
         let b = try setUp(proxy: nil)
         defer { b.bed.remove(); withExtendedLifetime(b.t) {} }
