@@ -79,7 +79,7 @@ public struct SyncEngine: Sendable {
         let started = Date()
         try CCPodLocations.makePrivateDirectory(stateDir)
         try LocalJournal(dir: journalDir, claudeDir: claudeDir).recover()
-        var store = try AncestorStore(file: ancestorsFile)
+        let store = try AncestorStore(file: ancestorsFile)
         let scratch = stateDir.appendingPathComponent("scratch-\(getpid())-\(UUID().uuidString.prefix(8))")
         try CCPodLocations.makePrivateDirectory(scratch)
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -93,9 +93,9 @@ public struct SyncEngine: Sendable {
             let second = try exchange(followUp, scratch: scratch, calls: &calls)
             try run.applyFollowUp(second)
         }
-        store = run.store
         if !options.dryRun && options.direction != .status {
-            try store.save()
+            // Nothing agreed anew (the common "nothing changed" sync): nothing to write.
+            if run.store.pairs != store.pairs { try run.store.save() }
             try run.saveConflicts(to: conflictsFile)
         }
         return SyncReport(
