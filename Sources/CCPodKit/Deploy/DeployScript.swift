@@ -21,9 +21,7 @@ public enum DeployScript {
 
     /// A POSIX command line that runs the script with `sh` in `mode` with `arguments`.
     public static func remoteCommand(_ mode: String, _ arguments: [String]) -> String {
-        let b64 = Data(PackageResources.deploy_sh).base64EncodedString()
-        let words = ([mode] + arguments).map(ShellQuote.quote).joined(separator: " ")
-        return "exec sh -c \"$(printf %s \(b64) | base64 -d)\" ccpod-deploy \(words)"
+        InlineScript.command(PackageResources.deploy_sh, name: "ccpod-deploy", arguments: [mode] + arguments)
     }
 
     /// The reason the script gave (its `ccpod-deploy: ` line), else stderr's last line.

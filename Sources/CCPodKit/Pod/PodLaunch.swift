@@ -102,9 +102,8 @@ public struct PodLaunch: Sendable {
     public static var source: String { String(decoding: PackageResources.launch_sh, as: UTF8.self) }
 
     func scriptCommand(_ arguments: [String]) -> String {
-        let b64 = Data(PackageResources.launch_sh).base64EncodedString()
-        return "exec sh -c \"$(printf %s \(b64) | base64 -d)\" ccpod-launch "
-            + ([arguments[0], runtime.tmux, runtime.tmuxSocket ?? ""] + arguments.dropFirst()).map(ShellQuote.quote).joined(separator: " ")
+        InlineScript.command(PackageResources.launch_sh, name: "ccpod-launch",
+                             arguments: [arguments[0], runtime.tmux, runtime.tmuxSocket ?? ""] + arguments.dropFirst())
     }
 
     /// What `start` found.

@@ -123,8 +123,7 @@ public struct PodSetup: Sendable {
         let args = [mode.rawValue, p + paths.claudeDir, p + paths.persistentDir, p + runtime.binDir,
                     runtime.installCommand, installTmux ? "yes" : "no", forgetAuth ? "yes" : "no",
                     runtime.tmux, runtime.tmuxSocket ?? ""]
-        let b64 = Data(PackageResources.setup_sh).base64EncodedString()
-        return "exec sh -c \"$(printf %s \(b64) | base64 -d)\" ccpod-setup " + args.map(ShellQuote.quote).joined(separator: " ")
+        return InlineScript.command(PackageResources.setup_sh, name: "ccpod-setup", arguments: args)
     }
 
     /// Runs the script; throws when the pod cannot be reached or the answer is not understood.

@@ -19,8 +19,8 @@ public enum AgentScript {
             return "if command -v gzip >/dev/null 2>&1; then exec sh -c \"$(printf %s \(packed) | base64 -d | gzip -dc)\" \(tail); "
                 + "else echo 'CCPOD-AGENT \(protocolVersion) no-gzip-script'; fi"
         }
-        let b64 = Data(PackageResources.agent_sh).base64EncodedString()
-        return "exec sh -c \"$(printf %s \(b64) | base64 -d)\" \(tail)"
+        return InlineScript.command(PackageResources.agent_sh, name: "ccpod-agent",
+                                    arguments: [String(protocolVersion), requestCompression.rawValue])
     }
 
     /// The script without its comment lines, gzipped and base64-encoded (nil without a local gzip).
