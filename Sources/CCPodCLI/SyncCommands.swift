@@ -78,11 +78,17 @@ struct SyncArguments: ParsableArguments {
             if context.needsLatestRun(podPathOverride: podPath) {
                 latestRun = try LatestRun.record(for: context.root, connection: resolved.connection, stateDir: stateDir)
             }
-            let mapping = try context.mapping(podPathOverride: podPath, latestRunPodPath: latestRun?.codePath)
+            // Else where this project went last time (a --pod-path given to an earlier push or launch).
+            var remembered: ProjectMapping?
+            if context.needsLatestRun(podPathOverride: podPath) && latestRun == nil {
+                let slug = ProjectSlug.of(context.root)
+                remembered = memory.load().first { $0.localSlug == slug && $0.podSlug != slug }
+            }
+            let mapping = try context.mapping(podPathOverride: podPath, latestRunPodPath: latestRun?.codePath ?? remembered?.podPath)
             if rememberMapping { try memory.remember(mapping) }
             if !json {
                 let there = mapping.podPath ?? mapping.localPath ?? ""
-                let why = latestRun.map { " (latest run \($0.folder))" } ?? ""
+                let why = latestRun.map { " (latest run \($0.folder))" } ?? (remembered != nil ? " (as last time)" : "")
                 Console.note("\(verb): \(context.root) ↔ \(resolved.name):\(there)\(why)")
             }
             scope = SyncScope(projects: [mapping], sessionId: session, userConfig: config)

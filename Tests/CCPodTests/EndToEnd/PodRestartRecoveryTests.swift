@@ -86,6 +86,22 @@ struct PodRestartRecoveryTests {
             == SyncTestBed.read("\(b.bed.localClaude)/projects/\(slug)/\(id).jsonl"))
     }
 
+    @Test func statusRemembersWhereTheProjectWentLastTime() throws {
+        let b = try setUp(proxy: nil)
+        defer { b.bed.remove(); withExtendedLifetime(b.t) {} }
+        let podPath = b.bed.podRoot + "/workspace/runs/x/code"
+        try run(["push", "--claude-dir", b.bed.localClaude, "--project", b.project, "--pod-path", podPath, "--busy-seconds", "0", "--json"], b.env)
+        let podSlug = ProjectSlug.of(podPath)
+        #expect(FileManager.default.fileExists(atPath: "\(b.bed.podClaude)/projects/\(podSlug)/\(id).jsonl"))
+        // Without --pod-path, a later push goes to the same place (nothing new lands under the local slug).
+        let slug = ProjectSlug.forDirectory(URL(fileURLWithPath: b.project))
+        try SyncTestBed.append(SyncTestBed.lines(session: id, count: 1, start: 5), to: "\(b.bed.localClaude)/projects/\(slug)/\(id).jsonl")
+        try push(b)
+        #expect(SyncTestBed.read("\(b.bed.podClaude)/projects/\(podSlug)/\(id).jsonl")
+            == SyncTestBed.read("\(b.bed.localClaude)/projects/\(slug)/\(id).jsonl"))
+        #expect(!FileManager.default.fileExists(atPath: "\(b.bed.podClaude)/projects/\(slug)"))
+    }
+
     @Test func checkAfterARestartRecoversThroughTheProxy() throws {
         let proxy = try ProxyHarness()
         defer { proxy.shutdown() }
