@@ -86,18 +86,4 @@ public enum LocalTree {
         }
         return 0
     }
-
-    /// Session ids that a running `claude` has open: `<claude>/sessions/<pid>.json` with a live pid.
-    public static func liveSessionIds(claudeDir: String) -> Set<String> {
-        var ids = Set<String>()
-        let dir = claudeDir + "/sessions"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return ids }
-        for name in names where name.hasSuffix(".json") {
-            guard let data = FileManager.default.contents(atPath: dir + "/" + name),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let pid = object["pid"] as? Int, let sid = object["sessionId"] as? String else { continue }
-            if kill(pid_t(pid), 0) == 0 || errno == EPERM { ids.insert(sid) }
-        }
-        return ids
-    }
 }

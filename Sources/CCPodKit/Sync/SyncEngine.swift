@@ -195,7 +195,7 @@ struct SyncRun {
     // MARK: - Round 1: compare the local side with the ancestors and build the request
 
     mutating func planRound1() throws {
-        liveIds = LocalTree.liveSessionIds(claudeDir: claudeDir)
+        liveIds = LiveSessions.ids(configDir: URL(fileURLWithPath: claudeDir))
         var skipped: [String] = []
         var local: [String: LocalStat] = [:]
         for folder in scope.localFolders {
@@ -431,7 +431,7 @@ struct SyncRun {
                 followUps.append(.fetchForFork(podPath: podPath, localPath: path))
                 try queuePodSibling(for: entry)
             } else {
-                items.append(.init(path: path, action: options.dryRun ? .diverged : .diverged,
+                items.append(.init(path: path, action: .diverged,
                                    detail: "changed here other than by appending; `ccpod sync` keeps both versions"))
             }
         case (.deleted, nil), (.deleted, .same?):
@@ -714,11 +714,10 @@ struct SyncRun {
                 } else {
                     items.append(.init(path: forkOf, action: .forked, detail: "rewritten here: this version is session \(SyncScope.sessionId(of: podPath) ?? "?") on the pod"))
                 }
-            case .fetchForFork(let podPath, let localPath):
+            case .fetchForFork(let podPath, _):
                 guard let state = states[podPath], let d = data[podPath], let entry = entries[podPath] else { continue }
                 var detached = entry
                 detached.pair = nil
-                _ = localPath
                 try forkLocally(detached, podState: state, data: d, podDeltaOnly: false)
             }
         }
