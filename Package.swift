@@ -38,6 +38,7 @@ let package = Package(
             resources: [
                 .embedInCode("Remote/agent.sh"), .embedInCode("Deploy/deploy.sh"),
                 .embedInCode("Pod/setup.sh"), .embedInCode("Pod/launch.sh"),
+                .embedInCode("Artifacts/artifacts.sh"),
             ]
         ),
         // POSIX extensions the Glibc module does not export (posix_spawn chdir/closefrom, pipe2).

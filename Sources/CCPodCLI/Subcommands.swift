@@ -17,5 +17,6 @@ extension CCPodCommand {
         AttachCommand.self,
         DeployCommand.self,
         RunsCommand.self,
+        ArtifactsCommand.self,
     ]
 }

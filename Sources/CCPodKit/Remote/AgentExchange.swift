@@ -344,6 +344,36 @@ final class FDReader: @unchecked Sendable {
         }
     }
 
+    /// Hands exactly `remaining` bytes to `sink` in chunks and hashes them: what was read
+    /// ahead first, then straight from the descriptor in large reads. `remaining` tells
+    /// the caller how much was left when it throws.
+    func stream(_ remaining: inout Int64, hasher: inout SHA256, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if start < buffer.count && remaining > 0 {
+            let take = Int(min(Int64(buffer.count - start), remaining))
+            try buffer[start..<(start + take)].withUnsafeBytes { raw in
+                hasher.update(bufferPointer: raw)
+                try sink(raw)
+            }
+            start += take
+            remaining -= Int64(take)
+        }
+        guard remaining > 0 else { return }
+        let size = 1 << 20
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        defer { chunk.deallocate() }
+        while remaining > 0 {
+            let want = Int(min(Int64(size), remaining))
+            let n = Glibc_read(fd, chunk.baseAddress!, want)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw CCPodError.io("cannot read the pod's answer: \(String(cString: strerror(errno)))") }
+            if n == 0 { throw CCPodError.badData("the pod's answer ended in the middle of a file") }
+            let raw = UnsafeRawBufferPointer(rebasing: chunk[0..<n])
+            hasher.update(bufferPointer: raw)
+            try sink(raw)
+            remaining -= Int64(n)
+        }
+    }
+
     /// Copies exactly `count` bytes to a new file and returns their SHA-256.
     func copy(_ count: Int64, toFile path: String) throws -> String {
         let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)

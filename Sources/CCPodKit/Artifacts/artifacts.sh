@@ -1,0 +1,240 @@
+# ccpod artifacts agent. POSIX sh + GNU coreutils + find; zstd or gzip and
+# openssl (a faster SHA-256) when present. One exec, two phases on stdin/stdout.
+#
+# Usage: sh -c "$SCRIPT" ccpod-artifacts PROTOCOL ROOT RUNDIR TOP...
+#   ROOT is prepended to RUNDIR ("" on a real pod); TOP are folders of the run
+#   dir to list ("." for all of it); `code` is never listed unless named.
+#
+# Phase 1, at once: a plain line `CCPOD-ART <protocol> <tools>` (tools: zstd,gzip
+# or none), then `LIST <compression> <bytes>` and that many bytes, the listing:
+#   R <ok|missing>                 the run dir
+#   X <free bytes>                 free space where the run dir is
+#   F <size> <mtime> <path>        a regular file (path relative to the run dir)
+#   L <inside|outside> <path>      a symbolic link, never followed
+#   W <message>
+# Phase 2: ccpod sends a plain line `CCPOD-ART-REQ <protocol> <request comp>
+# <response comp>`, then (compressed) records, fields separated by TAB:
+#   G <offset> <length> <prefixsha|-> <path>  send length bytes from offset; an
+#       offset > 0 only when the first offset bytes hash to prefixsha, else from 0
+#   C <path>                                 hash the whole file
+#   P <offset> <length> <wholesha> <path>    then length bytes for the file's part
+#       (`.NAME.ccpod-part` next to it); renamed into place once it hashes to wholesha
+#   END
+# and reads the (compressed) answer:
+#   D <offset> <length> <path>, exactly length bytes, then Z <sha of them> <path>
+#   H <sha> <size> <mtime> <path>            for C
+#   A <ok|bad|restart|refused> <size> <mtime> <path>   for P
+#   W <message>
+#   END ok
+# shellcheck shell=sh
+
+PROTOCOL=1
+TAB=$(printf '\t')
+NL='
+'
+export LC_ALL=C
+umask 077
+
+fail() {
+    printf 'CCPOD-ART %s failed\n%s\n' "$PROTOCOL" "$1"
+    exit 3
+}
+
+[ "$1" = "$PROTOCOL" ] || fail "protocol mismatch: ccpod speaks $1, this agent speaks $PROTOCOL; use the same ccpod version on both ends"
+root=$2
+rundir=$root$3
+shift 3
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-art.XXXXXX") || fail "cannot create a temporary folder"
+trap 'rm -rf "$work"' EXIT HUP INT TERM
+
+tools=''
+command -v zstd >/dev/null 2>&1 && tools=zstd
+command -v gzip >/dev/null 2>&1 && tools=${tools:+$tools,}gzip
+if command -v openssl >/dev/null 2>&1; then
+    hash_cmd() { openssl dgst -sha256 -r; }
+else
+    hash_cmd() { sha256sum; }
+fi
+
+sha_stdin() { # stdin -> sha256 hex
+    sum=$(hash_cmd)
+    printf '%s' "${sum%% *}"
+}
+
+compress_file() { # comp file -> stdout
+    case "$1" in
+        zstd) zstd -q -1 -c < "$2" ;;
+        gzip) gzip -1 -c < "$2" ;;
+        *) cat "$2" ;;
+    esac
+}
+
+# --- phase 1: the listing -------------------------------------------------------
+
+list_run() {
+    if [ ! -d "$rundir" ]; then
+        printf 'R\tmissing\n'
+        return
+    fi
+    printf 'R\tok\n'
+    real_run=$(readlink -f -- "$rundir")
+    free=$(df -Pk -- "$rundir" 2>/dev/null | awk 'NR == 2 { print $4 * 1024 }')
+    printf 'X\t%s\n' "${free:-0}"
+    cd "$rundir" || return
+    for top in "$@"; do
+        [ -e "$top" ] || [ -L "$top" ] || continue
+        if [ "$top" = . ]; then
+            find -P . \( -path ./code -prune \) -o \( -name "*$NL*" -prune \) -o \
+                \( -type f -printf 'F\t%s\t%T@\t%P\n' \) -o \( -type l -printf 'L\t-\t%P\n' \)
+        else
+            find -P "$top" \( -name "*$NL*" -prune \) -o \
+                \( -type f -printf 'F\t%s\t%T@\t%p\n' \) -o \( -type l -printf 'L\t-\t%p\n' \)
+        fi
+    done > "$work/raw"
+    # Where each link points: inside the run dir or not (never followed either way).
+    while IFS= read -r line; do
+        case "$line" in
+            "L$TAB-$TAB"*)
+                rel=${line#L"$TAB"-"$TAB"}
+                target=$(readlink -f -- "$rel" 2>/dev/null)
+                case "$target" in
+                    "$real_run"/*) printf 'L\tinside\t%s\n' "$rel" ;;
+                    *) printf 'L\toutside\t%s\n' "$rel" ;;
+                esac ;;
+            *) printf '%s\n' "$line" ;;
+        esac
+    done < "$work/raw"
+    cd / || return
+}
+
+list_run "$@" > "$work/list"
+comp=none
+case "$tools" in zstd*) comp=zstd ;; *gzip*) comp=gzip ;; esac
+compress_file "$comp" "$work/list" > "$work/list.c"
+printf 'CCPOD-ART %s %s\n' "$PROTOCOL" "${tools:-none}"
+printf 'LIST %s %s\n' "$comp" "$(wc -c < "$work/list.c" | tr -d ' ')"
+cat "$work/list.c"
+
+# --- phase 2: the transfer --------------------------------------------------------
+
+is_safe_rel() {
+    case "$1" in
+        ''|/*|..|../*|*/..|*/../*|*"$NL"*) return 1 ;;
+    esac
+    return 0
+}
+
+# Send length bytes of a file from offset, padded with zeros if it shrank meanwhile
+# (the hash, taken of the real bytes only, then tells ccpod).
+send_range() { # rel offset length
+    f=$rundir/$1
+    off=$2
+    len=$3
+    if [ "$off" -gt 0 ]; then
+        have=$(head -c "$off" -- "$f" 2>/dev/null | sha_stdin)
+        [ "$have" = "$4" ] || off=0
+        [ "$off" -eq 0 ] && len=$(( $(wc -c < "$f") ))
+    fi
+    printf 'D\t%s\t%s\t%s\n' "$off" "$len" "$1"
+    rm -f "$work/fifo" "$work/sum"
+    mkfifo "$work/fifo"
+    sha_stdin < "$work/fifo" > "$work/sum" &
+    if [ "$off" -eq 0 ]; then
+        { head -c "$len" -- "$f" 2>/dev/null | tee "$work/fifo"; head -c "$len" /dev/zero; } | head -c "$len"
+    else
+        { tail -c +"$((off + 1))" -- "$f" 2>/dev/null | head -c "$len" | tee "$work/fifo"; head -c "$len" /dev/zero; } | head -c "$len"
+    fi
+    wait
+    printf 'Z\t%s\t%s\n' "$(cat "$work/sum")" "$1"
+}
+
+stat_of() { # path -> "size<TAB>mtime"
+    find "$1" -maxdepth 0 -printf '%s\t%T@'
+}
+
+# Receive a part of a file; it goes into place only once it hashes right.
+receive_part() { # rel offset length wholesha
+    f=$rundir/$1
+    dir=${f%/*}
+    name=${f##*/}
+    part=$dir/.$name.ccpod-part
+    # Never write through a link that leaves the run dir.
+    real_run=$(readlink -f -- "$rundir")
+    case "$(readlink -m -- "$dir")/" in
+        "$real_run"/*) ;;
+        *) head -c "$3" > /dev/null; printf 'A\trefused\t-\t-\t%s\n' "$1"; return ;;
+    esac
+    if ! mkdir -p -- "$dir" 2>/dev/null; then
+        head -c "$3" > /dev/null; printf 'A\trefused\t-\t-\t%s\n' "$1"; return
+    fi
+    if [ "$2" -eq 0 ]; then
+        : > "$part"
+    else
+        have=-1
+        [ -f "$part" ] && have=$(( $(wc -c < "$part") ))
+        if [ "$have" -lt "$2" ]; then
+            head -c "$3" > /dev/null
+            rm -f "$part"
+            printf 'A\trestart\t-\t-\t%s\n' "$1"
+            return
+        fi
+        [ "$have" -gt "$2" ] && truncate -s "$2" "$part"
+    fi
+    head -c "$3" >> "$part"
+    if [ "$(sha_stdin < "$part")" = "$4" ]; then
+        sync "$part" 2>/dev/null
+        mv -f -- "$part" "$f"
+        printf 'A\tok\t%s\t%s\n' "$(stat_of "$f")" "$1"
+    else
+        rm -f "$part"
+        printf 'A\tbad\t-\t-\t%s\n' "$1"
+    fi
+}
+
+serve() {
+    ok=yes
+    while IFS="$TAB" read -r kind a b c d; do
+        case "$kind" in
+            G)
+                if is_safe_rel "$d" && [ -f "$rundir/$d" ] && [ ! -L "$rundir/$d" ]; then
+                    send_range "$d" "$a" "$b" "$c"
+                else
+                    printf 'W\tcannot read %s on the pod\n' "$d"
+                fi ;;
+            C)
+                if is_safe_rel "$a" && [ -f "$rundir/$a" ] && [ ! -L "$rundir/$a" ]; then
+                    st=$(stat_of "$rundir/$a")
+                    printf 'H\t%s\t%s\t%s\n' "$(sha_stdin < "$rundir/$a")" "$st" "$a"
+                fi ;;
+            P)
+                if is_safe_rel "$d" && [ "$a" -ge 0 ] 2>/dev/null && [ "$b" -ge 0 ] 2>/dev/null; then
+                    receive_part "$d" "$a" "$b" "$c"
+                else
+                    ok=no
+                    break
+                fi ;;
+            END) break ;;
+            *) ok=no; break ;;
+        esac
+    done
+    if [ "$ok" = yes ]; then
+        printf 'END\tok\n'
+    else
+        printf 'W\tthe request was malformed\nEND\tfailed\n'
+    fi
+}
+
+IFS=' ' read -r hello proto req_comp resp_comp || exit 0
+[ "$hello" = "CCPOD-ART-REQ" ] && [ "$proto" = "$PROTOCOL" ] || exit 0
+case "$req_comp" in
+    zstd) decode() { zstd -q -d -c; } ;;
+    gzip) decode() { gzip -d -c; } ;;
+    *) decode() { cat; } ;;
+esac
+case "$resp_comp" in
+    zstd) encode() { zstd -q -1 -c; } ;;
+    gzip) encode() { gzip -1 -c; } ;;
+    *) encode() { cat; } ;;
+esac
+decode | serve | encode
