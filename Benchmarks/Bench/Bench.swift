@@ -61,6 +61,10 @@ struct Settings {
     var check = false
     var output: String? = "docs/BENCHMARKS.md"
     var keep = false
+    /// Size of the generated run directory for `ccpod artifacts pull` (0: skip).
+    var artifactMegabytes = 5120
+    /// Only the artifacts benchmark.
+    var onlyArtifacts = false
 }
 
 /// One deterministic assertion of `--check` (never about wall time).
@@ -87,6 +91,9 @@ final class Bench {
     var checks: [Check] = []
     var memory: [(String, Sample)] = []
     var corpusFiles = 0
+    var artifactRows: [ArtifactRow] = []
+    var artifactFiles = 0
+    var artifactBytes = 0
     var corpusBytes = 0
     var bigBytes = 0
     /// The largest sessions of the corpus, for the report.

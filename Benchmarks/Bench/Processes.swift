@@ -77,18 +77,21 @@ enum Trees {
     }
 
     /// Every regular file under `root/projects` with its size.
-    static func listing(_ root: String) -> [String: Int64] {
+    static func listing(_ root: String, folders: [String] = ["projects"]) -> [String: Int64] {
         var skipped: [String] = []
         var result: [String: Int64] = [:]
-        for (path, stat) in LocalTree.files(root: root, under: "projects", skipped: &skipped) { result[path] = stat.size }
+        for folder in folders {
+            for (path, stat) in LocalTree.files(root: root, under: folder, skipped: &skipped) { result[path] = stat.size }
+        }
         return result
     }
 
     /// Compares `projects/` of two trees: same files, same sizes, and the same SHA-256 for
     /// every file (or only for `hashing` when given). Throws with the first differences.
-    static func verifyIdentical(_ a: String, _ b: String, hashing: Set<String>? = nil, ignoring: Set<String> = []) throws {
-        let left = listing(a).filter { !ignoring.contains($0.key) }
-        let right = listing(b).filter { !ignoring.contains($0.key) }
+    static func verifyIdentical(_ a: String, _ b: String, hashing: Set<String>? = nil, ignoring: Set<String> = [],
+                                folders: [String] = ["projects"]) throws {
+        let left = listing(a, folders: folders).filter { !ignoring.contains($0.key) }
+        let right = listing(b, folders: folders).filter { !ignoring.contains($0.key) }
         var problems: [String] = []
         for (path, size) in left where right[path] == nil { problems.append("only in \(a): \(path) (\(size) bytes)") }
         for (path, size) in right where left[path] == nil { problems.append("only in \(b): \(path) (\(size) bytes)") }
@@ -99,7 +102,7 @@ enum Trees {
             let ha = try SHA256Hex.ofFile(a + "/" + path), hb = try SHA256Hex.ofFile(b + "/" + path)
             if ha != hb { problems.append("\(path): same size, different SHA-256") }
         }
-        if left.isEmpty { problems.append("no files at all in \(a)/projects") }
+        if left.isEmpty { problems.append("no files at all in \(a) (\(folders.joined(separator: ", ")))") }
         guard problems.isEmpty else {
             throw BenchError("trees differ (\(problems.count) problems): \(problems.sorted().prefix(10).joined(separator: "; "))")
         }

@@ -23,6 +23,12 @@ enum Report {
     /// Text for a Markdown table cell (a `|` would end the cell).
     static func cell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|") }
 
+    static func machineTable() -> String {
+        var md = "## Machine\n\n| | |\n|---|---|\n"
+        for (k, v) in machine() { md += "| \(k) | \(cell(v)) |\n" }
+        return md
+    }
+
     static func machine() -> [(String, String)] {
         let info = ProcessInfo.processInfo
         var os = info.operatingSystemVersionString
@@ -110,6 +116,7 @@ enum Report {
         }
         md += "\n## Targets (issue 6)\n\n| target | RTT | measured | result |\n|---|---:|---|---|\n"
         for t in targets(bench) { md += "| \(cell(t.what)) | \(t.rtt) | \(t.figure) | \(t.passed ? "PASS" : "**MISS**") |\n" }
+        md += Bench.renderArtifacts(bench)
         md += "\n## Deterministic checks (`--check`, used by CI)\n\n| check | figure | result |\n|---|---|---|\n"
         for c in bench.checks { md += "| \(c.what) | \(c.figure) | \(c.passed ? "PASS" : "**FAIL**") |\n" }
         return md

@@ -55,6 +55,7 @@ struct ArtifactsArguments: ParsableArguments {
     }
 
     func prepare(podDirectory: String?) throws -> Prepared {
+        ExecRecorder.shared.reset()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
         var podOptions = podOptions
@@ -79,8 +80,10 @@ struct ArtifactsArguments: ParsableArguments {
         let transfer = ArtifactTransfer(connection: prepared.pod.connection, request: request, podStateDir: prepared.stateDir)
         let progress = ProgressLine(enabled: !json && Console.stderrIsTerminal)
         transfer.onProgress = { progress.update($0) }
-        let report = try Interrupts.shared.whileRunning(onInterrupt: { transfer.cancel() }) { try transfer.run() }
+        var report = try Interrupts.shared.whileRunning(onInterrupt: { transfer.cancel() }) { try transfer.run() }
         progress.clear()
+        report.execs = ExecRecorder.shared.count
+        ExecRecorder.shared.reset()
         return report
     }
 

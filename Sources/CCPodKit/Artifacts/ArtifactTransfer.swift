@@ -89,6 +89,8 @@ public struct ArtifactReport: Sendable, Codable {
     /// Stopped by Ctrl-C: what arrived is kept and the next run goes on from there.
     public var interrupted = false
     public var warnings: [String] = []
+    /// Processes started on the pod (ssh execs), as the command counted them.
+    public var execs: Int?
 
     public var conflicts: Int { actions.filter { $0.kind == .conflict }.count }
     public var failures: Int { actions.filter { $0.kind == .failed }.count }

@@ -125,9 +125,10 @@ is_safe_rel() {
     return 0
 }
 
-# Send length bytes of a file from offset, padded with zeros if it shrank meanwhile
-# (the hash, taken of the real bytes only, then tells ccpod).
-send_range() { # rel offset length
+# Send length bytes of a file from offset, hashing them on the way. A file that
+# shrank meanwhile sends fewer bytes: ccpod then finds the framing broken, keeps
+# the files that arrived whole and tries the rest on its next run.
+send_range() { # rel offset length prefixsha
     f=$rundir/$1
     off=$2
     len=$3
@@ -137,13 +138,11 @@ send_range() { # rel offset length
         [ "$off" -eq 0 ] && len=$(( $(wc -c < "$f") ))
     fi
     printf 'D\t%s\t%s\t%s\n' "$off" "$len" "$1"
-    rm -f "$work/fifo" "$work/sum"
-    mkfifo "$work/fifo"
     sha_stdin < "$work/fifo" > "$work/sum" &
     if [ "$off" -eq 0 ]; then
-        { head -c "$len" -- "$f" 2>/dev/null | tee "$work/fifo"; head -c "$len" /dev/zero; } | head -c "$len"
+        head -c "$len" -- "$f" | tee "$work/fifo"
     else
-        { tail -c +"$((off + 1))" -- "$f" 2>/dev/null | head -c "$len" | tee "$work/fifo"; head -c "$len" /dev/zero; } | head -c "$len"
+        tail -c +"$((off + 1))" -- "$f" | head -c "$len" | tee "$work/fifo"
     fi
     wait
     printf 'Z\t%s\t%s\n' "$(cat "$work/sum")" "$1"
@@ -194,6 +193,7 @@ receive_part() { # rel offset length wholesha
 
 serve() {
     ok=yes
+    mkfifo "$work/fifo" || { printf 'W\tcannot create a fifo in %s\nEND\tfailed\n' "$work"; return; }
     while IFS="$TAB" read -r kind a b c d; do
         case "$kind" in
             G)
