@@ -76,10 +76,10 @@ public struct PodRegistry: Sendable {
         if let movedFrom {
             config.pods[pod.name]?.direct = pod.direct
             try config.save(to: locations)
-            if let old = try? SSHConnection(settings: PodSettings(name: pod.name, direct: movedFrom, identity: pod.identity,
-                                                                  sshOptions: pod.sshOptions), locations: locations) {
-                old.closeMaster()
-            }
+            // A master connection to the old address must not be reused.
+            var before = pod
+            before.direct = movedFrom
+            if let old = try? SSHConnection(settings: before, locations: locations) { old.closeMaster() }
         }
         return Outcome(pod: pod, learned: learned, replaced: true, isDefault: config.defaultPod == pod.name, movedFrom: movedFrom)
     }

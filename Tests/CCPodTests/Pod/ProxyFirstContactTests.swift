@@ -93,6 +93,20 @@ struct ProxyFirstContactTests {
         #expect(SyncTestBed.read("\(b.sync.podClaude)/projects/\(slug)/\(id).jsonl") == SyncTestBed.read(local))
     }
 
+    @Test func addNeedsADirectEndpointOrAProxy() {
+        let cases = [(["pod", "add", "gpu"], "--proxy USER@HOST"),
+                     (["pod", "add", "gpu", "--direct", "root@203.0.113.7:41022", "--user", "ubuntu"], "USER@HOST:PORT")]
+        for (args, hint) in cases {
+            do {
+                _ = try CCPodCommand.parseAsRoot(args)
+                Issue.record("\(args) was accepted")
+            } catch {
+                #expect(CCPodCommand.exitCode(for: error).rawValue == 64, "\(args)")
+                #expect(CCPodCommand.message(for: error).contains(hint), "\(CCPodCommand.message(for: error))")
+            }
+        }
+    }
+
     @Test func addLearnsBothKeysThroughTheProxyThenCheckAndPushWorkStrictly() throws {
         let b = try Bed()
         defer { b.tearDown() }
