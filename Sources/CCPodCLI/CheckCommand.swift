@@ -16,7 +16,8 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         var pod = try podOptions.resolve()
         var report = PodChecker.check(pod)
-        let recovery = PodRecovery(locations: CLIContext.locations, environment: CLIContext.environment)
+        var recovery = PodRecovery(locations: CLIContext.locations, environment: CLIContext.environment)
+        if CLIContext.isInteractive { recovery.confirm = CLIContext.askYesNo }
         // A restarted pod (refused, timed out, new host key): find it again and check once more.
         if !report.usable, pod.settings != nil,
            let failure = report.endpoints.compactMap(\.failure).first,
@@ -48,14 +49,22 @@ struct CheckCommand: ParsableCommand {
                 extra.append("  agent: \(error.message)")
             }
         }
-        if let settings = pod.settings, let channel = recovery.proxyChannel(for: settings) {
-            let started = Date()
+        if let settings = pod.settings, let endpoint = settings.proxy {
             do {
-                let answer = try channel.run("echo ccpod-proxy-ok", timeout: .seconds(20))
-                let ms = Int(Date().timeIntervalSince(started) * 1000)
-                extra.append("  proxy \(channel.target): " + (answer.contains("ccpod-proxy-ok") ? "PTY shell ok, \(ms) ms" : "answered something unexpected"))
+                if let proxy = try recovery.openProxy(for: settings) {
+                    defer { proxy.discard() }
+                    let started = Date()
+                    let answer = try proxy.run("echo ccpod-proxy-ok")
+                    let ms = Int(Date().timeIntervalSince(started) * 1000)
+                    var line = answer.contains("ccpod-proxy-ok") ? "PTY shell ok, \(ms) ms" : "answered something unexpected"
+                    if answer.contains("ccpod-proxy-ok"), let learned = proxy.learned {
+                        try proxy.commit()
+                        line += "; host key \(learned.keys.map(\.fingerprint).joined(separator: ", ")) \(learned.how), pinned"
+                    }
+                    extra.append("  proxy \(proxy.proxy.address): " + line)
+                }
             } catch let error as CCPodError {
-                extra.append("  proxy \(channel.target): \(error.message)")
+                extra.append("  proxy \(endpoint.userAtHost): \(error.message)")
             }
         }
         Console.out(json ? try CheckRendering.json(report) : CheckRendering.text(report) + extra.map { $0 + "\n" }.joined())

@@ -14,15 +14,20 @@ struct PodCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a pod (or replace one of the same name) after checking that ssh to it works.",
             discussion: """
-            The pod's host key is learned through the proxy when one is configured; otherwise \
-            its fingerprint is shown and you are asked, as ssh does (--accept-new for scripts). \
-            Nothing is saved unless a test call with that key succeeds.
+            With --proxy, the pod's direct address (when --direct is left out) and its host key \
+            are read through the proxy's shell (/etc/rp_environment and the sshd's key) and \
+            checked against what the direct endpoint shows; the proxy's own key is shown and \
+            asked about the first time, as ssh does (--accept-new for scripts). Without a proxy \
+            the pod's fingerprint is shown and asked about. Nothing is saved unless a test \
+            login with that key succeeds.
             """)
 
         @Argument(help: "A name for the pod (letters, digits, '.', '_', '-').")
         var name: String
-        @Option(help: ArgumentHelp("The direct SSH endpoint, as RunPod shows it.", valueName: "root@HOST:PORT"))
-        var direct: String
+        @Option(help: ArgumentHelp("The direct SSH endpoint, as RunPod shows it (learned through --proxy when left out).", valueName: "root@HOST:PORT"))
+        var direct: String?
+        @Option(help: ArgumentHelp("The user on the direct endpoint when --direct is left out (default root).", valueName: "USER"))
+        var user: String?
         @Option(help: ArgumentHelp("RunPod's stable SSH proxy.", valueName: "USER@HOST"))
         var proxy: String?
         @Option(name: .customLong("runpod-id"), help: ArgumentHelp("The RunPod pod id (for the API).", valueName: "ID"))
@@ -31,7 +36,7 @@ struct PodCommand: ParsableCommand {
         var identity: String?
         @Option(name: .customLong("api-key-file"), help: ArgumentHelp("A file holding the RunPod API key (RUNPOD_API_KEY wins).", valueName: "FILE"))
         var apiKeyFile: String?
-        @Flag(name: .customLong("accept-new"), help: "Trust the pod's host key without asking.")
+        @Flag(name: .customLong("accept-new"), help: "Trust a host key seen for the first time (the pod's, or the proxy's) without asking.")
         var acceptNew = false
         @Option(name: .customLong("claude-dir"), help: ArgumentHelp("Claude Code's config dir on the pod.", valueName: "PATH"))
         var claudeDir: String?
@@ -39,6 +44,10 @@ struct PodCommand: ParsableCommand {
         var workspace: String?
         @Option(name: .customLong("persistent-dir"), help: ArgumentHelp("Where ccpod keeps sessions on the pod.", valueName: "PATH"))
         var persistentDir: String?
+        @Option(name: .customLong("environment-file"), help: ArgumentHelp("The pod's RunPod environment file.", valueName: "PATH"))
+        var environmentFile: String?
+        @Option(name: .customLong("host-key-file"), help: ArgumentHelp("The pod's sshd public host key.", valueName: "PATH"))
+        var hostKeyFile: String?
         @Option(name: .customLong("ssh-option"), help: ArgumentHelp("An extra ssh argument (repeatable), e.g. --ssh-option=-F --ssh-option=/dev/null.", valueName: "ARG"))
         var sshOptions: [String] = []
         @Flag(name: .customLong("default"), help: "Make this the default pod.")
@@ -46,15 +55,41 @@ struct PodCommand: ParsableCommand {
 
         func validate() throws {
             do { try PodSettings.validateName(name) } catch let e as CCPodError { throw ValidationError(e.message) }
+            if direct == nil && proxy == nil {
+                throw ValidationError("give the pod's --direct root@HOST:PORT, or its --proxy USER@HOST to learn the direct endpoint through it")
+            }
+            if direct != nil && user != nil {
+                throw ValidationError("--user is for a direct endpoint learned through --proxy; with --direct, write the user there (USER@HOST:PORT)")
+            }
         }
 
         func run() throws {
-            let pod = try settings()
+            var pod = try settings()
             let trust = HostKeyTrust(acceptNew: acceptNew, interactive: CLIContext.isInteractive, ask: CLIContext.askYesNo)
-            // A pod with a proxy learns its host key through it (issue 3, item 5): pass that
-            // `HostKeySource` here; nil falls back to ssh-keyscan and a confirmed fingerprint.
+            // With a proxy, the pod's key (and, without --direct, its address) come from the pod
+            // itself through the proxy; nil falls back to ssh-keyscan and a confirmed fingerprint.
+            var source: ProxyHostKeySource?
+            defer { source?.discard() }
+            if pod.proxy != nil {
+                let learned = try ProxyHostKeySource.probe(
+                    PodProxy(settings: pod, locations: CLIContext.locations, environment: CLIContext.environment), trust: trust)
+                source = learned
+                Console.note("learned through the proxy: \(learned.summary)")
+                if let direct = pod.direct {
+                    if direct.host != learned.reported.host || direct.port != learned.reported.port {
+                        Console.note("note: the pod reports its direct address as \(learned.reportedAddress); using \(direct.description) as given")
+                    }
+                } else {
+                    let login = try SSHEndpoint.parse("\(user ?? "root")@\(learned.reportedAddress)", option: "--user")
+                    pod.direct = login
+                }
+            }
             let outcome = try PodRegistry(locations: CLIContext.locations)
-                .add(pod, makeDefault: makeDefault, trust: trust, trustedSource: nil)
+                .add(pod, makeDefault: makeDefault, trust: trust, trustedSource: source)
+            if let proxyKeys = source?.proxy.learned {
+                let fingerprints = proxyKeys.keys.map(\.fingerprint).joined(separator: ", ")
+                Console.note("proxy host key \(fingerprints) \(proxyKeys.how), pinned for \(pod.name)'s proxy")
+            }
             let fingerprints = outcome.learned.keys.map(\.fingerprint).joined(separator: ", ")
             Console.note("host key \(fingerprints) \(outcome.learned.how), pinned for \(pod.name)")
             Console.note("\(outcome.replaced ? "updated" : "added") pod \(pod.name) (\(pod.direct!.description))\(outcome.isDefault ? ", the default pod" : "")")
@@ -63,7 +98,7 @@ struct PodCommand: ParsableCommand {
         /// The settings the flags describe; usage errors for anything malformed.
         func settings() throws -> PodSettings {
             var pod = PodSettings(name: name)
-            pod.direct = try SSHEndpoint.parse(direct, option: "--direct")
+            if let direct { pod.direct = try SSHEndpoint.parse(direct, option: "--direct") }
             if let proxy { pod.proxy = try SSHEndpoint.parse(proxy, defaultUser: nil, option: "--proxy") }
             pod.runpodId = runpodID
             if let identity {
@@ -77,6 +112,8 @@ struct PodCommand: ParsableCommand {
             if let claudeDir { pod.paths.claudeDir = try Add.podPath(claudeDir, "--claude-dir") }
             if let workspace { pod.paths.workspace = try Add.podPath(workspace, "--workspace") }
             if let persistentDir { pod.paths.persistentDir = try Add.podPath(persistentDir, "--persistent-dir") }
+            if let environmentFile { pod.paths.environmentFile = try Add.podPath(environmentFile, "--environment-file") }
+            if let hostKeyFile { pod.paths.hostKeyFile = try Add.podPath(hostKeyFile, "--host-key-file") }
             pod.sshOptions = sshOptions
             return pod
         }
@@ -136,18 +173,38 @@ struct PodCommand: ParsableCommand {
     struct Trust: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Learn and pin a pod's host key again (after a restart made a new one).",
-            discussion: "Shows the new fingerprint and asks, as ssh does; --accept-new for scripts. RUNPOD_PORT is honoured.")
+            discussion: """
+            With a proxy, the pod's current address and key are read through it (and the pod \
+            moved there unless RUNPOD_PORT is set); the proxy's own key is asked about the first \
+            time. Without one, the new fingerprint is shown and asked about, as ssh does. \
+            --accept-new for scripts.
+            """)
 
         @Argument(help: "The pod's name.")
         var name: String
-        @Flag(name: .customLong("accept-new"), help: "Trust the pod's host key without asking.")
+        @Flag(name: .customLong("accept-new"), help: "Trust a host key seen for the first time (the pod's, or the proxy's) without asking.")
         var acceptNew = false
 
         func run() throws {
             let trust = HostKeyTrust(acceptNew: acceptNew, interactive: CLIContext.isInteractive, ask: CLIContext.askYesNo)
-            // As in `add`: the proxy's `HostKeySource` goes here once it exists.
+            let config = try CCPodConfig.load(from: CLIContext.locations)
+            var source: ProxyHostKeySource?
+            defer { source?.discard() }
+            if let pod = try PodResolver.settings(name: name, environment: CLIContext.environment, config: config), pod.proxy != nil {
+                let learned = try ProxyHostKeySource.probe(
+                    PodProxy(settings: pod, locations: CLIContext.locations, environment: CLIContext.environment), trust: trust)
+                source = learned
+                Console.note("learned through the proxy: \(learned.summary)")
+            }
             let outcome = try PodRegistry(locations: CLIContext.locations)
-                .trustAgain(name: name, environment: CLIContext.environment, trust: trust, trustedSource: nil)
+                .trustAgain(name: name, environment: CLIContext.environment, trust: trust, trustedSource: source)
+            if let proxyKeys = source?.proxy.learned {
+                let fingerprints = proxyKeys.keys.map(\.fingerprint).joined(separator: ", ")
+                Console.note("proxy host key \(fingerprints) \(proxyKeys.how), pinned for \(name)'s proxy")
+            }
+            if let from = outcome.movedFrom, let to = outcome.pod.direct {
+                Console.note("\(name): \(from.description) → \(to.description) (through the proxy), saved")
+            }
             let fingerprints = outcome.learned.keys.map(\.fingerprint).joined(separator: ", ")
             Console.note("host key \(fingerprints) \(outcome.learned.how), pinned for \(name)")
         }

@@ -41,7 +41,8 @@ public struct PodOptions: ParsableArguments {
 
     /// The chosen pod and its connection. On first contact with a pod whose host key
     /// is not pinned yet (a pod written into config.toml by hand), learns it as
-    /// `ccpod pod trust` does: fingerprint and question on a terminal, else an error.
+    /// `ccpod pod trust` does: through the pod's proxy when it has one, else by
+    /// fingerprint and question on a terminal; otherwise an error.
     public func resolve(recorder: ExecRecorder? = nil) throws -> ResolvedPod {
         let locations = CLIContext.locations
         let resolved = try PodResolver.resolvePod(name: pod, environment: CLIContext.environment,
@@ -51,15 +52,24 @@ public struct PodOptions: ParsableArguments {
                 acceptNew: false, interactive: CLIContext.isInteractive,
                 scriptHint: "run `ccpod pod trust \(settings.name) --accept-new` to trust it",
                 ask: CLIContext.askYesNo)
-            // The proxy's `HostKeySource` goes here too once it exists.
+            var source: ProxyHostKeySource?
+            defer { source?.discard() }
             let learned: HostKeyTrust.Learned
             do {
-                learned = try trust.learn(pod: settings, trusted: nil)
-            } catch let error as CCPodError where error.status == .unavailable {
+                if settings.proxy != nil {
+                    source = try ProxyHostKeySource.probe(
+                        PodProxy(settings: settings, locations: locations, environment: CLIContext.environment), trust: trust)
+                }
+                learned = try trust.learn(pod: settings, trusted: source)
+            } catch let error as CCPodError where error.status == .unavailable && error.sshFailure != .hostKeyChanged {
                 // Nothing answers: leave it to the command to report what ssh says.
                 return resolved
             }
             try PodRegistry(locations: locations, recorder: recorder).verifyAndPin(settings, keys: learned.keys)
+            try source?.verified()
+            if let proxyKeys = source?.proxy.learned {
+                Console.note("proxy host key \(proxyKeys.keys.map(\.fingerprint).joined(separator: ", ")) \(proxyKeys.how), pinned for \(settings.name)'s proxy")
+            }
             Console.note("host key \(learned.keys.map(\.fingerprint).joined(separator: ", ")) \(learned.how), pinned for \(settings.name)")
         }
         return resolved

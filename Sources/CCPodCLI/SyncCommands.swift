@@ -113,6 +113,7 @@ struct SyncArguments: ParsableArguments {
                     FileHandle.standardError.write(Data(question.utf8))
                     return readLine()
                 }
+                recovery.confirm = CLIContext.askYesNo
             }
             let (repaired, summary) = try recovery.recover(prepared.pod, after: error)
             Console.note(summary)

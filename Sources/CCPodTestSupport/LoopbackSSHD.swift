@@ -76,15 +76,16 @@ public final class LoopbackSSHD: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    /// A pod restart: stop, optionally regenerate the host key, start on a new port.
-    public func restart(newHostKey: Bool = true) throws {
+    /// A pod restart: stop, optionally regenerate the host key, start on a new port
+    /// (or on the same one with `samePort`, as a server whose key was replaced in place).
+    public func restart(newHostKey: Bool = true, samePort: Bool = false) throws {
         stop()
         if newHostKey {
             try? FileManager.default.removeItem(atPath: hostKeyPath)
             try? FileManager.default.removeItem(atPath: hostKeyPath + ".pub")
             try generateHostKey()
         }
-        try start()
+        try start(port: samePort ? port : nil)
     }
 
     public func stop() {
@@ -124,14 +125,14 @@ public final class LoopbackSSHD: @unchecked Sendable {
         try LoopbackSSHD.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", hostKeyPath])
     }
 
-    private func start() throws {
+    private func start(port fixed: Int? = nil) throws {
         if getuid() == 0 {
             // Privilege separation wants this folder when sshd runs as root.
             try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
         }
         var lastError = ""
         for _ in 0..<5 {
-            port = LoopbackSSHD.freePort()
+            port = fixed ?? LoopbackSSHD.freePort()
             try writeConfig()
             let log = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
             guard log >= 0 else { throw NSError(domain: "LoopbackSSHD", code: 2,

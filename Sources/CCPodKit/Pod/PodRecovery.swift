@@ -9,13 +9,17 @@ public struct PodRecovery: Sendable {
     public let environment: [String: String]
     /// Asks the user for a line (the new port); nil when not on a terminal.
     public var ask: (@Sendable (String) -> String?)?
+    /// Asks the user to trust the proxy's host key on first contact; nil when not on a terminal.
+    public var confirm: (@Sendable (String) -> Bool)?
     public var recorder: ExecRecorder?
 
     public init(locations: CCPodLocations, environment: [String: String],
-                ask: (@Sendable (String) -> String?)? = nil, recorder: ExecRecorder? = nil) {
+                ask: (@Sendable (String) -> String?)? = nil, confirm: (@Sendable (String) -> Bool)? = nil,
+                recorder: ExecRecorder? = nil) {
         self.locations = locations
         self.environment = environment
         self.ask = ask
+        self.confirm = confirm
         self.recorder = recorder
     }
 
@@ -27,22 +31,20 @@ public struct PodRecovery: Sendable {
         }
     }
 
-    /// The known_hosts file for a pod's proxy: ccpod's own when it has one, else the user's.
-    public func proxyKnownHosts(pod: String) -> String {
-        let own = SSHConnection.knownHostsFile(pod: pod, locations: locations).path + ".proxy"
-        if FileManager.default.fileExists(atPath: own) { return own }
-        let home = environment["HOME"] ?? NSHomeDirectory()
-        return home + "/.ssh/known_hosts"
+    /// How a proxy host key nobody pinned yet gets trusted here: asked on a terminal
+    /// (`confirm`), else refused with the command that trusts it.
+    public func proxyTrust(pod: String) -> HostKeyTrust {
+        HostKeyTrust(acceptNew: false, interactive: confirm != nil,
+                     scriptHint: "run `ccpod pod trust \(pod) --accept-new` to trust it",
+                     ask: confirm ?? { _ in false })
     }
 
-    /// The control channel through the pod's stable proxy, when it has one.
-    public func proxyChannel(for settings: PodSettings) -> ProxyControlChannel? {
-        guard let endpoint = settings.proxy else { return nil }
-        var ssh = ["ssh"]
-        ssh += settings.sshOptions
-        if let identity = settings.identity { ssh += ["-i", identity, "-o", "IdentitiesOnly=yes"] }
-        ssh += ["-p", String(endpoint.port)]
-        return ProxyControlChannel(ssh: ssh, target: endpoint.userAtHost, knownHostsFile: proxyKnownHosts(pod: settings.name))
+    /// The pod's stable proxy, opened (its key learned per `proxyTrust` on first
+    /// contact, pinned only by `Opened.commit`); nil when the pod has none.
+    public func openProxy(for settings: PodSettings) throws -> PodProxy.Opened? {
+        guard settings.proxy != nil else { return nil }
+        return try PodProxy(settings: settings, locations: locations, environment: environment)
+            .open(trust: proxyTrust(pod: settings.name))
     }
 
     /// Rediscovers `pod` after `error`, updates config and pinned key, and returns the
@@ -55,15 +57,21 @@ public struct PodRecovery: Sendable {
         case .hostKeyChanged: directFailure = .hostKeyChanged
         default: directFailure = .timedOut
         }
-        let proxy = proxyChannel(for: settings)
+        let proxy = try openProxy(for: settings)
+        defer { proxy?.discard() }
         var api: RunPodAPI?
         if settings.runpodId != nil, let key = try settings.apiKey(environment: environment) {
             api = RunPodAPI(apiKey: key)
         }
         let pinned = PodKnownHosts(pod: settings.name, locations: locations).keys().first?.line
         let discovery = PodRediscovery(podName: settings.name, host: direct.host, port: direct.port, pinnedHostKey: pinned,
-                                       proxy: proxy, podPaths: settings.paths, runPodId: settings.runpodId, api: api, ask: ask)
-        let result = try discovery.rediscover(after: directFailure)
+                                       proxy: proxy?.channel, podPaths: settings.paths, runPodId: settings.runpodId, api: api, ask: ask)
+        let result: RediscoveryResult
+        do {
+            result = try discovery.rediscover(after: directFailure)
+        } catch {
+            throw proxy?.explain(error) ?? error
+        }
         settings.direct = SSHEndpoint(user: direct.user, host: result.newHost, port: result.newPort)
         // Verify with a real login before anything is saved.
         let registry = PodRegistry(locations: locations, recorder: recorder)
@@ -74,6 +82,8 @@ public struct PodRecovery: Sendable {
             keys = PodKnownHosts(pod: settings.name, locations: locations).keys()
         }
         try registry.verifyAndPin(settings, keys: keys)
+        // A proxy key learned on this first contact is pinned only if the proxy answered.
+        if result.source == .proxy { try proxy?.commit() }
         var config = try CCPodConfig.load(from: locations)
         if var saved = config.pods[settings.name] {
             // RUNPOD_PORT overrides are not saved; the rediscovered endpoint is.

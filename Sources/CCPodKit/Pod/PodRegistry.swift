@@ -18,11 +18,15 @@ public struct PodRegistry: Sendable {
         /// True when a pod of that name was replaced.
         public var replaced: Bool
         public var isDefault: Bool
+        /// The direct endpoint before `trustAgain` moved the pod to where its proxy said it is now
+        /// (nil when it did not move).
+        public var movedFrom: SSHEndpoint?
     }
 
     /// Learns the pod's host key (through `trustedSource` when it can tell, else by
     /// `ssh-keyscan` and `trust`), verifies that an SSH call with that key and the
-    /// pod's identity works, then pins the key and saves the pod in the config.
+    /// pod's identity works, then pins the key (and whatever the source learned on the
+    /// way, the proxy's own key) and saves the pod in the config.
     public func add(
         _ pod: PodSettings, makeDefault: Bool, trust: HostKeyTrust, trustedSource: (any HostKeySource)? = nil,
         keyscan: KeyscanHostKeySource = KeyscanHostKeySource()
@@ -35,6 +39,8 @@ public struct PodRegistry: Sendable {
         var config = try CCPodConfig.load(from: locations)
         let learned = try trust.learn(pod: pod, trusted: trustedSource, keyscan: keyscan)
         try verifyAndPin(pod, keys: learned.keys)
+        try trustedSource?.verified()
+        if pod.proxy == nil { PodKnownHosts(file: PodProxy.pinnedFile(pod: pod.name, locations: locations), alias: "").remove() }
         let previous = config.pods[pod.name]
         config.pods[pod.name] = pod
         // A master connection made with the old settings must not carry the new ones.
@@ -47,19 +53,35 @@ public struct PodRegistry: Sendable {
     }
 
     /// Learns and pins a new host key for a configured pod (after a restart), once a
-    /// call with it succeeded. The config is not changed.
+    /// call with it succeeded. When `trustedSource` says where the pod's sshd is now
+    /// (its proxy) and `RUNPOD_PORT` does not say otherwise, the pod is moved there and
+    /// the config saved; otherwise the config is not changed.
     public func trustAgain(
         name: String, environment: [String: String], trust: HostKeyTrust, trustedSource: (any HostKeySource)? = nil,
         keyscan: KeyscanHostKeySource = KeyscanHostKeySource()
     ) throws -> Outcome {
-        let config = try CCPodConfig.load(from: locations)
-        guard let pod = try PodResolver.settings(name: name, environment: environment, config: config) else {
+        var config = try CCPodConfig.load(from: locations)
+        guard var pod = try PodResolver.settings(name: name, environment: environment, config: config) else {
             throw CCPodError.usage("local: pods have no host key")
         }
         try pod.checkIdentity()
+        var movedFrom: SSHEndpoint?
+        if (environment["RUNPOD_PORT"] ?? "").isEmpty, let now = trustedSource?.currentEndpoint(for: pod), now != pod.direct {
+            movedFrom = pod.direct
+            pod.direct = now
+        }
         let learned = try trust.learn(pod: pod, trusted: trustedSource, keyscan: keyscan)
         try verifyAndPin(pod, keys: learned.keys)
-        return Outcome(pod: pod, learned: learned, replaced: true, isDefault: config.defaultPod == pod.name)
+        try trustedSource?.verified()
+        if let movedFrom {
+            config.pods[pod.name]?.direct = pod.direct
+            try config.save(to: locations)
+            // A master connection to the old address must not be reused.
+            var before = pod
+            before.direct = movedFrom
+            if let old = try? SSHConnection(settings: before, locations: locations) { old.closeMaster() }
+        }
+        return Outcome(pod: pod, learned: learned, replaced: true, isDefault: config.defaultPod == pod.name, movedFrom: movedFrom)
     }
 
     /// Runs `true` on the pod with `keys` as the only trusted host keys (a candidate
@@ -93,6 +115,7 @@ public struct PodRegistry: Sendable {
         try config.save(to: locations)
         if let ssh = try? SSHConnection(settings: pod, locations: locations) { ssh.closeMaster() }
         PodKnownHosts(pod: name, locations: locations).remove()
+        PodKnownHosts(file: PodProxy.pinnedFile(pod: name, locations: locations), alias: name).remove()
         return config.defaultPod
     }
 

@@ -78,6 +78,18 @@ public struct PodKnownHosts: Sendable {
 public protocol HostKeySource: Sendable {
     /// The pod's current host keys, or nil when this source cannot tell for this pod.
     func hostKeys(for pod: PodSettings) throws -> [HostKey]?
+    /// Where the source says the pod's direct sshd listens now (with `pod`'s user);
+    /// nil when it cannot tell. `ccpod pod trust` moves the pod there.
+    func currentEndpoint(for pod: PodSettings) -> SSHEndpoint?
+    /// Called once the keys it gave worked for a real login, before the config is
+    /// saved: a source that learned something of its own on the way (the proxy's host
+    /// key) pins it now, and not before.
+    func verified() throws
+}
+
+extension HostKeySource {
+    public func currentEndpoint(for pod: PodSettings) -> SSHEndpoint? { nil }
+    public func verified() throws {}
 }
 
 /// Learns a host key by asking the server itself (`ssh-keyscan`): not authenticated,
@@ -91,17 +103,24 @@ public struct KeyscanHostKeySource: Sendable {
 
     /// The ed25519 host key the endpoint shows.
     public func hostKeys(at endpoint: SSHEndpoint) throws -> [HostKey] {
-        let out = try ChildProcess.run("ssh-keyscan", ["-T", String(timeoutSeconds), "-p", String(endpoint.port), "-t", "ed25519", endpoint.host])
+        let (keys, why) = try scan(endpoint, types: "ed25519")
+        guard !keys.isEmpty else {
+            throw CCPodError.unavailable("could not read an ed25519 host key from \(endpoint.description) (is the pod running and the port right?)\(why)")
+        }
+        return keys
+    }
+
+    /// The keys of the given types (`ed25519,ecdsa,rsa`) the endpoint shows, and ssh-keyscan's
+    /// first complaint (`: …`, empty when it had none).
+    public func scan(_ endpoint: SSHEndpoint, types: String) throws -> (keys: [HostKey], why: String) {
+        let out = try ChildProcess.run("ssh-keyscan", ["-T", String(timeoutSeconds), "-p", String(endpoint.port), "-t", types, endpoint.host])
         let keys = out.stdoutText.split(whereSeparator: \.isNewline).compactMap { raw -> HostKey? in
             let line = String(raw)
             guard !line.hasPrefix("#"), let space = line.firstIndex(of: " ") else { return nil }
             return HostKey(publicKeyLine: String(line[line.index(after: space)...]))
         }
-        guard !keys.isEmpty else {
-            let why = out.stderrText.split(whereSeparator: \.isNewline).first { !$0.hasPrefix("#") }.map { ": \($0)" } ?? ""
-            throw CCPodError.unavailable("could not read an ed25519 host key from \(endpoint.description) (is the pod running and the port right?)\(why)")
-        }
-        return keys
+        let why = out.stderrText.split(whereSeparator: \.isNewline).first { !$0.hasPrefix("#") }.map { ": \($0)" } ?? ""
+        return (keys, why)
     }
 }
 
@@ -141,14 +160,22 @@ public struct HostKeyTrust: Sendable {
             throw CCPodError.usage("pod \(pod.name) has no direct endpoint to learn a host key from")
         }
         let keys = try keyscan.hostKeys(at: direct)
+        return try confirm(keys, of: "pod \(pod.name)", at: direct.description,
+                           advice: "Compare it with the pod's /etc/ssh/ssh_host_ed25519_key.pub and ")
+    }
+
+    /// Decides about `keys` that `subject` ("pod gpu1", "the proxy of pod gpu1") showed at
+    /// `address` over an unauthenticated channel: accepted with `--accept-new`, else asked
+    /// on a terminal, else refused with `advice` and the script hint (exit 64).
+    public func confirm(_ keys: [HostKey], of subject: String, at address: String, advice: String = "If you trust it, ") throws -> Learned {
         let prints = keys.map { "\($0.type) key fingerprint is \($0.fingerprint)" }.joined(separator: "\n")
         if acceptNew { return Learned(keys: keys, how: "accepted with --accept-new") }
         guard interactive else {
-            throw CCPodError.usage("the host key of pod \(pod.name) (\(direct.description)) is not known yet: \(prints). Compare it with the pod's /etc/ssh/ssh_host_ed25519_key.pub and \(scriptHint)")
+            throw CCPodError.usage("the host key of \(subject) (\(address)) is not known yet: \(prints). \(advice)\(scriptHint)")
         }
-        let question = "The authenticity of pod \(pod.name) (\(direct.description)) can't be established.\n\(prints)\nTrust this key and continue connecting (y/N)? "
+        let question = "The authenticity of \(subject) (\(address)) can't be established.\n\(prints)\nTrust this key and continue connecting (y/N)? "
         guard ask(question) else {
-            throw CCPodError.failure("host key of pod \(pod.name) not accepted; nothing was changed")
+            throw CCPodError.failure("host key of \(subject) not accepted; nothing was changed")
         }
         return Learned(keys: keys, how: "confirmed")
     }

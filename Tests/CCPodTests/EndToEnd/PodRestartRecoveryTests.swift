@@ -38,20 +38,16 @@ struct PodRestartRecoveryTests {
                    "--claude-dir", bed.podClaude, "--workspace", bed.podRoot + "/workspace",
                    "--persistent-dir", bed.podRoot + "/workspace/claude-sessions", "--accept-new", "--default"]
         if let proxy {
-            add += ["--proxy", "\(proxy.sshd.user)@127.0.0.1:\(proxy.sshd.port)"]
-            // The proxy accepts the same client key, and its host key is known.
+            // The proxy accepts the same client key; the pod's files are where its shell reads them.
+            // `pod add` learns both host keys through it (--accept-new for the proxy's own).
+            add += ["--proxy", "\(proxy.sshd.user)@127.0.0.1:\(proxy.sshd.port)",
+                    "--environment-file", proxy.environmentFile, "--host-key-file", proxy.hostKeyFile]
             let authorized = proxy.sshd.directory.appendingPathComponent("authorized_keys")
             let key = try String(contentsOfFile: t.sshd.clientKeyPath + ".pub", encoding: .utf8)
             try (String(contentsOf: authorized, encoding: .utf8) + key).write(to: authorized, atomically: true, encoding: .utf8)
+            _ = try PodRestartSimulation(direct: t.sshd, proxy: proxy)
         }
         try run(add, env)
-        if let proxy {
-            try proxy.sshd.writeKnownHosts(to: SSHConnection.knownHostsFile(pod: "gpu", locations: t.locations).path + ".proxy")
-            var config = try CCPodConfig.load(from: t.locations)
-            config.pods["gpu"]?.paths.environmentFile = proxy.environmentFile
-            config.pods["gpu"]?.paths.hostKeyFile = proxy.hostKeyFile
-            try config.save(to: t.locations)
-        }
         let project = bed.root.appendingPathComponent("project").path
         try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
         let slug = ProjectSlug.forDirectory(URL(fileURLWithPath: project))

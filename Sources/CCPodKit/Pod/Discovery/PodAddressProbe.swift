@@ -47,6 +47,15 @@ public struct PodAddressProbe: Sendable {
         return try parse(answer)
     }
 
+    /// `probe`, refusing an answer from another RunPod pod than `expected` (when both are known; exit 65).
+    public func probe(through channel: ProxyControlChannel, expectingPodId expected: String?, timeout: Duration? = nil) throws -> DiscoveredEndpoint {
+        let found = try probe(through: channel, timeout: timeout)
+        if let expected, !expected.isEmpty, let reported = found.podId, reported != expected {
+            throw CCPodError.badData("the proxy \(channel.target) leads to RunPod pod \(reported), not \(expected); check the pod's --proxy and --runpod-id")
+        }
+        return found
+    }
+
     /// Turns the tagged answer into an endpoint. Anything missing or malformed is exit 65.
     public func parse(_ answer: String) throws -> DiscoveredEndpoint {
         var environment = [String]()

@@ -145,7 +145,9 @@ public struct PodRediscovery: Sendable {
         case .proxy(let fallbackToAPI):
             do {
                 return try throughProxy()
-            } catch let error as CCPodError where fallbackToAPI && error.status == .unavailable {
+            } catch let error as CCPodError where fallbackToAPI && error.status == .unavailable
+                        && error.sshFailure != .hostKeyChanged && error.sshFailure != .hostKeyUnknown {
+                // A proxy that is down is worked around; one whose key is wrong is reported.
                 return try throughAPI()
             }
         case .api:
@@ -157,10 +159,7 @@ public struct PodRediscovery: Sendable {
 
     func throughProxy() throws -> RediscoveryResult {
         guard let proxy else { throw CCPodError.failure("no proxy configured") }
-        let found = try PodAddressProbe(paths: podPaths).probe(through: proxy)
-        if let expected = runPodId, !expected.isEmpty, let reported = found.podId, reported != expected {
-            throw CCPodError.badData("the proxy \(proxy.target) leads to RunPod pod \(reported), not \(expected); check the pod's --proxy and --runpod-id")
-        }
+        let found = try PodAddressProbe(paths: podPaths).probe(through: proxy, expectingPodId: runPodId)
         return RediscoveryResult(
             source: .proxy, oldHost: host, oldPort: port, newHost: found.host, newPort: found.port,
             hostKey: found.hostKey, hostKeyChanged: pinnedHostKey.map { $0 != found.hostKey },

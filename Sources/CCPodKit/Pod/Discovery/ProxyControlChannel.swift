@@ -190,9 +190,13 @@ public struct ProxyControlChannel: Sendable {
     static func explainExit(status: Int32, session: ProxySession, target: String) -> CCPodError {
         let err = String(decoding: session.errors, as: UTF8.self)
         let all = err + "\n" + clean(session.output)
-        if all.contains("Host key verification failed") || all.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
-            return .unavailable("the proxy \(target) presented a host key that is not in its known_hosts file; "
-                                + "ccpod will not talk to it until its key is trusted")
+        if all.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+            return CCPodError(.unavailable, "the proxy \(target) presented a host key that differs from the one in its known_hosts file; "
+                              + "ccpod will not talk to it (possible man-in-the-middle attack)", sshFailure: .hostKeyChanged)
+        }
+        if all.contains("Host key verification failed") {
+            return CCPodError(.unavailable, "the proxy \(target) presented a host key that is not in its known_hosts file; "
+                              + "ccpod will not talk to it until its key is trusted", sshFailure: .hostKeyUnknown)
         }
         if all.contains("Permission denied") {
             return .unavailable("the proxy \(target) refused the SSH key; check the identity file and that the key is registered with RunPod")
