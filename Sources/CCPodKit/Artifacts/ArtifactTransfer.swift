@@ -111,6 +111,7 @@ public struct ArtifactProgress: Sendable {
 /// grew), each verified by SHA-256 and put in place atomically. What an interrupted
 /// transfer received is kept; the next run checks it and sends only the rest.
 public final class ArtifactTransfer: @unchecked Sendable {
+    private let finisher = ArtifactFinisher()
     public let connection: any PodConnection
     public let request: ArtifactRequest
     let store: ArtifactStateStore
@@ -326,12 +327,14 @@ public final class ArtifactTransfer: @unchecked Sendable {
                     }
                     done += 1
                     results[fetch.path] = action
+                    absorb(finisher.take(), &state, &results)
                     if Date().timeIntervalSince(lastSave) > 2 { try store.save(state); lastSave = Date() }
                 default:
                     throw bad("an unknown record")
                 }
             }
         } catch {
+            absorb(finisher.drain(), &state, &results)
             report.actions = merge(report.actions, results)
             report.bytes = moved
             if isCancelled { channel.abort(); channel.finish(); throw error }
@@ -339,6 +342,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
             throw channel.explained(error)
         }
         channel.finish()
+        absorb(finisher.drain(), &state, &results)
         report.actions = merge(report.actions, results)
         report.bytes = moved
     }
@@ -389,23 +393,28 @@ public final class ArtifactTransfer: @unchecked Sendable {
             return ArtifactAction(path: fetch.path, kind: .failed, bytes: length,
                                   note: "changed on the pod while it was read (or damaged on the way); pull again")
         }
-        guard fsync(fd) == 0 else { throw CCPodError.io("cannot flush \(target): \(String(cString: strerror(errno)))") }
-        if !appending {
-            guard rename(target, finalPath) == 0 else {
-                throw CCPodError.io("cannot move \(target) to \(finalPath): \(String(cString: strerror(errno)))")
-            }
-        }
         ok = true
-        AtomicFile.syncDirectory(URL(fileURLWithPath: finalPath).deletingLastPathComponent())
         let size = offset + length
         let podStat = size == fetch.listed.size ? fetch.listed : PodStat(size: size, mtime: "-")
-        if let stamp = LocalStat.of(finalPath) {
-            state.files[fetch.path] = .init(pod: podStat, local: stamp, sha256: SHA256Hex.hex(whole.finalize()))
-        }
-        state.partial[fetch.path] = nil
-        state.appending[fetch.path] = nil
         let kind: ArtifactAction.Kind = offset == fetch.offset ? fetch.kind : (fetch.kind == .new || fetch.kind == .resumed ? .new : .replaced)
+        finisher.submit(.init(fd: dup(fd), target: target, finalPath: finalPath, rename: !appending, path: fetch.path,
+                              pod: podStat, sha256: SHA256Hex.hex(whole.finalize()),
+                              action: ArtifactAction(path: fetch.path, kind: kind, bytes: length)))
         return ArtifactAction(path: fetch.path, kind: kind, bytes: length)
+    }
+
+    /// Folds files the finisher put in place into the state (and failures into the results).
+    private func absorb(_ finished: [ArtifactFinisher.Done], _ state: inout ArtifactState, _ results: inout [String: ArtifactAction]) {
+        for done in finished {
+            switch done.outcome {
+            case .success(let stamp):
+                state.files[done.job.path] = .init(pod: done.job.pod, local: stamp, sha256: done.job.sha256)
+                state.partial[done.job.path] = nil
+                state.appending[done.job.path] = nil
+            case .failure(let error):
+                results[done.job.path] = ArtifactAction(path: done.job.path, kind: .failed, note: error.message)
+            }
+        }
     }
 
     /// A grown file whose append was interrupted is cut back to what was agreed.
@@ -655,5 +664,63 @@ public final class ArtifactTransfer: @unchecked Sendable {
 
     static func bytes(_ n: Int64) -> String {
         ByteCountFormatter.string(fromByteCount: n, countStyle: .binary)
+    }
+}
+
+/// Flushes verified files to disk and renames them into place on a background queue,
+/// so the disk writes of one file overlap the transfer of the next. A file counts as
+/// agreed only once it is durable at its final path.
+final class ArtifactFinisher: @unchecked Sendable {
+    struct Job: Sendable {
+        var fd: Int32
+        var target: String
+        var finalPath: String
+        var rename: Bool
+        var path: String
+        var pod: PodStat
+        var sha256: String
+        var action: ArtifactAction
+    }
+
+    struct Done: Sendable {
+        var job: Job
+        var outcome: Result<LocalStat, CCPodError>
+    }
+
+    private let queue = DispatchQueue(label: "ccpod.artifacts.finisher")
+    private let finished = Locked<[Done]>([])
+
+    func submit(_ job: Job) {
+        let box = finished
+        queue.async {
+            let outcome = Self.finish(job)
+            box.withLock { $0.append(Done(job: job, outcome: outcome)) }
+        }
+    }
+
+    /// What finished so far.
+    func take() -> [Done] { finished.withLock { d in defer { d.removeAll() }; return d } }
+
+    /// Waits for every submitted file, then returns what finished.
+    func drain() -> [Done] {
+        queue.sync {}
+        return take()
+    }
+
+    private static func finish(_ job: Job) -> Result<LocalStat, CCPodError> {
+        defer { close(job.fd) }
+        guard job.fd >= 0, fsync(job.fd) == 0 else {
+            return .failure(CCPodError.io("cannot flush \(job.target): \(String(cString: strerror(errno)))"))
+        }
+        if job.rename {
+            guard rename(job.target, job.finalPath) == 0 else {
+                return .failure(CCPodError.io("cannot move \(job.target) to \(job.finalPath): \(String(cString: strerror(errno)))"))
+            }
+        }
+        AtomicFile.syncDirectory(URL(fileURLWithPath: job.finalPath).deletingLastPathComponent())
+        guard let stamp = LocalStat.of(job.finalPath) else {
+            return .failure(CCPodError.io("\(job.finalPath) vanished right after it was written"))
+        }
+        return .success(stamp)
     }
 }
