@@ -86,6 +86,7 @@ public struct SyncEngine: Sendable {
 
         var run = SyncRun(engine: self, scope: scope, options: options, store: store, scratch: scratch)
         try run.planRound1()
+        try run.planHistory()
         var calls = 0
         let answer = try exchange(run.request(mode: options.dryRun ? .status : AgentRequest.Mode(rawValue: options.direction.rawValue)!), scratch: scratch, calls: &calls)
         try run.apply(answer)
@@ -175,6 +176,8 @@ struct SyncRun {
     var sessionIds: Set<String> = []
     var liveIds: Set<String> = []
     var followUps: [FollowUp] = []
+    /// The prompt log's part of this run (see HistorySync.swift).
+    var history: HistoryPlan?
 
     /// Work for a second exchange: a sibling to put on the pod, or a pod file to fetch.
     enum FollowUp {
@@ -356,8 +359,9 @@ struct SyncRun {
         for podPath in entries.keys.sorted() {
             try settle(podPath: podPath, state: states[podPath], data: data[podPath])
         }
+        try applyHistory(state: states[HistoryLog.path], data: data[HistoryLog.path])
         // Files only the pod has.
-        for (podPath, state) in states.sorted(by: { $0.key < $1.key }) where entries[podPath] == nil {
+        for (podPath, state) in states.sorted(by: { $0.key < $1.key }) where entries[podPath] == nil && podPath != HistoryLog.path {
             try settlePodOnly(podPath: podPath, state: state, data: data[podPath])
         }
     }
