@@ -42,6 +42,8 @@ public struct SyncEngine: Sendable {
     public let stateDir: URL
     /// Compress the streams (not worth it for `local:` pods).
     public var compress: Bool
+    /// Told about the bytes of every exchange as they cross the stream (progress on a terminal).
+    public var progress: TransferProgress?
 
     /// - Parameters:
     ///   - claudeDir: the local Claude config dir.
@@ -118,14 +120,14 @@ public struct SyncEngine: Sendable {
         calls += 1
         do {
             answer = try AgentExchange(connection: connection, requestCompression: compression,
-                                       compressedScript: !FileManager.default.fileExists(atPath: plainScriptFile.path))
+                                       compressedScript: !FileManager.default.fileExists(atPath: plainScriptFile.path), progress: progress)
                 .run(request, scratch: scratch)
         } catch let refused as AgentExchange.RequestCompressionRefused {
             // The pod lacks the tool (zstd for the request, gzip for the script): again, plainly.
             calls += 1
             if refused.compression == "gzip-script" { try? AtomicFile.write(Data("plain\n".utf8), to: plainScriptFile) }
             answer = try AgentExchange(connection: connection, requestCompression: .none,
-                                       compressedScript: refused.compression != "gzip-script").run(request, scratch: scratch)
+                                       compressedScript: refused.compression != "gzip-script", progress: progress).run(request, scratch: scratch)
             try? AtomicFile.write(Data(answer.responseCompression.rawValue.utf8), to: capsFile)
             return answer
         }
