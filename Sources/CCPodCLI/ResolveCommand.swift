@@ -4,16 +4,18 @@ import Foundation
 
 extension ConflictResolver.Side: ExpressibleByArgument {}
 
-/// `ccpod resolve`: the conflicts a sync left, and choosing a side for each.
+/// `ccpod resolve`: the conflicts a sync left, and choosing a side (or both) for each.
 struct ResolveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resolve",
-        abstract: "List the conflicts a sync left, and settle them: take the local or the pod's version.",
+        abstract: "List the conflicts a sync left, and settle them: take the local or the pod's version, or keep both.",
         discussion: """
         A conflict is a file both sides have, with different contents and no common history. \
-        Without --take, ccpod lists them (and asks for each one on a terminal). The version \
-        that is replaced is backed up first; ccpod prints where. To keep both versions of a \
-        session, leave the conflict as it is: nothing is overwritten until you choose.
+        Without --take or --keep-both, ccpod lists them (and asks for each one on a terminal). \
+        --take replaces the other side's version, backed up first; ccpod prints where. \
+        --keep-both (sessions only) replaces nothing: the pod's version arrives here as a new \
+        session titled "… (from pod)", and this side's goes to the pod as one titled \
+        "… (from laptop)", so both are resumable with `claude --resume` on both sides.
         """)
 
     @OptionGroup var sync: SyncArguments
@@ -21,16 +23,30 @@ struct ResolveCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Whose version wins: local or pod.", valueName: "side"))
     var take: ConflictResolver.Side?
 
-    @Argument(help: ArgumentHelp("Conflicting files (paths as `ccpod resolve` lists them); default: all.", valueName: "path"))
+    @Flag(name: .customLong("keep-both"), help: "Keep both versions of a session as sibling sessions on both sides.")
+    var keepBoth = false
+
+    @Argument(help: ArgumentHelp("Conflicts to settle: paths as `ccpod resolve` lists them, or session ids; default: all.", valueName: "path-or-session"))
     var paths: [String] = []
+
+    func validate() throws {
+        if keepBoth && take != nil { throw ValidationError("--take and --keep-both are two different choices; give one") }
+    }
+
+    enum Choice { case take(ConflictResolver.Side), keepBoth }
 
     func run() throws {
         let prepared = try sync.prepare(verb: "resolve", rememberMapping: false)
         let resolver = ConflictResolver(engine: prepared.engine())
         let known = resolver.conflicts()
-        let chosen = paths.isEmpty ? known : paths
-        for path in paths where !known.contains(path) {
-            throw CCPodError.usage("\(path) is not a conflict; `ccpod resolve` lists them")
+        var chosen = known
+        if !paths.isEmpty {
+            chosen = try paths.map { argument in
+                guard let path = resolver.conflictPath(for: argument) else {
+                    throw CCPodError.usage("\(argument) is not a conflict; `ccpod resolve` lists them")
+                }
+                return path
+            }
         }
         if chosen.isEmpty {
             Console.note("no conflicts")
@@ -38,26 +54,35 @@ struct ResolveCommand: ParsableCommand {
         }
         var left: [String] = []
         for path in chosen {
-            var side = take
-            if side == nil && CLIContext.isInteractive {
-                FileHandle.standardError.write(Data("\(path): take [l]ocal, [p]od, or [s]kip? ".utf8))
+            var choice: Choice? = keepBoth ? .keepBoth : take.map { .take($0) }
+            if choice == nil && CLIContext.isInteractive {
+                let session = path.hasSuffix(".jsonl") && path.hasPrefix("projects/")
+                let both = session ? ", keep [b]oth" : ""
+                FileHandle.standardError.write(Data("\(path): take [l]ocal, [p]od\(both), or [s]kip? ".utf8))
                 switch readLine()?.lowercased().first {
-                case "l": side = .local
-                case "p": side = .pod
-                default: side = nil
+                case "l": choice = .take(.local)
+                case "p": choice = .take(.pod)
+                case "b" where session: choice = .keepBoth
+                default: choice = nil
                 }
             }
-            guard let side else {
+            switch choice {
+            case nil:
                 Console.out("conflict  \(path)\n")
                 left.append(path)
-                continue
+            case .take(let side):
+                let outcome = try resolver.take(side, path: path, scope: prepared.scope)
+                Console.out("took-\(side.rawValue)  \(path)\n")
+                Console.note("the replaced version is in \(outcome.backup)")
+            case .keepBoth:
+                let kept = try resolver.keepBoth(path: path, scope: prepared.scope)
+                Console.out("kept-both  \(path)\n")
+                Console.note("the pod's version is now session \(kept.localSiblingId) here (\(kept.localSibling)); "
+                             + "this version is session \(kept.podSiblingId) on the pod (\(kept.podSibling)); nothing was replaced")
             }
-            let outcome = try resolver.take(side, path: path, scope: prepared.scope)
-            Console.out("took-\(side.rawValue)  \(path)\n")
-            Console.note("the replaced version is in \(outcome.backup)")
         }
         if !left.isEmpty {
-            Console.note("\(left.count) conflict(s) left: `ccpod resolve --take local|pod PATH`")
+            Console.note("\(left.count) conflict(s) left: `ccpod resolve --take local|pod PATH` or `ccpod resolve --keep-both SESSION`")
             throw ExitCode(ExitStatus.conflicts.rawValue)
         }
     }

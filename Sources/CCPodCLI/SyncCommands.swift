@@ -102,10 +102,19 @@ struct SyncArguments: ParsableArguments {
                                    rememberMapping: !options.dryRun && options.direction != .status)
         var options = options
         options.busySeconds = busySeconds
+        // One updating line on stderr while bytes move, only on a terminal and never with --json.
+        let display = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { FileHandle.standardError.write(Data($0.utf8)) }
+        defer { display.clear() }
+        func engine(_ connection: (any PodConnection)? = nil) -> SyncEngine {
+            var engine = prepared.engine(connection)
+            engine.progress = display.meter()
+            return engine
+        }
         do {
-            return try prepared.engine().run(scope: prepared.scope, options: options)
+            return try engine().run(scope: prepared.scope, options: options)
         } catch let error as CCPodError where PodRecovery.isRecoverable(error) && prepared.pod.settings != nil {
             // The pod probably restarted: find it again, say what changed, retry once.
+            display.clear()
             Console.note("\(error.message)\nlooking for pod \(prepared.pod.name) again…")
             var recovery = PodRecovery(locations: CLIContext.locations, environment: CLIContext.environment)
             if CLIContext.isInteractive {
@@ -117,7 +126,7 @@ struct SyncArguments: ParsableArguments {
             }
             let (repaired, summary) = try recovery.recover(prepared.pod, after: error)
             Console.note(summary)
-            return try prepared.engine(repaired.connection).run(scope: prepared.scope, options: options)
+            return try engine(repaired.connection).run(scope: prepared.scope, options: options)
         }
     }
 

@@ -18,11 +18,15 @@ public struct AgentExchange: Sendable {
     public var requestCompression: Compression
     /// Send the agent script gzipped in the command line.
     public var compressedScript: Bool
+    /// Told about every payload and data byte as it crosses the stream.
+    public var progress: TransferProgress?
 
-    public init(connection: any PodConnection, requestCompression: Compression = .none, compressedScript: Bool = true) {
+    public init(connection: any PodConnection, requestCompression: Compression = .none, compressedScript: Bool = true,
+                progress: TransferProgress? = nil) {
         self.connection = connection
         self.requestCompression = requestCompression
         self.compressedScript = compressedScript
+        self.progress = progress
     }
 
     /// The answer: records in order, and the compression the agent chose.
@@ -101,9 +105,12 @@ public struct AgentExchange: Sendable {
         let writeError = Locked<CCPodError?>(nil)
         let writeDone = DispatchSemaphore(value: 0)
         let writeFD = requestWrite
+        let progress = self.progress
+        let payloads = request.files.compactMap(\.payload)
+        progress?.expect(files: payloads.count, bytes: payloads.reduce(0) { $0 + $1.length })
         Thread.detachNewThread {
             do {
-                try RequestWriter.write(request, to: writeFD)
+                try RequestWriter.write(request, to: writeFD, progress: progress)
             } catch let error as CCPodError {
                 writeError.withLock { $0 = error }
             } catch {
@@ -143,7 +150,7 @@ public struct AgentExchange: Sendable {
                 out.closeWrite()
                 recordReader = FDReader(fd: out.read)
             }
-            let records = try Self.readRecords(recordReader, scratch: scratch, pod: connection.displayName)
+            let records = try Self.readRecords(recordReader, scratch: scratch, pod: connection.displayName, progress: progress)
             answer = Answer(records: records, responseCompression: compression)
             if recordReader.fd != fromRemote.read { close(recordReader.fd) }
         } catch {
@@ -196,7 +203,7 @@ public struct AgentExchange: Sendable {
         return child
     }
 
-    static func readRecords(_ reader: FDReader, scratch: URL, pod: String) throws -> [AgentRecord] {
+    static func readRecords(_ reader: FDReader, scratch: URL, pod: String, progress: TransferProgress? = nil) throws -> [AgentRecord] {
         var records: [AgentRecord] = []
         var dataCount = 0
         func bad(_ why: String) -> CCPodError {
@@ -230,7 +237,9 @@ public struct AgentExchange: Sendable {
                 guard PodPathCheck.isSafeRelative(path) else { throw bad("an unsafe path \(path.debugDescription)") }
                 dataCount += 1
                 let target = scratch.appendingPathComponent("data-\(dataCount)")
-                let digest = try reader.copy(length, toFile: target.path)
+                progress?.expect(files: 1, bytes: length)
+                let digest = try reader.copy(length, toFile: target.path, progress: progress)
+                progress?.fileDone()
                 guard digest == fields[3] else {
                     throw bad("\(path) changed on the pod while it was read, or the data was damaged; run the command again")
                 }
@@ -248,7 +257,7 @@ public struct AgentExchange: Sendable {
 
 /// Writes a request: text records, each payload's bytes right after its record.
 enum RequestWriter {
-    static func write(_ request: AgentRequest, to fd: Int32) throws {
+    static func write(_ request: AgentRequest, to fd: Int32, progress: TransferProgress? = nil) throws {
         var head = "CCPOD-REQ \(AgentScript.protocolVersion)\n"
         func option(_ key: String, _ value: String) { head += "O\t\(key)\t\(value)\n" }
         option("root", request.rootPrefix)
@@ -260,6 +269,17 @@ enum RequestWriter {
         for dir in request.scope { head += "S\t\(dir)\n" }
         for id in request.sessionIds { head += "I\t\(id)\n" }
         var pending = Data(head.utf8)
+        // Payload bytes and files waiting in `pending`, counted once they are written.
+        var pendingBytes = 0
+        var pendingFiles = 0
+        func flush() throws {
+            try FileDescriptorIO.writeAll(fd, pending, path: "the pod")
+            pending.removeAll(keepingCapacity: true)
+            if pendingBytes > 0 { progress?.moved(pendingBytes) }
+            for _ in 0..<pendingFiles { progress?.fileDone() }
+            pendingBytes = 0
+            pendingFiles = 0
+        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         for file in request.files {
@@ -271,16 +291,17 @@ enum RequestWriter {
             let sha = file.payload?.sha256 ?? "-"
             pending.append(contentsOf: "K\t\(seenSize)\t\(seenMtime)\t\(ancSize)\t\(ancSha)\t\(file.operation.rawValue)\t\(length)\t\(sha)\t\(file.path)\n".utf8)
             guard let payload = file.payload else {
-                if pending.count > 1 << 16 { try FileDescriptorIO.writeAll(fd, pending, path: "the pod"); pending.removeAll(keepingCapacity: true) }
+                if pending.count > 1 << 16 { try flush() }
                 continue
             }
             if let data = payload.data {
                 pending.append(data)
-                if pending.count > 1 << 16 { try FileDescriptorIO.writeAll(fd, pending, path: "the pod"); pending.removeAll(keepingCapacity: true) }
+                pendingBytes += data.count
+                pendingFiles += 1
+                if pending.count > 1 << 16 { try flush() }
                 continue
             }
-            try FileDescriptorIO.writeAll(fd, pending, path: "the pod")
-            pending.removeAll(keepingCapacity: true)
+            try flush()
             guard let path = payload.file else { continue }
             let input = open(path, O_RDONLY | O_CLOEXEC)
             guard input >= 0 else { throw CCPodError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
@@ -293,10 +314,12 @@ enum RequestWriter {
                 guard n > 0 else { throw CCPodError.io("\(path) became shorter while it was sent; run the command again") }
                 try FileDescriptorIO.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), path: "the pod")
                 remaining -= Int64(n)
+                progress?.moved(n)
             }
+            progress?.fileDone()
         }
         pending.append(contentsOf: "END\n".utf8)
-        try FileDescriptorIO.writeAll(fd, pending, path: "the pod")
+        try flush()
     }
 }
 
@@ -375,7 +398,7 @@ final class FDReader: @unchecked Sendable {
     }
 
     /// Copies exactly `count` bytes to a new file and returns their SHA-256.
-    func copy(_ count: Int64, toFile path: String) throws -> String {
+    func copy(_ count: Int64, toFile path: String, progress: TransferProgress? = nil) throws -> String {
         let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard out >= 0 else { throw CCPodError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(out) }
@@ -392,6 +415,7 @@ final class FDReader: @unchecked Sendable {
             }
             start += take
             remaining -= Int64(take)
+            progress?.moved(take)
         }
         return SHA256Hex.hex(hasher.finalize())
     }

@@ -77,6 +77,9 @@ public struct AgentFileRequest: Sendable, Equatable {
         case replace = "R"
         /// Delete the file when the pod's file is still the ancestor.
         case delete = "D"
+        /// Merge the payload's lines into the pod's file by line (history.jsonl): lines
+        /// the pod lacks are added in timestamp order, nothing is replaced.
+        case merge = "M"
     }
 
     public var path: String
@@ -183,6 +186,9 @@ public enum AgentRecord: Sendable, Equatable {
     public struct FileState: Sendable, Equatable {
         public enum Kind: String, Sendable {
             case new, gone, busy, same, grew, rewritten, appended, written, identical, conflict, deleted, failed
+            /// After a merge (op M): the pod had nothing new since the ancestor / it had lines of its own.
+            case merged
+            case mergedChanged = "merged-changed"
         }
 
         public var kind: Kind

@@ -12,7 +12,8 @@
 #   I <sessionId>                   a session whose per-session folders are in scope
 #   K <seenSize> <seenMtime> <ancSize> <ancHash> <op> <len> <sha256> <path>
 #                                   a file ccpod knows; ops: C check, A append,
-#                                   P put new, R replace, D delete; len bytes follow
+#                                   P put new, R replace, D delete, M merge lines
+#                                   (history.jsonl); len bytes follow
 #   END
 # Response (stdout): one plain line `CCPOD-AGENT <protocol> <compression>`, then
 # (compressed) records:
@@ -176,6 +177,129 @@ recover_journal() {
     done
 }
 
+# Append len bytes of src to file (which must be offset bytes long) through the
+# journal, so an interrupted append is finished by the next call. True when the
+# appended bytes are verified.
+journal_append() { # rel file offset len sha src idx
+    mkdir -p "$jdir"
+    cp "$6" "$jdir/$7.data"
+    printf '%s\t%s\t%s\t-\n' "$1" "$3" "$4" > "$jdir/$7.meta.tmp"
+    sync "$jdir/$7.data" "$jdir/$7.meta.tmp" 2>/dev/null
+    mv "$jdir/$7.meta.tmp" "$jdir/$7.meta"
+    cat "$6" >> "$2"
+    [ "$(wc -c < "$2" | tr -d ' ')" -eq $(($3 + $4)) ] && [ "$(sha_of_range "$2" "$3" "$4")" = "$5" ] || return 1
+    sync "$2" 2>/dev/null
+    rm -f "$jdir/$7.meta" "$jdir/$7.data"
+}
+
+# Length of a file's complete lines (up to its last newline).
+complete_length() { # path
+    cl_size=$(wc -c < "$1" | tr -d ' ')
+    if [ "$cl_size" -gt 0 ] && [ "$(tail -c 1 "$1" | wc -l | tr -d ' ')" -eq 0 ]; then
+        cl_size=$((cl_size - $(tail -n 1 "$1" | wc -c | tr -d ' ')))
+    fi
+    printf '%s' "$cl_size"
+}
+
+# Merge prompt-log lines (history.jsonl, op M). The pod keeps every line it has,
+# byte for byte, and gains the payload's lines whose key (the line without its
+# "project" value) it lacks, placed by timestamp. Its own lines newer than the
+# ancestor go back as data (pull, sync). One state ends it: merged (the pod had
+# nothing new since the ancestor) or merged-changed, with the size and hash of
+# its complete lines, and in lines the number added (else its own new lines).
+merge_lines() { # rel file size seen_size seen_mtime anc anc_sha len idx
+    m_rel=$1 m_f=$2 m_size=$3 m_seen_size=$4 m_seen_mtime=$5 m_anc=$6 m_anc_sha=$7 m_len=$8
+    m_pay="$work/p.$9"
+    [ -L "$m_f" ] && m_f=$(readlink -f "$m_f")
+    if [ "$m_size" = - ] || [ ! -f "$m_f" ]; then
+        if [ "$m_len" -gt 0 ]; then
+            mkdir -p "${m_f%/*}" && cp "$m_pay" "$m_f.ccpod-new" && sync "$m_f.ccpod-new" 2>/dev/null
+            mv "$m_f.ccpod-new" "$m_f" || { emit_state failed - - 0 - "$m_rel"; return; }
+            # shellcheck disable=SC2046
+            set -- $(stat_of "$m_f")
+            emit_state merged "$1" "$2" "$(wc -l < "$m_f" | tr -d ' ')" "$(sha_of_file "$m_f")" "$m_rel"
+        else
+            emit_state gone - - 0 - "$m_rel"
+        fi
+        return
+    fi
+    # Work on a snapshot; a claude appending meanwhile shows as a changed stat.
+    m_before=$(stat_of "$m_f")
+    cp "$m_f" "$work/h.cur"
+    m_settled=yes
+    [ "$(stat_of "$m_f")" = "$m_before" ] || m_settled=no
+    m_size=$(wc -c < "$work/h.cur" | tr -d ' ')
+    m_mtime=${m_before#*"$TAB"}
+    m_csize=$(complete_length "$work/h.cur")
+    { [ "$m_csize" = "$m_size" ] && [ "$m_settled" = yes ]; } || m_mtime=-
+    m_at=no
+    if [ "$m_size" = "$m_seen_size" ] && [ "$m_mtime" = "$m_seen_mtime" ]; then
+        m_at=yes
+    elif [ "$m_anc" != - ] && [ "$m_csize" = "$m_anc" ] && [ "$(sha_of_prefix "$work/h.cur" "$m_anc")" = "$m_anc_sha" ]; then
+        m_at=yes
+    fi
+    m_lines=0
+    if [ "$m_at" = no ]; then
+        m_from=0
+        if [ "$m_anc" != - ] && [ "$m_csize" -gt "$m_anc" ] && [ "$(sha_of_prefix "$work/h.cur" "$m_anc")" = "$m_anc_sha" ]; then
+            m_from=$m_anc
+        fi
+        m_lines=$(lines_in_range "$work/h.cur" "$m_from" $((m_csize - m_from)))
+        case "$mode" in pull|sync) emit_data "$m_rel" "$work/h.cur" "$m_from" $((m_csize - m_from)) ;; esac
+    fi
+    m_out="$work/h.cur"
+    if [ "$m_len" -gt 0 ]; then
+        if [ "$m_csize" != "$m_size" ] || [ "$m_settled" = no ]; then
+            emit_state busy "$m_size" - 0 - "$m_rel"
+            return
+        fi
+        # Keys the pod has; the payload's lines with other keys, once each.
+        sed 's/"project":"[^"]*"//' "$work/h.cur" | sort -u > "$work/h.keys"
+        sed "h;s/\"project\":\"[^\"]*\"//;G;s/\n/$TAB/" "$m_pay" | sort -t "$TAB" -k1,1 -u |
+            join -t "$TAB" -v 1 - "$work/h.keys" | cut -f 2- > "$work/h.add"
+        m_lines=$(wc -l < "$work/h.add" | tr -d ' ')
+        if [ "$m_lines" -gt 0 ]; then
+            # Timestamp first, then merge: the pod's lines keep their order (a line
+            # without a timestamp stays where it is), new ones go in by time.
+            sed -e "/\"timestamp\":[0-9]/!s/^/0$TAB/" -e "s/^.*\"timestamp\":\([0-9][0-9]*\).*\$/\1$TAB&/" \
+                "$work/h.cur" > "$work/h.cur.d"
+            sed -e "/\"timestamp\":[0-9]/!s/^/999999999999999$TAB/" -e "s/^.*\"timestamp\":\([0-9][0-9]*\).*\$/\1$TAB&/" \
+                "$work/h.add" | sort -s -n -t "$TAB" -k1,1 > "$work/h.add.d"
+            sort -m -s -n -t "$TAB" -k1,1 "$work/h.cur.d" "$work/h.add.d" | cut -f 2- > "$work/h.new"
+            if head -c "$m_size" "$work/h.new" | cmp -s - "$work/h.cur"; then
+                # Every new line is later than the pod's: an append.
+                tail -c +$((m_size + 1)) "$work/h.new" > "$work/h.tail"
+                m_tl=$(wc -c < "$work/h.tail" | tr -d ' ')
+                if [ "$(stat_of "$m_f")" != "$m_before" ] ||
+                    ! journal_append "$m_rel" "$m_f" "$m_size" "$m_tl" "$(sha_of_file "$work/h.tail")" "$work/h.tail" "$9"; then
+                    emit_state busy "$m_size" - 0 - "$m_rel"
+                    return
+                fi
+            else
+                cp "$work/h.new" "$m_f.ccpod-new" && sync "$m_f.ccpod-new" 2>/dev/null
+                # Replaced only if no claude appended since the snapshot.
+                if [ "$(stat_of "$m_f")" != "$m_before" ] || ! mv "$m_f.ccpod-new" "$m_f"; then
+                    rm -f "$m_f.ccpod-new"
+                    emit_state busy "$m_size" - 0 - "$m_rel"
+                    return
+                fi
+            fi
+            m_out="$work/h.new"
+            m_csize=$(wc -c < "$m_out" | tr -d ' ')
+            m_after=$(stat_of "$m_f")
+            m_mtime=-
+            [ "${m_after%%"$TAB"*}" = "$m_csize" ] && m_mtime=${m_after#*"$TAB"}
+        fi
+    fi
+    if [ "$m_at" = yes ] && [ "$m_out" = "$work/h.cur" ] && [ "$m_csize" = "$m_anc" ]; then
+        m_sha=$m_anc_sha
+    else
+        m_sha=$(sha_of_prefix "$m_out" "$m_csize")
+    fi
+    if [ "$m_at" = yes ]; then m_kind=merged; else m_kind=merged-changed; fi
+    emit_state "$m_kind" "$m_csize" "$m_mtime" "$m_lines" "$m_sha" "$m_rel"
+}
+
 main() {
     recover_journal
 
@@ -233,6 +357,10 @@ main() {
             size=${st%%"$TAB"*}
             mtime=${st#*"$TAB"}
         fi
+        if [ "$op" = M ]; then
+            merge_lines "$rel" "$f" "$size" "$seen_size" "$seen_mtime" "$anc" "$anc_sha" "$len" "$idx"
+            continue
+        fi
         is_busy=no
         if [ "$size" != - ]; then
             id=${rel##*/}
@@ -279,22 +407,13 @@ main() {
             C) ;;
             A)
                 if [ "$unchanged" != no ]; then
-                    mkdir -p "$jdir"
-                    cp "$work/p.$idx" "$jdir/$idx.data"
-                    printf '%s\t%s\t%s\t-\n' "$rel" "$anc" "$len" > "$jdir/$idx.meta.tmp"
-                    sync "$jdir/$idx.data" "$jdir/$idx.meta.tmp" 2>/dev/null
-                    mv "$jdir/$idx.meta.tmp" "$jdir/$idx.meta"
-                    cat "$work/p.$idx" >> "$f"
-                    newsize=$(wc -c < "$f" | tr -d ' ')
-                    if [ "$newsize" -eq $((anc + len)) ] && [ "$(sha_of_range "$f" "$anc" "$len")" = "$sha" ]; then
-                        sync "$f" 2>/dev/null
-                        rm -f "$jdir/$idx.meta" "$jdir/$idx.data"
+                    if journal_append "$rel" "$f" "$anc" "$len" "$sha" "$work/p.$idx" "$idx"; then
                         # shellcheck disable=SC2046
                         set -- $(stat_of "$f")
                         emit_state appended "$1" "$2" 0 - "$rel"
                     else
                         printf 'W\tappend to %s could not be verified; the journal will retry it\n' "$rel"
-                        emit_state failed "$newsize" - 0 - "$rel"
+                        emit_state failed "$(wc -c < "$f" | tr -d ' ')" - 0 - "$rel"
                     fi
                     continue
                 fi

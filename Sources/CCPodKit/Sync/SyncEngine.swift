@@ -42,6 +42,8 @@ public struct SyncEngine: Sendable {
     public let stateDir: URL
     /// Compress the streams (not worth it for `local:` pods).
     public var compress: Bool
+    /// Told about the bytes of every exchange as they cross the stream (progress on a terminal).
+    public var progress: TransferProgress?
 
     /// - Parameters:
     ///   - claudeDir: the local Claude config dir.
@@ -86,6 +88,7 @@ public struct SyncEngine: Sendable {
 
         var run = SyncRun(engine: self, scope: scope, options: options, store: store, scratch: scratch)
         try run.planRound1()
+        try run.planHistory()
         var calls = 0
         let answer = try exchange(run.request(mode: options.dryRun ? .status : AgentRequest.Mode(rawValue: options.direction.rawValue)!), scratch: scratch, calls: &calls)
         try run.apply(answer)
@@ -117,14 +120,14 @@ public struct SyncEngine: Sendable {
         calls += 1
         do {
             answer = try AgentExchange(connection: connection, requestCompression: compression,
-                                       compressedScript: !FileManager.default.fileExists(atPath: plainScriptFile.path))
+                                       compressedScript: !FileManager.default.fileExists(atPath: plainScriptFile.path), progress: progress)
                 .run(request, scratch: scratch)
         } catch let refused as AgentExchange.RequestCompressionRefused {
             // The pod lacks the tool (zstd for the request, gzip for the script): again, plainly.
             calls += 1
             if refused.compression == "gzip-script" { try? AtomicFile.write(Data("plain\n".utf8), to: plainScriptFile) }
             answer = try AgentExchange(connection: connection, requestCompression: .none,
-                                       compressedScript: refused.compression != "gzip-script").run(request, scratch: scratch)
+                                       compressedScript: refused.compression != "gzip-script", progress: progress).run(request, scratch: scratch)
             try? AtomicFile.write(Data(answer.responseCompression.rawValue.utf8), to: capsFile)
             return answer
         }
@@ -175,6 +178,8 @@ struct SyncRun {
     var sessionIds: Set<String> = []
     var liveIds: Set<String> = []
     var followUps: [FollowUp] = []
+    /// The prompt log's part of this run (see HistorySync.swift).
+    var history: HistoryPlan?
 
     /// Work for a second exchange: a sibling to put on the pod, or a pod file to fetch.
     enum FollowUp {
@@ -356,8 +361,9 @@ struct SyncRun {
         for podPath in entries.keys.sorted() {
             try settle(podPath: podPath, state: states[podPath], data: data[podPath])
         }
+        try applyHistory(state: states[HistoryLog.path], data: data[HistoryLog.path])
         // Files only the pod has.
-        for (podPath, state) in states.sorted(by: { $0.key < $1.key }) where entries[podPath] == nil {
+        for (podPath, state) in states.sorted(by: { $0.key < $1.key }) where entries[podPath] == nil && podPath != HistoryLog.path {
             try settlePodOnly(podPath: podPath, state: state, data: data[podPath])
         }
     }
