@@ -78,8 +78,8 @@ struct ArtifactsArguments: ParsableArguments {
     /// Runs one transfer with Ctrl-C stopping it cleanly (what arrived is kept).
     func transfer(_ request: ArtifactRequest, _ prepared: Prepared) throws -> ArtifactReport {
         let transfer = ArtifactTransfer(connection: prepared.pod.connection, request: request, podStateDir: prepared.stateDir)
-        let progress = ProgressLine(enabled: !json && Console.stderrIsTerminal)
-        transfer.onProgress = { progress.update($0) }
+        let progress = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { FileHandle.standardError.write(Data($0.utf8)) }
+        transfer.progress = progress.meter()
         var report = try Interrupts.shared.whileRunning(onInterrupt: { transfer.cancel() }) { try transfer.run() }
         progress.clear()
         report.execs = ExecRecorder.shared.count

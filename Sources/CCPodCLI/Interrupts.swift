@@ -66,39 +66,3 @@ final class Interrupts: @unchecked Sendable {
         source = s
     }
 }
-
-/// One updating line on stderr while data moves: files, bytes, rate, ETA.
-final class ProgressLine: @unchecked Sendable {
-    private let enabled: Bool
-    private let last = Locked<(at: Double, shown: Bool)>((0, false))
-
-    init(enabled: Bool) { self.enabled = enabled }
-
-    func update(_ p: ArtifactProgress) {
-        guard enabled else { return }
-        let now = p.seconds
-        let draw = last.withLock { l -> Bool in
-            guard now - l.at >= 0.2 || p.bytesDone == p.bytesTotal else { return false }
-            l = (now, true)
-            return true
-        }
-        guard draw else { return }
-        FileHandle.standardError.write(Data(("\r\u{1B}[K" + Self.text(p)).utf8))
-    }
-
-    func clear() {
-        guard enabled, last.current.shown else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
-    }
-
-    static func text(_ p: ArtifactProgress) -> String {
-        let rate = p.seconds > 0 ? Double(p.bytesDone) / p.seconds : 0
-        var text = "\(p.filesDone)/\(p.filesTotal) files  \(SyncRendering.byteCount(p.bytesDone)) of \(SyncRendering.byteCount(p.bytesTotal))"
-        if rate > 0 {
-            text += "  \(SyncRendering.byteCount(Int64(rate)))/s"
-            let left = Double(p.bytesTotal - p.bytesDone) / rate
-            if left.isFinite && left >= 0 { text += String(format: "  ETA %d:%02d", Int(left) / 60, Int(left) % 60) }
-        }
-        return text
-    }
-}

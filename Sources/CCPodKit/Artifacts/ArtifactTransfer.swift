@@ -97,15 +97,6 @@ public struct ArtifactReport: Sendable, Codable {
     public var moved: Int { actions.filter { [.new, .grown, .replaced, .resumed].contains($0.kind) }.count }
 }
 
-/// Progress of a transfer, for a line on a terminal.
-public struct ArtifactProgress: Sendable {
-    public var filesDone: Int
-    public var filesTotal: Int
-    public var bytesDone: Int64
-    public var bytesTotal: Int64
-    public var seconds: Double
-}
-
 /// Pulls a run's outputs home and pushes inputs into it: one exec, which lists the run
 /// directory, then moves only new and changed files (only the new end of a file that
 /// grew), each verified by SHA-256 and put in place atomically. What an interrupted
@@ -117,8 +108,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
     let store: ArtifactStateStore
     private let cancelled = Locked(false)
     private let channelBox = Locked<ArtifactChannel?>(nil)
-    /// Called with the progress while data moves (from the thread running the transfer).
-    public var onProgress: (@Sendable (ArtifactProgress) -> Void)?
+    /// Counts files and bytes as they cross the stream (for a progress line).
+    public var progress: TransferProgress?
 
     public init(connection: any PodConnection, request: ArtifactRequest, podStateDir: URL) {
         self.connection = connection
@@ -288,10 +279,9 @@ public final class ArtifactTransfer: @unchecked Sendable {
             try FileDescriptorIO.writeAll(fd, requestText, path: "the pod")
         }
         var results: [String: ArtifactAction] = [:]
-        var done = 0
         var moved: Int64 = 0
-        let clock = Date()
         var lastSave = Date()
+        progress?.expect(files: planned.count, bytes: total)
         do {
             guard let answer = channel.answer else { throw CCPodError.failure("no answer stream") }
             func bad(_ why: String) -> CCPodError {
@@ -322,10 +312,9 @@ public final class ArtifactTransfer: @unchecked Sendable {
                           let fetch = fetches[fields[3]], offset == fetch.offset || offset == 0 else { throw bad("a data record nobody asked for") }
                     let action = try receive(fetch, offset: offset, length: length, from: answer, state: &state) { n in
                         moved += n
-                        self.onProgress?(ArtifactProgress(filesDone: done, filesTotal: planned.count, bytesDone: moved,
-                                                          bytesTotal: total, seconds: Date().timeIntervalSince(clock)))
+                        self.progress?.moved(Int(n))
                     }
-                    done += 1
+                    progress?.fileDone()
                     results[fetch.path] = action
                     absorb(finisher.take(), &state, &results)
                     if Date().timeIntervalSince(lastSave) > 2 { try store.save(state); lastSave = Date() }
@@ -510,21 +499,21 @@ public final class ArtifactTransfer: @unchecked Sendable {
 
         let compression = chooseCompression(listing)
         let planned = sends
-        let progress = onProgress
-        let clock = Date()
+        let progress = self.progress
+        progress?.expect(files: planned.count, bytes: total)
         let sent = Locked(Int64(0))
         var header = ""
         for path in compares { header += "C\t\(path)\n" }
         let compareText = Data(header.utf8)
         try channel.sendRequest(requestCompression: compression, responseCompression: compression) { fd in
             try FileDescriptorIO.writeAll(fd, compareText, path: "the pod")
-            for (i, s) in planned.enumerated() {
+            for s in planned {
                 try FileDescriptorIO.writeAll(fd, Data("P\t\(s.offset)\t\(s.length)\t\(s.sha)\t\(s.path)\n".utf8), path: "the pod")
                 try Self.copyRange(of: root + "/" + s.path, offset: s.offset, length: s.length, to: fd) { n in
-                    let done = sent.withLock { $0 += n; return $0 }
-                    progress?(ArtifactProgress(filesDone: i, filesTotal: planned.count, bytesDone: done,
-                                               bytesTotal: total, seconds: Date().timeIntervalSince(clock)))
+                    sent.withLock { $0 += n }
+                    progress?.moved(Int(n))
                 }
+                progress?.fileDone()
             }
             try FileDescriptorIO.writeAll(fd, Data("END\n".utf8), path: "the pod")
         }
