@@ -211,6 +211,7 @@ enum ArtifactsRendering {
         case .link: verb = "link"
         case .failed: verb = "failed"
         case .compare: verb = "compare"
+        case .pending: verb = "pending"
         }
         let bytes = action.bytes > 0 ? SyncRendering.byteCount(action.bytes) : ""
         var text = "\(SyncRendering.pad((dryRun ? "would: " : "") + verb, 16)) \(SyncRendering.pad(bytes, 9)) \(action.path)"

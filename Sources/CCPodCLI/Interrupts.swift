@@ -11,7 +11,7 @@ import Darwin
 final class Interrupts: @unchecked Sendable {
     static let shared = Interrupts()
 
-    private let state = Locked<(requested: Bool, action: (@Sendable () -> Void)?)>((false, nil))
+    private let state = Locked<(requested: Bool, presses: Int, action: (@Sendable () -> Void)?)>((false, 0, nil))
     private var source: DispatchSourceSignal?
     private let installLock = NSLock()
 
@@ -49,15 +49,19 @@ final class Interrupts: @unchecked Sendable {
         let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         let state = self.state
         s.setEventHandler {
-            let (first, action) = state.withLock { st -> (Bool, (@Sendable () -> Void)?) in
-                let first = !st.requested
+            let (presses, action) = state.withLock { st -> (Int, (@Sendable () -> Void)?) in
+                st.presses += 1
                 st.requested = true
-                return (first, st.action)
+                return (st.presses, st.action)
             }
-            if first {
-                FileHandle.standardError.write(Data("\nstopping: what arrived is kept (Ctrl-C again to quit at once)\n".utf8))
+            switch presses {
+            case 1:
+                FileHandle.standardError.write(Data("\nstopping after the file in flight (Ctrl-C again to stop at once, keeping what arrived)\n".utf8))
                 action?()
-            } else {
+            case 2:
+                FileHandle.standardError.write(Data("\nstopping now: the part that arrived is kept for the next run\n".utf8))
+                action?()
+            default:
                 signal(SIGINT, SIG_DFL)
                 kill(getpid(), SIGINT)
             }

@@ -57,6 +57,8 @@ public struct ArtifactAction: Sendable, Codable, Equatable {
         case failed
         /// Same size on both sides and nothing agreed yet: compared by SHA-256.
         case compare
+        /// Planned but not transferred (stopped, or the connection was lost before it).
+        case pending
     }
 
     public var path: String
@@ -106,7 +108,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
     public let connection: any PodConnection
     public let request: ArtifactRequest
     let store: ArtifactStateStore
-    private let cancelled = Locked(false)
+    /// 0: running; 1: stop between files; 2: stop at once.
+    private let stopLevel = Locked(0)
     private let channelBox = Locked<ArtifactChannel?>(nil)
     /// Counts files and bytes as they cross the stream (for a progress line).
     public var progress: TransferProgress?
@@ -118,14 +121,15 @@ public final class ArtifactTransfer: @unchecked Sendable {
                                         localDirectory: request.localDirectory)
     }
 
-    /// Stops a running transfer (Ctrl-C): the connection is closed at once; what
-    /// arrived stays and the next run resumes from there.
+    /// Stops a running transfer (Ctrl-C): the first call lets the file in flight finish
+    /// and starts no other; a second closes the connection at once, and the part that
+    /// arrived is kept for the next run to finish.
     public func cancel() {
-        cancelled.withLock { $0 = true }
-        channelBox.current?.abort()
+        let level = stopLevel.withLock { $0 += 1; return $0 }
+        if level >= 2 { channelBox.current?.abort() }
     }
 
-    public var isCancelled: Bool { cancelled.current }
+    public var isCancelled: Bool { stopLevel.current > 0 }
 
     public func run() throws -> ArtifactReport {
         let started = Date()
@@ -318,6 +322,12 @@ public final class ArtifactTransfer: @unchecked Sendable {
                     results[fetch.path] = action
                     absorb(finisher.take(), &state, &results)
                     if Date().timeIntervalSince(lastSave) > 2 { try store.save(state); lastSave = Date() }
+                    if isCancelled && results.count < planned.count + compares.count {
+                        // Ctrl-C: this file is whole; the others wait for the next run.
+                        channel.abort()
+                        report.interrupted = true
+                        break answerLoop
+                    }
                 default:
                     throw bad("an unknown record")
                 }
@@ -508,6 +518,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
         try channel.sendRequest(requestCompression: compression, responseCompression: compression) { fd in
             try FileDescriptorIO.writeAll(fd, compareText, path: "the pod")
             for s in planned {
+                // Ctrl-C: end the request between files; the pod answers for those it got.
+                if self.isCancelled { break }
                 try FileDescriptorIO.writeAll(fd, Data("P\t\(s.offset)\t\(s.length)\t\(s.sha)\t\(s.path)\n".utf8), path: "the pod")
                 try Self.copyRange(of: root + "/" + s.path, offset: s.offset, length: s.length, to: fd) { n in
                     sent.withLock { $0 += n }
@@ -573,6 +585,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         }
         channel.finish()
         if let error = channel.writeError.current { throw error }
+        if isCancelled && results.count < planned.count + compares.count { report.interrupted = true }
         report.actions = merge(report.actions, results)
         report.bytes = results.values.reduce(Int64(0)) { $0 + ($1.kind == .failed ? 0 : $1.bytes) }
     }
@@ -591,7 +604,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         planned.map { action in
             guard let result = results[action.path], action.kind != .link else {
                 if [.new, .grown, .replaced, .resumed, .compare].contains(action.kind) {
-                    return ArtifactAction(path: action.path, kind: .failed, bytes: 0, note: "not transferred; run again")
+                    return ArtifactAction(path: action.path, kind: .pending, bytes: 0, note: "not transferred this time; the next run takes it")
                 }
                 return action
             }
