@@ -563,6 +563,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
                         state.files[s.path] = .init(pod: PodStat(size: size, mtime: fields[3]), local: s.stamp, sha256: s.sha)
                         state.pushing[s.path] = nil
                         results[s.path] = ArtifactAction(path: s.path, kind: s.kind, bytes: s.length)
+                    case "short":
+                        results[s.path] = ArtifactAction(path: s.path, kind: .pending, note: "part of it is on the pod; the next push sends the rest")
                     case "restart":
                         state.pushing[s.path] = nil
                         results[s.path] = ArtifactAction(path: s.path, kind: .failed, bytes: s.length, note: "the pod's partial copy was not what was expected; push again to send it whole")

@@ -23,7 +23,8 @@
 # and reads the (compressed) answer:
 #   D <offset> <length> <path>, exactly length bytes, then Z <sha of them> <path>
 #   H <sha> <size> <mtime> <path>            for C
-#   A <ok|bad|restart|refused> <size> <mtime> <path>   for P
+#   A <ok|bad|restart|refused|short> <size> <mtime> <path>   for P (short: the
+#       stream ended early; the part is kept and the agent stops)
 #   W <message>
 #   END ok
 # shellcheck shell=sh
@@ -46,7 +47,8 @@ rundir=$root$3
 shift 3
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-art.XXXXXX") || fail "cannot create a temporary folder"
-trap 'rm -rf "$work"' EXIT HUP INT TERM
+trap 'rm -rf "$work"' EXIT
+trap 'exit 1' HUP INT TERM
 
 tools=''
 command -v zstd >/dev/null 2>&1 && tools=zstd
@@ -181,6 +183,12 @@ receive_part() { # rel offset length wholesha
         [ "$have" -gt "$2" ] && truncate -s "$2" "$part"
     fi
     head -c "$3" >> "$part"
+    if [ "$(( $(wc -c < "$part") ))" -lt "$(($2 + $3))" ]; then
+        # The stream ended early (connection lost, ccpod stopped): keep what
+        # arrived; the next push checks it and sends only the rest.
+        printf 'A\tshort\t-\t-\t%s\n' "$1"
+        exit 0
+    fi
     if [ "$(sha_stdin < "$part")" = "$4" ]; then
         sync "$part" 2>/dev/null
         mv -f -- "$part" "$f"
