@@ -32,3 +32,12 @@ int ccpod_pipe_cloexec(int fds[2]) {
     return 0;
 #endif
 }
+
+int ccpod_syncfs(int fd) {
+#if defined(__linux__)
+    return syncfs(fd) == 0 ? 0 : errno;
+#else
+    (void)fd;
+    return ENOSYS;
+#endif
+}

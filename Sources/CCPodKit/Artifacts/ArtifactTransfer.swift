@@ -1,3 +1,4 @@
+import CCPodSystemShims
 import Crypto
 import Foundation
 #if canImport(Glibc)
@@ -275,7 +276,16 @@ public final class ArtifactTransfer: @unchecked Sendable {
 
         let compression = chooseCompression(listing)
         var text = ""
-        for f in planned { text += "G\t\(f.offset)\t\(f.length)\t\(f.prefixSha ?? "-")\t\(f.path)\n" }
+        // Small whole files travel in batches (a few forks on the pod for all of them).
+        var batchBytes: Int64 = 0
+        for f in planned where Self.travelsInBatch(f) {
+            if batchBytes + f.length > Self.batchLimit && batchBytes > 0 { text += "X\n"; batchBytes = 0 }
+            text += "S\t\(f.path)\n"
+            batchBytes += f.length
+        }
+        for f in planned where !Self.travelsInBatch(f) {
+            text += "G\t\(f.offset)\t\(f.length)\t\(f.prefixSha ?? "-")\t\(f.path)\n"
+        }
         for path in compares { text += "C\t\(path)\n" }
         text += "END\n"
         let requestText = Data(text.utf8)
@@ -311,15 +321,34 @@ public final class ArtifactTransfer: @unchecked Sendable {
                     } else {
                         results[path] = ArtifactAction(path: path, kind: .conflict, note: "a different file is already here; use --force to take the pod's")
                     }
-                case "D":
-                    guard fields.count == 4, let offset = Int64(fields[1]), let length = Int64(fields[2]), offset >= 0, length >= 0,
-                          let fetch = fetches[fields[3]], offset == fetch.offset || offset == 0 else { throw bad("a data record nobody asked for") }
-                    let action = try receive(fetch, offset: offset, length: length, from: answer, state: &state) { n in
-                        moved += n
-                        self.progress?.moved(Int(n))
+                case "D", "B":
+                    var arrivals: [(fetch: Fetch, offset: Int64, length: Int64, sha: String?)] = []
+                    if fields[0] == "D" {
+                        guard fields.count == 4, let offset = Int64(fields[1]), let length = Int64(fields[2]), offset >= 0, length >= 0,
+                              let fetch = fetches[fields[3]], results[fetch.path] == nil, offset == fetch.offset || offset == 0
+                        else { throw bad("a data record nobody asked for") }
+                        arrivals.append((fetch, offset, length, nil))
+                    } else {
+                        guard fields.count == 2, let count = Int(fields[1]), count > 0, count <= fetches.count else { throw bad("a malformed batch") }
+                        for _ in 0..<count {
+                            guard let line = try answer.readLine(limit: 64 * 1024) else { throw bad("it ended in a batch") }
+                            let f = line.split(separator: 0x09, maxSplits: 3, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+                            guard f.count == 4, f[0] == "F", let length = Int64(f[1]), length >= 0, AgentExchange.isHex64(f[2]),
+                                  let fetch = fetches[f[3]], results[fetch.path] == nil, Self.travelsInBatch(fetch)
+                            else { throw bad("a batch entry nobody asked for") }
+                            arrivals.append((fetch, 0, length, f[2]))
+                        }
                     }
-                    progress?.fileDone()
-                    results[fetch.path] = action
+                    var action = ArtifactAction(path: "", kind: .failed)
+                    for arrival in arrivals {
+                        action = try receive(arrival.fetch, offset: arrival.offset, length: arrival.length, sha: arrival.sha,
+                                             from: answer, state: &state) { n in
+                            moved += n
+                            self.progress?.moved(Int(n))
+                        }
+                        progress?.fileDone()
+                        results[arrival.fetch.path] = action
+                    }
                     absorb(finisher.take(), &state, &results)
                     if Date().timeIntervalSince(lastSave) > 2 { try store.save(state); lastSave = Date() }
                     if isCancelled && results.count < planned.count + compares.count {
@@ -347,7 +376,14 @@ public final class ArtifactTransfer: @unchecked Sendable {
     }
 
     /// Receives one data record into its landing place, verifies it, and records the agreement.
-    private func receive(_ fetch: Fetch, offset: Int64, length: Int64, from answer: FDReader,
+    /// Small whole files go in batches.
+    private static func travelsInBatch(_ f: Fetch) -> Bool { f.offset == 0 && f.length <= smallFile }
+    static let smallFile: Int64 = 1 << 20
+    static let batchLimit: Int64 = 64 << 20
+
+    /// Receives one file's bytes into its landing place and verifies them against `sha`
+    /// (a batch says it first) or the `Z` record that follows them.
+    private func receive(_ fetch: Fetch, offset: Int64, length: Int64, sha expected: String?, from answer: FDReader,
                          state: inout ArtifactState, progress: (Int64) -> Void) throws -> ArtifactAction {
         let root = request.localDirectory
         let finalPath = root + "/" + fetch.path
@@ -378,14 +414,20 @@ public final class ArtifactTransfer: @unchecked Sendable {
             try FileDescriptorIO.writeAll(fd, raw, path: target)
             progress(Int64(raw.count))
         }
-        guard let z = try answer.readLine(limit: 64 * 1024) else {
-            throw CCPodError.badData("the pod's answer ended in the middle of \(fetch.path)")
+        let podSha: String
+        if let expected {
+            podSha = expected
+        } else {
+            guard let z = try answer.readLine(limit: 64 * 1024) else {
+                throw CCPodError.badData("the pod's answer ended in the middle of \(fetch.path)")
+            }
+            let zf = z.split(separator: 0x09, maxSplits: 2, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            guard zf.count == 3, zf[0] == "Z", zf[2] == fetch.path, AgentExchange.isHex64(zf[1]) else {
+                throw CCPodError.badData("the pod sent an invalid answer (no hash after \(fetch.path))")
+            }
+            podSha = zf[1]
         }
-        let zf = z.split(separator: 0x09, maxSplits: 2, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-        guard zf.count == 3, zf[0] == "Z", zf[2] == fetch.path, AgentExchange.isHex64(zf[1]) else {
-            throw CCPodError.badData("the pod sent an invalid answer (no hash after \(fetch.path))")
-        }
-        guard SHA256Hex.hex(chunk.finalize()) == zf[1] else {
+        guard SHA256Hex.hex(chunk.finalize()) == podSha else {
             if !appending { unlink(target) }
             state.partial[fetch.path] = nil
             state.appending[fetch.path] = nil
@@ -398,7 +440,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
         let kind: ArtifactAction.Kind = offset == fetch.offset ? fetch.kind : (fetch.kind == .new || fetch.kind == .resumed ? .new : .replaced)
         finisher.submit(.init(fd: dup(fd), target: target, finalPath: finalPath, rename: !appending, path: fetch.path,
                               pod: podStat, sha256: SHA256Hex.hex(whole.finalize()),
-                              action: ArtifactAction(path: fetch.path, kind: kind, bytes: length)))
+                              action: ArtifactAction(path: fetch.path, kind: kind, bytes: length)),
+                        small: size <= Self.smallFile)
         return ArtifactAction(path: fetch.path, kind: kind, bytes: length)
     }
 
@@ -693,12 +736,40 @@ final class ArtifactFinisher: @unchecked Sendable {
 
     private let queue = DispatchQueue(label: "ccpod.artifacts.finisher")
     private let finished = Locked<[Done]>([])
+    /// Small files waiting to be flushed together (one syncfs instead of one fsync each).
+    private let small = Locked<[Job]>([])
 
-    func submit(_ job: Job) {
+    func submit(_ job: Job, small isSmall: Bool = false) {
+        let box = finished
+        if isSmall {
+            let count = small.withLock { $0.append(job); return $0.count }
+            if count >= 512 { flushSmall() }
+            return
+        }
+        queue.async {
+            let outcome = Self.finish(job, flushed: false)
+            box.withLock { $0.append(Done(job: job, outcome: outcome)) }
+        }
+    }
+
+    /// Flushes the waiting small files with one `syncfs` (each its own fsync where
+    /// there is none), then renames them into place.
+    private func flushSmall() {
+        let jobs = small.withLock { j in defer { j.removeAll() }; return j }
+        guard let first = jobs.first else { return }
         let box = finished
         queue.async {
-            let outcome = Self.finish(job)
-            box.withLock { $0.append(Done(job: job, outcome: outcome)) }
+            let flushed = ccpod_syncfs(first.fd) == 0
+            var done = jobs.map { Done(job: $0, outcome: Self.finish($0, flushed: flushed)) }
+            // The renames, made durable together.
+            if flushed, let dir = jobs.first.map({ URL(fileURLWithPath: $0.finalPath).deletingLastPathComponent().path }) {
+                let fd = open(dir, O_RDONLY | O_CLOEXEC)
+                if fd < 0 || ccpod_syncfs(fd) != 0 {
+                    done = done.map { Done(job: $0.job, outcome: .failure(CCPodError.io("cannot flush \(dir)"))) }
+                }
+                if fd >= 0 { close(fd) }
+            }
+            box.withLock { $0.append(contentsOf: done) }
         }
     }
 
@@ -707,13 +778,14 @@ final class ArtifactFinisher: @unchecked Sendable {
 
     /// Waits for every submitted file, then returns what finished.
     func drain() -> [Done] {
+        flushSmall()
         queue.sync {}
         return take()
     }
 
-    private static func finish(_ job: Job) -> Result<LocalStat, CCPodError> {
+    private static func finish(_ job: Job, flushed: Bool) -> Result<LocalStat, CCPodError> {
         defer { close(job.fd) }
-        guard job.fd >= 0, fsync(job.fd) == 0 else {
+        guard job.fd >= 0, flushed || fsync(job.fd) == 0 else {
             return .failure(CCPodError.io("cannot flush \(job.target): \(String(cString: strerror(errno)))"))
         }
         if job.rename {
@@ -721,7 +793,7 @@ final class ArtifactFinisher: @unchecked Sendable {
                 return .failure(CCPodError.io("cannot move \(job.target) to \(job.finalPath): \(String(cString: strerror(errno)))"))
             }
         }
-        AtomicFile.syncDirectory(URL(fileURLWithPath: job.finalPath).deletingLastPathComponent())
+        if !flushed { AtomicFile.syncDirectory(URL(fileURLWithPath: job.finalPath).deletingLastPathComponent()) }
         guard let stamp = LocalStat.of(job.finalPath) else {
             return .failure(CCPodError.io("\(job.finalPath) vanished right after it was written"))
         }

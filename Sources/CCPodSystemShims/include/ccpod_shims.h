@@ -7,5 +7,7 @@
 int ccpod_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 int ccpod_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 int ccpod_pipe_cloexec(int fds[2]);
+/* Flushes the whole filesystem that holds fd (Linux syncfs); ENOSYS elsewhere. */
+int ccpod_syncfs(int fd);
 
 #endif
