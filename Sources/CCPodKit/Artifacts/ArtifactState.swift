@@ -23,8 +23,8 @@ public struct ArtifactState: Codable, Sendable, Equatable {
     /// Pulls appending to a grown local file: the size to cut it back to if the append
     /// did not finish (the next pull then fetches the tail again).
     public var appending: [String: Int64] = [:]
-    /// Pushes in progress: the SHA-256 of the local version the pod's part holds a prefix of.
-    public var pushing: [String: String] = [:]
+    /// Pushes in progress: the local version (its stat) the pod's part holds a prefix of.
+    public var pushing: [String: LocalStat] = [:]
 
     public init() {}
 }

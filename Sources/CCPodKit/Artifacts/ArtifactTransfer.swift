@@ -475,7 +475,6 @@ public final class ArtifactTransfer: @unchecked Sendable {
         var path: String
         var offset: Int64
         var length: Int64
-        var sha: String
         var stamp: LocalStat
         var kind: ArtifactAction.Kind
     }
@@ -503,11 +502,11 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 return try SHA256Hex.ofFile(root + "/" + path)
             }
             guard let pod else {
-                let hash = try sha()
-                if let part = podParts[path], part > 0, part < stamp.size, state.pushing[path] == hash {
-                    sends.append(Send(path: path, offset: part, length: stamp.size - part, sha: hash, stamp: stamp, kind: .resumed))
+                // The pod's part, if any, belongs to this very version when the local file did not change since.
+                if let part = podParts[path], part > 0, part < stamp.size, state.pushing[path] == stamp {
+                    sends.append(Send(path: path, offset: part, length: stamp.size - part, stamp: stamp, kind: .resumed))
                 } else {
-                    sends.append(Send(path: path, offset: 0, length: stamp.size, sha: hash, stamp: stamp, kind: .new))
+                    sends.append(Send(path: path, offset: 0, length: stamp.size, stamp: stamp, kind: .new))
                 }
                 continue
             }
@@ -517,10 +516,10 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 switch (localSame, agreed.pod == pod) {
                 case (true, true): report.unchanged += 1
                 case (true, false): report.actions.append(ArtifactAction(path: path, kind: .kept, note: "changed on the pod; this copy did not change"))
-                case (false, true): sends.append(Send(path: path, offset: 0, length: stamp.size, sha: try sha(), stamp: stamp, kind: .replaced))
+                case (false, true): sends.append(Send(path: path, offset: 0, length: stamp.size, stamp: stamp, kind: .replaced))
                 case (false, false):
                     if request.force {
-                        sends.append(Send(path: path, offset: 0, length: stamp.size, sha: try sha(), stamp: stamp, kind: .replaced))
+                        sends.append(Send(path: path, offset: 0, length: stamp.size, stamp: stamp, kind: .replaced))
                     } else {
                         report.actions.append(ArtifactAction(path: path, kind: .conflict, note: "changed here and on the pod; use --force to send this one"))
                     }
@@ -528,7 +527,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 continue
             }
             if request.force {
-                sends.append(Send(path: path, offset: 0, length: stamp.size, sha: try sha(), stamp: stamp, kind: .replaced))
+                sends.append(Send(path: path, offset: 0, length: stamp.size, stamp: stamp, kind: .replaced))
             } else if pod.size == stamp.size {
                 compares.append(path)
                 report.actions.append(ArtifactAction(path: path, kind: .compare))
@@ -547,7 +546,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
             channel.endWithoutTransfer()
             throw CCPodError.io("the pod has \(Self.bytes(free)) free where \(request.podDirectory) is, the push needs \(Self.bytes(total)); nothing was sent")
         }
-        for s in sends { state.pushing[s.path] = s.sha }
+        for s in sends { state.pushing[s.path] = s.stamp }
         try store.save(state)
 
         let compression = chooseCompression(listing)
@@ -555,6 +554,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         let progress = self.progress
         progress?.expect(files: planned.count, bytes: total)
         let sent = Locked(Int64(0))
+        let sentHashes = Locked([String: String]())
         var header = ""
         for path in compares { header += "C\t\(path)\n" }
         let compareText = Data(header.utf8)
@@ -563,11 +563,18 @@ public final class ArtifactTransfer: @unchecked Sendable {
             for s in planned {
                 // Ctrl-C: end the request between files; the pod answers for those it got.
                 if self.isCancelled { break }
-                try FileDescriptorIO.writeAll(fd, Data("P\t\(s.offset)\t\(s.length)\t\(s.sha)\t\(s.path)\n".utf8), path: "the pod")
-                try Self.copyRange(of: root + "/" + s.path, offset: s.offset, length: s.length, to: fd) { n in
+                let path = root + "/" + s.path
+                // The whole file's SHA-256, hashed as it is read: the prefix the pod's part
+                // already holds first, then what is sent.
+                var hasher = s.offset > 0 ? try Self.hasher(of: path, length: s.offset) : SHA256()
+                try FileDescriptorIO.writeAll(fd, Data("P\t\(s.offset)\t\(s.length)\t-\t\(s.path)\n".utf8), path: "the pod")
+                try Self.copyRange(of: path, offset: s.offset, length: s.length, to: fd, hasher: &hasher) { n in
                     sent.withLock { $0 += n }
                     progress?.moved(Int(n))
                 }
+                let digest = SHA256Hex.hex(hasher.finalize())
+                sentHashes.withLock { $0[s.path] = digest }
+                try FileDescriptorIO.writeAll(fd, Data("Z\t\(digest)\n".utf8), path: "the pod")
                 progress?.fileDone()
             }
             try FileDescriptorIO.writeAll(fd, Data("END\n".utf8), path: "the pod")
@@ -603,7 +610,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
                     switch fields[1] {
                     case "ok":
                         guard let size = Int64(fields[2]), size == s.offset + s.length else { throw bad("a wrong size for \(s.path)") }
-                        state.files[s.path] = .init(pod: PodStat(size: size, mtime: fields[3]), local: s.stamp, sha256: s.sha)
+                        guard let digest = sentHashes.current[s.path] else { throw bad("an answer for \(s.path) before it was sent") }
+                        state.files[s.path] = .init(pod: PodStat(size: size, mtime: fields[3]), local: s.stamp, sha256: digest)
                         state.pushing[s.path] = nil
                         results[s.path] = ArtifactAction(path: s.path, kind: s.kind, bytes: s.length)
                     case "short":
@@ -677,7 +685,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
 
     /// Writes `length` bytes of a file from `offset` to `fd`; zeros if the file became
     /// shorter meanwhile (the framing holds and the pod's hash check rejects it).
-    static func copyRange(of path: String, offset: Int64, length: Int64, to fd: Int32, progress: (Int64) -> Void) throws {
+    static func copyRange(of path: String, offset: Int64, length: Int64, to fd: Int32, hasher: inout SHA256,
+                          progress: (Int64) -> Void) throws {
         let input = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard input >= 0 else { throw CCPodError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(input) }
@@ -693,7 +702,9 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 memset(buffer.baseAddress!, 0, want)
                 n = want
             }
-            try FileDescriptorIO.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), path: "the pod")
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            hasher.update(bufferPointer: chunk)
+            try FileDescriptorIO.writeAll(fd, chunk, path: "the pod")
             position += Int64(n)
             remaining -= Int64(n)
             progress(Int64(n))

@@ -19,8 +19,9 @@
 #   S <path>                                 a small file to send whole, in a batch
 #   X                                        send the batch now (so does any other record)
 #   C <path>                                 hash the whole file
-#   P <offset> <length> <wholesha> <path>    then length bytes for the file's part
-#       (`.NAME.ccpod-part` next to it); renamed into place once it hashes to wholesha
+#   P <offset> <length> - <path>             then length bytes for the file's part
+#       (`.NAME.ccpod-part` next to it), then a line `Z <sha256 of the whole file>`;
+#       the part is renamed into place once it hashes to that
 #   END
 # and reads the (compressed) answer:
 #   D <offset> <length> <path>, exactly length bytes, then Z <sha of them> <path>
@@ -192,19 +193,18 @@ stat_of() { # path -> "size<TAB>mtime"
 }
 
 # Receive a part of a file; it goes into place only once it hashes right.
-receive_part() { # rel offset length wholesha
+receive_part() { # rel offset length
     f=$rundir/$1
     dir=${f%/*}
     name=${f##*/}
     part=$dir/.$name.ccpod-part
     # Never write through a link that leaves the run dir.
-    real_run=$(readlink -f -- "$rundir")
     case "$(readlink -m -- "$dir")/" in
         "$real_run"/*) ;;
-        *) head -c "$3" > /dev/null; printf 'A\trefused\t-\t-\t%s\n' "$1"; return ;;
+        *) head -c "$3" > /dev/null; read -r _; printf 'A\trefused\t-\t-\t%s\n' "$1"; return ;;
     esac
     if ! mkdir -p -- "$dir" 2>/dev/null; then
-        head -c "$3" > /dev/null; printf 'A\trefused\t-\t-\t%s\n' "$1"; return
+        head -c "$3" > /dev/null; read -r _; printf 'A\trefused\t-\t-\t%s\n' "$1"; return
     fi
     if [ "$2" -eq 0 ]; then
         : > "$part"
@@ -212,7 +212,7 @@ receive_part() { # rel offset length wholesha
         have=-1
         [ -f "$part" ] && have=$(( $(wc -c < "$part") ))
         if [ "$have" -lt "$2" ]; then
-            head -c "$3" > /dev/null
+            head -c "$3" > /dev/null; read -r _
             rm -f "$part"
             printf 'A\trestart\t-\t-\t%s\n' "$1"
             return
@@ -220,13 +220,13 @@ receive_part() { # rel offset length wholesha
         [ "$have" -gt "$2" ] && truncate -s "$2" "$part"
     fi
     head -c "$3" >> "$part"
-    if [ "$(( $(wc -c < "$part") ))" -lt "$(($2 + $3))" ]; then
+    if [ "$(( $(wc -c < "$part") ))" -lt "$(($2 + $3))" ] || ! IFS="$TAB" read -r z whole || [ "$z" != Z ]; then
         # The stream ended early (connection lost, ccpod stopped): keep what
         # arrived; the next push checks it and sends only the rest.
         printf 'A\tshort\t-\t-\t%s\n' "$1"
         exit 0
     fi
-    if [ "$(sha_stdin < "$part")" = "$4" ]; then
+    if [ "$(sha_stdin < "$part")" = "$whole" ]; then
         sync "$part" 2>/dev/null
         mv -f -- "$part" "$f"
         printf 'A\tok\t%s\t%s\n' "$(stat_of "$f")" "$1"
@@ -240,6 +240,7 @@ serve() {
     ok=yes
     mkfifo "$work/fifo" || { printf 'W\tcannot create a fifo in %s\nEND\tfailed\n' "$work"; return; }
     : > "$work/batch"
+    real_run=$(readlink -f -- "$rundir")
     while IFS="$TAB" read -r kind a b c d; do
         [ "$kind" = S ] || flush_batch
         case "$kind" in
@@ -258,7 +259,7 @@ serve() {
                 fi ;;
             P)
                 if is_safe_rel "$d" && [ "$a" -ge 0 ] 2>/dev/null && [ "$b" -ge 0 ] 2>/dev/null; then
-                    receive_part "$d" "$a" "$b" "$c"
+                    receive_part "$d" "$a" "$b"
                 else
                     ok=no
                     break
