@@ -183,6 +183,9 @@ receive_part() { # rel offset length wholesha
         [ "$have" -gt "$2" ] && truncate -s "$2" "$part"
     fi
     head -c "$3" >> "$part"
+    # The request ended early (the connection was lost): keep what arrived, for the
+    # next push to resume from, and stop.
+    [ "$(( $(wc -c < "$part") ))" -eq "$(( $2 + $3 ))" ] || exit 0
     if [ "$(sha_stdin < "$part")" = "$4" ]; then
         sync "$part" 2>/dev/null
         mv -f -- "$part" "$f"
