@@ -43,7 +43,8 @@ public struct ArtifactSelection: Sendable, Equatable {
         var anywhere = false
         for pattern in patterns {
             let first = pattern.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-            if !pattern.contains("/") || Self.hasGlob(first) || first == "**" {
+            // A name `find` would read as an option or operator (`-delete`, `(`) is not passed to it.
+            if !pattern.contains("/") || Self.hasGlob(first) || first == "**" || first.hasPrefix("-") || ["(", ")", "!", ","].contains(first) {
                 anywhere = true
             } else if !tops.contains(first) {
                 tops.append(first)
