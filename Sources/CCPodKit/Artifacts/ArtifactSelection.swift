@@ -80,6 +80,8 @@ public struct ArtifactSelection: Sendable, Equatable {
         guard let head = pattern.first else { return path.isEmpty }
         if head == "**" {
             let rest = pattern.dropFirst()
+            // A trailing `**` is what is inside: `step-*/**` does not match a file `step-x.json`.
+            if rest.isEmpty { return !path.isEmpty }
             var p = path
             while true {
                 if match(rest, p) { return true }
