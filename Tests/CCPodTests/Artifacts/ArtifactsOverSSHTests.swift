@@ -152,7 +152,11 @@ enum CheckpointCut {
         print("artifacts: a pull of \(size) bytes cut at 40% kept \(kept); the rerun moved \(down) bytes down (\(String(format: "%.1f", Double(down) * 100 / Double(size)))% of the file)")
         #expect(report.action(rel)?.kind == .resumed)
         #expect(report.bytes == size - kept)
-        #expect(abs(Double(down) / Double(size) - 0.6) < 0.05, "the rerun moved \(down) of \(size) bytes")
+        // What ssh and the pipes held when the cut came (a few MiB) is sent again: a large
+        // share of a small file, nothing of a large one.
+        if size >= 1 << 30 {
+            #expect(abs(Double(down) / Double(size) - 0.6) < 0.03, "the rerun moved \(down) of \(size) bytes")
+        }
         #expect(abs(Int64(down) - (size - kept)) < max(size / 100, 1 << 20), "the rerun moved \(down), \(size - kept) were missing")
         #expect(try SHA256Hex.ofFile(bed.local(rel)) == sourceSha)
         #expect(!FileManager.default.fileExists(atPath: part))
