@@ -45,6 +45,10 @@ struct ArtifactsArguments: ParsableArguments {
 
     func validate() throws {
         if let compress, Compression(rawValue: compress) == nil { throw ValidationError("--compress takes zstd, gzip or none") }
+        // Else the pod would list the folder above the run (`find ..`) and ccpod reject its answer.
+        if let pattern = patterns.first(where: { $0.split(separator: "/").contains("..") }) {
+            throw ValidationError("\(pattern): patterns are relative to the run directory and cannot leave it with `..`")
+        }
     }
 
     struct Prepared {

@@ -43,7 +43,8 @@ public struct ArtifactSelection: Sendable, Equatable {
         var anywhere = false
         for pattern in patterns {
             let first = pattern.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-            if !pattern.contains("/") || Self.hasGlob(first) || first == "**" {
+            // A name `find` would read as an option or operator (`-delete`, `(`) is not passed to it.
+            if !pattern.contains("/") || Self.hasGlob(first) || first == "**" || first.hasPrefix("-") || ["(", ")", "!", ","].contains(first) {
                 anywhere = true
             } else if !tops.contains(first) {
                 tops.append(first)
@@ -79,6 +80,8 @@ public struct ArtifactSelection: Sendable, Equatable {
         guard let head = pattern.first else { return path.isEmpty }
         if head == "**" {
             let rest = pattern.dropFirst()
+            // A trailing `**` is what is inside: `step-*/**` does not match a file `step-x.json`.
+            if rest.isEmpty { return !path.isEmpty }
             var p = path
             while true {
                 if match(rest, p) { return true }

@@ -188,7 +188,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
         var fetches: [String: Fetch] = [:]
         var order: [String] = []
         var compares: [String] = []
-        for link in listing.links where request.selection.includes(link.path) {
+        // A listed folder (`logs`) that is itself a link is reported too.
+        for link in listing.links where request.selection.includes(link.path) || request.selection.listedTops.contains(link.path) {
             report.actions.append(ArtifactAction(path: link.path, kind: .link,
                 note: link.inside ? "a link on the pod; not followed" : "a link on the pod that points outside the run; not followed"))
         }

@@ -88,7 +88,8 @@ list_run() {
     fi
     printf 'R\tok\n'
     real_run=$(readlink -f -- "$rundir")
-    free=$(df -Pk -- "$rundir" 2>/dev/null | awk 'NR == 2 { print $4 * 1024 }')
+    # printf: mawk prints a product above 2^31 as 8.18346e+10.
+    free=$(df -Pk -- "$rundir" 2>/dev/null | awk 'NR == 2 { printf "%.0f\n", $4 * 1024 }')
     printf 'X\t%s\n' "${free:-0}"
     cd "$rundir" || return
     for top in "$@"; do
