@@ -62,11 +62,7 @@ struct ArtifactsArguments: ParsableArguments {
         ExecRecorder.shared.reset()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
-        var podOptions = podOptions
-        if podOptions.pod == nil, CLIContext.environment["CCPOD_POD"] == nil, let projectPod = context.settings.pod {
-            podOptions.pod = projectPod
-        }
-        let pod = try podOptions.resolve()
+        let pod = try podOptions.preferring(projectPod: context.settings.pod).resolve()
         let stateDir = CLIContext.locations.podStateDir(podName: pod.name)
         let run = try ArtifactRun.locate(projectRoot: context.root, runName: runName, podDirectory: podDirectory,
                                          connection: pod.connection, podStateDir: stateDir)

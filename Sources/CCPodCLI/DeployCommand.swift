@@ -45,12 +45,8 @@ struct DeployCommand: ParsableCommand {
 
     func run() throws {
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
-        var podOptions = podOptions
-        if podOptions.pod == nil, CLIContext.environment["CCPOD_POD"] == nil,
-           let context = try? ProjectContext.locate(directory: directory), let projectPod = context.settings.pod {
-            podOptions.pod = projectPod
-        }
-        let resolved = try podOptions.resolve()
+        let projectPod = (try? ProjectContext.locate(directory: directory))?.settings.pod
+        let resolved = try podOptions.preferring(projectPod: projectPod).resolve()
         let deployer = Deployer(connection: resolved.connection,
                                 podStateDir: CLIContext.locations.podStateDir(podName: resolved.name))
         let result = try deployer.deploy(DeployRequest(directory: directory, runName: runName, ref: ref,

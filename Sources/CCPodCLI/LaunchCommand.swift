@@ -129,11 +129,7 @@ struct LaunchPlace {
 
     /// `--pod-path` > `pod_path` in .ccpod.toml > the mapping remembered from an earlier launch or push.
     static func resolve(podOptions: PodOptions, context: ProjectContext, podPathOverride: String?) throws -> LaunchPlace {
-        var options = podOptions
-        if options.pod == nil, CLIContext.environment["CCPOD_POD"] == nil, let projectPod = context.settings.pod {
-            options.pod = projectPod
-        }
-        let pod = try options.resolve()
+        let pod = try podOptions.preferring(projectPod: context.settings.pod).resolve()
         guard let ssh = pod.connection as? SSHConnection else {
             throw CCPodError.usage("\(pod.name) is a folder, not a pod: launch and attach run Claude over ssh; add a pod with `ccpod pod add NAME --direct root@HOST:PORT`")
         }
@@ -144,6 +140,7 @@ struct LaunchPlace {
             podPath = memory.load().first { $0.localSlug == slug && $0.podPath != nil && $0.podPath != $0.localPath }?.podPath
         }
         let launch = PodLaunch(connection: ssh, runtime: pod.settings?.runtime ?? PodRuntime())
+        var options = podOptions
         options.pod = pod.name
         return LaunchPlace(pod: pod, launch: launch, podPath: podPath, podOptions: options)
     }

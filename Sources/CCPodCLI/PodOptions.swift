@@ -39,6 +39,14 @@ public struct PodOptions: ParsableArguments {
 
     public init() {}
 
+    /// These options with the project's pod (`pod` in its .ccpod.toml) as the choice
+    /// when neither --pod nor CCPOD_POD names one.
+    public func preferring(projectPod: String?) -> PodOptions {
+        var options = self
+        if options.pod == nil, CLIContext.environment["CCPOD_POD"] == nil, let projectPod { options.pod = projectPod }
+        return options
+    }
+
     /// The chosen pod and its connection. On first contact with a pod whose host key
     /// is not pinned yet (a pod written into config.toml by hand), learns it as
     /// `ccpod pod trust` does: through the pod's proxy when it has one, else by

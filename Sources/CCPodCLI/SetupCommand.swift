@@ -98,12 +98,8 @@ enum SetupRunner {
 enum PodSideSection {
     /// Prints the section on stdout; a pod that does not answer is reported, not thrown.
     static func show(_ sync: SyncArguments) {
-        var options = sync.pod
         let directory = sync.project ?? FileManager.default.currentDirectoryPath
-        if options.pod == nil, CLIContext.environment["CCPOD_POD"] == nil,
-           let projectPod = (try? ProjectContext.locate(directory: directory))?.settings.pod {
-            options.pod = projectPod
-        }
+        let options = sync.pod.preferring(projectPod: (try? ProjectContext.locate(directory: directory))?.settings.pod)
         guard let pod = try? options.resolve() else { return }
         do {
             let report = try PodSetup(connection: pod.connection, runtime: SetupRunner.runtime(of: pod)).run(mode: .status)

@@ -58,15 +58,10 @@ struct SyncArguments: ParsableArguments {
 
     /// Resolves the Claude dir, the project and its mapping, the pod and its state folder.
     func prepare(verb: String, rememberMapping: Bool) throws -> Prepared {
-        let env = CLIContext.environment
         let claudeDir = try claude.resolve()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
-        var podOptions = pod
-        if podOptions.pod == nil, env["CCPOD_POD"] == nil, let projectPod = context.settings.pod {
-            podOptions.pod = projectPod
-        }
-        let resolved = try podOptions.resolve()
+        let resolved = try pod.preferring(projectPod: context.settings.pod).resolve()
         let stateDir = CLIContext.locations.podStateDir(podName: resolved.name)
         let memory = MappingMemory(stateDir: stateDir)
         let scope: SyncScope

@@ -302,26 +302,12 @@ public final class ArtifactTransfer: @unchecked Sendable {
             func bad(_ why: String) -> CCPodError {
                 CCPodError.badData("the pod \(connection.displayName) sent an invalid answer (\(why)); files that arrived before are kept")
             }
-            answerLoop: while true {
-                guard let lineBytes = try answer.readLine(limit: 64 * 1024) else { throw bad("it ended early") }
-                let fields = lineBytes.split(separator: 0x09, maxSplits: 4, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-                switch fields.first {
-                case "END":
-                    guard fields.count == 2, fields[1] == "ok" else { throw bad("it stopped") }
-                    break answerLoop
-                case "W":
-                    report.warnings.append("pod: " + fields.dropFirst().joined(separator: " "))
+            try readAnswer(answer, bad, warn: { report.warnings.append($0) }) { fields in
+                switch fields[0] {
                 case "H":
-                    guard fields.count == 5, AgentExchange.isHex64(fields[1]), let size = Int64(fields[2]),
-                          compares.contains(fields[4]) else { throw bad("a malformed hash record") }
-                    let path = fields[4]
-                    let localPath = root + "/" + path
-                    if let stamp = LocalStat.of(localPath), let sha = try? SHA256Hex.ofFile(localPath), sha == fields[1], stamp.size == size {
-                        state.files[path] = .init(pod: PodStat(size: size, mtime: fields[3]), local: stamp, sha256: sha)
-                        results[path] = ArtifactAction(path: path, kind: .same)
-                    } else {
-                        results[path] = ArtifactAction(path: path, kind: .conflict, note: "a different file is already here; use --force to take the pod's")
-                    }
+                    let action = try compared(fields, compares: compares, local: { LocalStat.of(root + "/" + $0) }, &state, bad,
+                                              differs: "a different file is already here; use --force to take the pod's")
+                    results[action.path] = action
                 case "D", "B":
                     var arrivals: [(fetch: Fetch, offset: Int64, length: Int64, sha: String?)] = []
                     if fields[0] == "D" {
@@ -356,11 +342,12 @@ public final class ArtifactTransfer: @unchecked Sendable {
                         // Ctrl-C: this file is whole; the others wait for the next run.
                         channel.abort()
                         report.interrupted = true
-                        break answerLoop
+                        return false
                     }
                 default:
                     throw bad("an unknown record")
                 }
+                return true
             }
         } catch {
             absorb(finisher.drain(), &state, &results)
@@ -587,25 +574,12 @@ public final class ArtifactTransfer: @unchecked Sendable {
             func bad(_ why: String) -> CCPodError {
                 CCPodError.badData("the pod \(connection.displayName) sent an invalid answer (\(why)); what it confirmed is kept")
             }
-            answerLoop: while true {
-                guard let lineBytes = try answer.readLine(limit: 64 * 1024) else { throw bad("it ended early") }
-                let fields = lineBytes.split(separator: 0x09, maxSplits: 4, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-                switch fields.first {
-                case "END":
-                    guard fields.count == 2, fields[1] == "ok" else { throw bad("it stopped") }
-                    break answerLoop
-                case "W":
-                    report.warnings.append("pod: " + fields.dropFirst().joined(separator: " "))
+            try readAnswer(answer, bad, warn: { report.warnings.append($0) }) { fields in
+                switch fields[0] {
                 case "H":
-                    guard fields.count == 5, AgentExchange.isHex64(fields[1]), let size = Int64(fields[2]),
-                          compares.contains(fields[4]) else { throw bad("a malformed hash record") }
-                    let path = fields[4]
-                    if let stamp = local.files[path], let sha = try? SHA256Hex.ofFile(root + "/" + path), sha == fields[1], stamp.size == size {
-                        state.files[path] = .init(pod: PodStat(size: size, mtime: fields[3]), local: stamp, sha256: sha)
-                        results[path] = ArtifactAction(path: path, kind: .same)
-                    } else {
-                        results[path] = ArtifactAction(path: path, kind: .conflict, note: "a different file is already on the pod; use --force to send this one")
-                    }
+                    let action = try compared(fields, compares: compares, local: { local.files[$0] }, &state, bad,
+                                              differs: "a different file is already on the pod; use --force to send this one")
+                    results[action.path] = action
                 case "A":
                     guard fields.count == 5, let s = byPath[fields[4]] else { throw bad("an answer for a file nobody sent") }
                     switch fields[1] {
@@ -629,6 +603,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 default:
                     throw bad("an unknown record")
                 }
+                return true
             }
         } catch {
             report.actions = merge(report.actions, results)
@@ -645,6 +620,41 @@ public final class ArtifactTransfer: @unchecked Sendable {
     }
 
     // MARK: - helpers
+
+    /// Reads the answer's records until `END ok`: warnings are collected, every other
+    /// record goes to `handle` with its fields (the path last); `handle` returns false
+    /// to stop reading early.
+    private func readAnswer(_ answer: FDReader, _ bad: (String) -> CCPodError, warn: (String) -> Void,
+                            _ handle: ([String]) throws -> Bool) throws {
+        while true {
+            guard let lineBytes = try answer.readLine(limit: 64 * 1024) else { throw bad("it ended early") }
+            let fields = lineBytes.split(separator: 0x09, maxSplits: 4, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            switch fields[0] {
+            case "END":
+                guard fields.count == 2, fields[1] == "ok" else { throw bad("it stopped") }
+                return
+            case "W":
+                warn("pod: " + fields.dropFirst().joined(separator: " "))
+            default:
+                if try !handle(fields) { return }
+            }
+        }
+    }
+
+    /// The pod's hash of a file both sides have with nothing agreed (`H` for a `C`
+    /// request): recorded as agreed when the local file has the same bytes, else a conflict.
+    private func compared(_ fields: [String], compares: [String], local: (String) -> LocalStat?,
+                          _ state: inout ArtifactState, _ bad: (String) -> CCPodError, differs: String) throws -> ArtifactAction {
+        guard fields.count == 5, AgentExchange.isHex64(fields[1]), let size = Int64(fields[2]), compares.contains(fields[4]) else {
+            throw bad("a malformed hash record")
+        }
+        let path = fields[4]
+        if let stamp = local(path), stamp.size == size, let sha = try? SHA256Hex.ofFile(request.localDirectory + "/" + path), sha == fields[1] {
+            state.files[path] = .init(pod: PodStat(size: size, mtime: fields[3]), local: stamp, sha256: sha)
+            return ArtifactAction(path: path, kind: .same)
+        }
+        return ArtifactAction(path: path, kind: .conflict, note: differs)
+    }
 
     /// zstd when both ends have it (fast level; incompressible data costs little), else gzip, else none.
     private func chooseCompression(_ listing: PodListing) -> Compression {
