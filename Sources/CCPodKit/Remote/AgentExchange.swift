@@ -255,7 +255,8 @@ public struct AgentExchange: Sendable {
     }
 }
 
-/// Writes a request: text records, each payload's bytes right after its record.
+/// Writes a request: the options, then every file record in one block (`B`), then
+/// the payloads of the records that have one, in order, back to back.
 enum RequestWriter {
     static func write(_ request: AgentRequest, to fd: Int32, progress: TransferProgress? = nil) throws {
         var head = "CCPOD-REQ \(AgentScript.protocolVersion)\n"
@@ -268,7 +269,19 @@ enum RequestWriter {
         option("accept", request.accept.map(\.rawValue).joined(separator: ","))
         for dir in request.scope { head += "S\t\(dir)\n" }
         for id in request.sessionIds { head += "I\t\(id)\n" }
+        var block = Data()
+        for file in request.files {
+            let seenSize = file.seen.map { String($0.size) } ?? "-"
+            let seenMtime = file.seen?.mtime ?? "-"
+            let ancSize = file.ancestor.map { String($0.size) } ?? "-"
+            let ancSha = file.ancestor?.sha256 ?? "-"
+            let length = file.payload?.length ?? 0
+            let sha = file.payload?.sha256 ?? "-"
+            block.append(contentsOf: "K\t\(seenSize)\t\(seenMtime)\t\(ancSize)\t\(ancSha)\t\(file.operation.rawValue)\t\(length)\t\(sha)\t\(file.path)\n".utf8)
+        }
         var pending = Data(head.utf8)
+        pending.append(contentsOf: "B\t\(block.count)\n".utf8)
+        pending.append(block)
         // Payload bytes and files waiting in `pending`, counted once they are written.
         var pendingBytes = 0
         var pendingFiles = 0
@@ -283,17 +296,7 @@ enum RequestWriter {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         for file in request.files {
-            let seenSize = file.seen.map { String($0.size) } ?? "-"
-            let seenMtime = file.seen?.mtime ?? "-"
-            let ancSize = file.ancestor.map { String($0.size) } ?? "-"
-            let ancSha = file.ancestor?.sha256 ?? "-"
-            let length = file.payload?.length ?? 0
-            let sha = file.payload?.sha256 ?? "-"
-            pending.append(contentsOf: "K\t\(seenSize)\t\(seenMtime)\t\(ancSize)\t\(ancSha)\t\(file.operation.rawValue)\t\(length)\t\(sha)\t\(file.path)\n".utf8)
-            guard let payload = file.payload else {
-                if pending.count > 1 << 16 { try flush() }
-                continue
-            }
+            guard let payload = file.payload, payload.length > 0 else { continue }
             if let data = payload.data {
                 pending.append(data)
                 pendingBytes += data.count
@@ -301,13 +304,23 @@ enum RequestWriter {
                 if pending.count > 1 << 16 { try flush() }
                 continue
             }
-            try flush()
             guard let path = payload.file else { continue }
+            // Small files ride along in `pending`; large ones go straight from a big buffer.
             let input = open(path, O_RDONLY | O_CLOEXEC)
             guard input >= 0 else { throw CCPodError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
             defer { close(input) }
             if lseek(input, off_t(payload.offset), SEEK_SET) < 0 { throw CCPodError.io("cannot read \(path)") }
             var remaining = payload.length
+            if remaining <= 1 << 16 {
+                let n = try FileDescriptorIO.read(input, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(remaining)]), path: path)
+                guard Int64(n) == remaining else { throw CCPodError.io("\(path) became shorter while it was sent; run the command again") }
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                pendingBytes += n
+                pendingFiles += 1
+                if pending.count > 1 << 16 { try flush() }
+                continue
+            }
+            try flush()
             while remaining > 0 {
                 let want = Int(min(Int64(buffer.count), remaining))
                 let n = try FileDescriptorIO.read(input, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), path: path)
