@@ -254,21 +254,26 @@ struct SyncRun {
             }
             let isLog = localPath.hasSuffix(".jsonl")
             let change: LocalChange
+            // One read of a changed file: its hashes and newline counts (what a payload needs too).
+            var scanned: SHA256Hex.Scan?
             if let stat {
                 let complete = isLog ? try LocalTree.completeLength(full, size: stat.size) : stat.size
                 if let pair {
                     if stat == pair.localSeen {
                         change = .unchanged
                     } else {
-                        let (prefix, whole) = try Self.hashes(full, prefix: pair.local.size, whole: complete)
-                        if prefix == pair.local.sha256 && complete >= pair.local.size {
-                            change = complete == pair.local.size ? .unchanged : .grew(complete: complete, sha: whole)
+                        let scan = try SHA256Hex.scan(full, prefix: pair.local.size, whole: complete)
+                        scanned = scan
+                        if scan.prefix == pair.local.sha256 && complete >= pair.local.size {
+                            change = complete == pair.local.size ? .unchanged : .grew(complete: complete, sha: scan.whole)
                         } else {
-                            change = .rewritten(complete: complete, sha: whole)
+                            change = .rewritten(complete: complete, sha: scan.whole)
                         }
                     }
                 } else {
-                    change = .new(complete: complete, sha: try SHA256Hex.ofFile(full, length: complete))
+                    let scan = try SHA256Hex.scan(full, whole: complete)
+                    scanned = scan
+                    change = .new(complete: complete, sha: scan.whole)
                 }
             } else {
                 change = .deleted
@@ -295,7 +300,7 @@ struct SyncRun {
                         request.payload = .init(data: data)
                     } else {
                         request.payload = .init(file: full, offset: pair.local.size, length: length,
-                                                sha256: try Self.rangeHash(full, offset: pair.local.size, length: length))
+                                                sha256: try scanned?.tail ?? Self.rangeHash(full, offset: pair.local.size, length: length))
                     }
                     entry.payloadBytes = length
                 case .rewritten(let complete, let sha) where !SyncScope.isTranscript(localPath),
@@ -316,7 +321,11 @@ struct SyncRun {
             }
             entry.sent = request.operation
             if let payload = request.payload {
-                entry.payloadLines = Self.newlines(in: payload)
+                if payload.data == nil, let scanned, payload.offset == 0 || payload.offset == entry.pair?.local.size {
+                    entry.payloadLines = payload.offset == 0 ? scanned.lines : scanned.tailLines
+                } else {
+                    entry.payloadLines = Self.newlines(in: payload)
+                }
                 entry.podVersion = FileVersion(size: payload.length, sha256: payload.sha256)
             }
             entries[podPath] = entry
@@ -853,14 +862,14 @@ struct SyncRun {
         try handle?.seek(toOffset: UInt64(from))
         var remaining = to - from
         while remaining > 0, let chunk = try handle?.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
-            count += chunk.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 }
+            count += SHA256Hex.newlines(in: chunk)
             remaining -= Int64(chunk.count)
         }
         return count
     }
 
     static func newlines(in payload: AgentFileRequest.Payload) -> Int {
-        if let data = payload.data { return data.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 } }
+        if let data = payload.data { return SHA256Hex.newlines(in: data) }
         guard let file = payload.file else { return 0 }
         var count = 0
         guard let handle = FileHandle(forReadingAtPath: file) else { return 0 }
@@ -868,7 +877,7 @@ struct SyncRun {
         try? handle.seek(toOffset: UInt64(payload.offset))
         var remaining = payload.length
         while remaining > 0, let chunk = try? handle.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
-            count += chunk.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 }
+            count += SHA256Hex.newlines(in: chunk)
             remaining -= Int64(chunk.count)
         }
         return count
