@@ -22,6 +22,8 @@
 # (compressed) records:
 #   S <state> <size> <mtime> <lines> <sha256> <path>   a file's state on the pod
 #   D <offset> <len> <sha256> <path>                    then exactly len bytes
+#   E <count> <total>       then count D records without their bytes, then the
+#                           bytes of all of them back to back (total bytes)
 #   W <message>                                         a warning
 #   END ok
 # shellcheck shell=sh
@@ -302,6 +304,42 @@ apply_appends() {
     fi
 }
 
+# Files only the pod has (file "sendnew": rel size mtime), for a pull: hashed in
+# one run, checked unchanged since the scan, then sent back to back as one batch:
+#   E <count> <total>, count D records, then their total bytes
+# (the concatenation stays exactly total bytes long, zero-padded if a file shrank;
+# the hashes tell ccpod). When a file moved meanwhile, each goes on its own.
+send_new() {
+    [ -s "$work/sendnew" ] || return 0
+    sed 's|^\([^'"$TAB"']*\)'"$TAB"'.*|./\1|' "$work/sendnew" > "$work/sendnew.names"
+    cut -f 2,3 "$work/sendnew" > "$work/sendnew.stat"
+    (
+        cd "$base" || exit 1
+        tool=sha256sum
+        command -v openssl >/dev/null 2>&1 && tool=openssl
+        hash_files "$tool" < "$work/sendnew.names" > "$work/sendnew.sums"
+        xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "%s\t%T@\n"' ccpod-find \
+            < "$work/sendnew.names" > "$work/sendnew.again" 2>/dev/null
+    )
+    if cmp -s "$work/sendnew.stat" "$work/sendnew.again" &&
+        [ "$(wc -l < "$work/sendnew.sums")" = "$(wc -l < "$work/sendnew.stat")" ]; then
+        paste "$work/sendnew.sums" "$work/sendnew" > "$work/sendnew.all"
+        sed "s/^\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)\$/S${TAB}new${TAB}\3${TAB}\4${TAB}0${TAB}\1${TAB}\2/" "$work/sendnew.all"
+        total=0
+        while IFS="$TAB" read -r size _ <&4; do
+            total=$((total + size))
+        done 4< "$work/sendnew.stat"
+        printf 'E\t%s\t%s\n' "$(wc -l < "$work/sendnew.all" | tr -d ' ')" "$total"
+        sed "s/^\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)\$/D${TAB}0${TAB}\3${TAB}\1${TAB}\2/" "$work/sendnew.all"
+        (cd "$base" && { xargs -d '\n' cat -- < "$work/sendnew.names" 2>/dev/null; head -c "$total" /dev/zero; } | head -c "$total")
+    else
+        while IFS="$TAB" read -r rel size mtime <&4; do
+            emit_state new "$size" "$mtime" 0 "$(sha_of_prefix "$base/$rel" "$size")" "$rel"
+            emit_data "$rel" "$base/$rel" 0 "$size"
+        done 4< "$work/sendnew"
+    fi
+}
+
 # New files (staged, file "placed") and replaced ones (file "renames": temp,
 # target, rel): flushed all at once, then renamed into place, one mv per folder
 # for the staged ones; their stats come from one find.
@@ -505,6 +543,7 @@ main() {
         > "$work/joined"
 
     : > "$work/appends"
+    : > "$work/sendnew"
     : > "$work/placed"
     : > "$work/unstage"
     while IFS="$TAB" read -r rel seen_size seen_mtime anc anc_sha op len sha idx size mtime; do
@@ -536,9 +575,7 @@ main() {
             # Only on the pod.
             [ "$is_busy" = yes ] && { emit_state busy "$size" "$mtime" 0 - "$rel"; continue; }
             case "$mode" in
-                pull|sync)
-                    emit_state new "$size" "$mtime" 0 "$(sha_of_prefix "$f" "$size")" "$rel"
-                    emit_data "$rel" "$f" 0 "$size" ;;
+                pull|sync) printf '%s\t%s\t%s\n' "$rel" "$size" "$mtime" >> "$work/sendnew" ;;
                 *) emit_state new "$size" "$mtime" 0 - "$rel" ;;
             esac
             continue
@@ -627,6 +664,7 @@ main() {
 
     apply_appends
     place_files
+    send_new
     printf 'END\tok\n'
 }
 

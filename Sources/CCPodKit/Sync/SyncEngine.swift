@@ -571,12 +571,18 @@ struct SyncRun {
         }
         let isLog = podPath.hasSuffix(".jsonl")
         let complete = isLog ? try LocalTree.completeLength(data.file, size: data.length) : data.length
-        let written = try writeLocal(localPath, from: data.file, length: complete, rewriter: rewriter, extraLine: nil)
-        let podVersion = FileVersion(size: complete, sha256: try SHA256Hex.ofFile(data.file, length: complete))
+        var (written, lines) = (FileVersion(size: complete, sha256: data.sha256), data.lines)
+        // The verified data as it is (no ids to rewrite, no partial line) is renamed into place.
+        let adopted = try rewriter == nil && complete == data.length && adoptLocal(localPath, from: data.file)
+        if !adopted {
+            (written, lines) = try writeLocalCounting(localPath, from: data.file, length: complete, rewriter: rewriter, extraLine: nil)
+        }
+        // Without a rewriter the bytes written are the pod's.
+        let podVersion = rewriter == nil ? written : FileVersion(size: complete, sha256: try SHA256Hex.ofFile(data.file, length: complete))
         store.set(AncestorPair(localPath: localPath, podPath: podPath, localSessionId: localId, podSessionId: podId,
                                local: written, pod: podVersion, localSeen: LocalStat.of(claudeDir + "/" + localPath),
                                podSeen: complete == podStat.size ? podStat : nil))
-        items.append(.init(path: localPath, action: .copiedFromPod, lines: try Self.newlines(inFile: data.file, length: complete), bytes: complete))
+        items.append(.init(path: localPath, action: .copiedFromPod, lines: lines, bytes: complete))
     }
 
     // MARK: - Local writes
@@ -741,16 +747,24 @@ struct SyncRun {
     /// Writes a new local file atomically (0600, folders 0700), refusing any path that
     /// leaves the Claude dir through `..` or a symlink.
     private func writeLocal(_ path: String, from source: String, length: Int64?, rewriter: SessionIdRewriter?, extraLine: Data?) throws -> FileVersion {
+        try writeLocalCounting(path, from: source, length: length, rewriter: rewriter, extraLine: extraLine).version
+    }
+
+    /// `writeLocal`, also counting the newlines written.
+    private func writeLocalCounting(_ path: String, from source: String, length: Int64?, rewriter: SessionIdRewriter?,
+                                    extraLine: Data?) throws -> (version: FileVersion, lines: Int) {
         guard PodPathCheck.isSafeRelative(path) else { throw CCPodError.badData("refusing to write \(path.debugDescription) outside the Claude dir") }
         let target = URL(fileURLWithPath: claudeDir + "/" + path)
         try SafeFolders.make(relative: (path as NSString).deletingLastPathComponent, under: claudeDir)
         let total = try length ?? Int64(FileManager.default.attributesOfItem(atPath: source)[.size] as? Int ?? 0)
         var hasher = SHA256()
         var size: Int64 = 0
+        var lines = 0
         try AtomicFile.write(to: target) { fd in
             func put(_ chunk: Data) throws {
                 hasher.update(data: chunk)
                 size += Int64(chunk.count)
+                lines += SHA256Hex.newlines(in: chunk)
                 try FileDescriptorIO.writeAll(fd, chunk, path: target.path)
             }
             if let rewriter {
@@ -760,7 +774,26 @@ struct SyncRun {
             }
             if let extraLine { try put(extraLine) }
         }
-        return FileVersion(size: size, sha256: SHA256Hex.hex(hasher.finalize()))
+        return (FileVersion(size: size, sha256: SHA256Hex.hex(hasher.finalize())), lines)
+    }
+
+    /// Moves a received, verified data file into place as a new local file: flushed,
+    /// renamed (atomic), its folder flushed. False when it lies on another file system.
+    private func adoptLocal(_ path: String, from source: String) throws -> Bool {
+        guard PodPathCheck.isSafeRelative(path) else { throw CCPodError.badData("refusing to write \(path.debugDescription) outside the Claude dir") }
+        let target = URL(fileURLWithPath: claudeDir + "/" + path)
+        try SafeFolders.make(relative: (path as NSString).deletingLastPathComponent, under: claudeDir)
+        let fd = open(source, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CCPodError.io("cannot read \(source): \(String(cString: strerror(errno)))") }
+        let flushed = fsync(fd) == 0
+        close(fd)
+        guard flushed else { throw CCPodError.io("cannot flush \(source)") }
+        guard rename(source, target.path) == 0 else {
+            if errno == EXDEV { return false }
+            throw CCPodError.io("cannot move \(source) to \(target.path): \(String(cString: strerror(errno)))")
+        }
+        AtomicFile.syncDirectory(target.deletingLastPathComponent())
+        return true
     }
 
     private func backupLocal(_ path: String) throws {
