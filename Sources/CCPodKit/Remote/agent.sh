@@ -511,14 +511,14 @@ main() {
                 printf '%s\n' "${t%.jsonl}"
             done
         done < "$work/scope" >> "$work/ids"
-        sort -u "$work/ids" | while IFS= read -r id; do
-            [ -n "$id" ] || continue
-            [ -d "file-history/$id" ] && printf '%s\n' "file-history/$id"
-            [ -d "tasks/$id" ] && printf '%s\n' "tasks/$id"
-            for t in todos/"$id"-*.json; do
-                [ -f "$t" ] && printf '%s\n' "$t"
-            done
-        done >> "$work/scope"
+        # file-history/<id>, tasks/<id> and todos/<id>…json (the id: its first 36
+        # characters, as ccpod reads them), found at once and joined with the ids.
+        sort -u "$work/ids" > "$work/ids.sorted"
+        {
+            find -L file-history tasks -mindepth 1 -maxdepth 1 -type d -printf '%f\t%p\n'
+            find -L todos -mindepth 1 -maxdepth 1 -type f -name '*.json' -printf '%f\t%p\n' |
+                sed "s/^\\([^${TAB}]\\{36\\}\\)[^${TAB}]*${TAB}/\\1${TAB}/"
+        } 2>/dev/null | sort -t "$TAB" -k1,1 | join -t "$TAB" -o 1.2 - "$work/ids.sorted" >> "$work/scope"
         # Stat of every file in scope, one find for all of them (stage folders left out).
         sort -u "$work/scope" > "$work/scope.sorted"
         set --
@@ -537,16 +537,16 @@ main() {
     fi
     sort -u -t "$TAB" -k1,1 "$work/pod.unsorted" > "$work/pod"
     sort -t "$TAB" -k1,1 "$work/known" > "$work/known.sorted"
-    # Files whose pod stat is the one ccpod saw last time, only checked: nothing to say.
-    join -t "$TAB" -a1 -a2 -e - -o 0,1.2,1.3,1.4,1.5,1.6,1.7,1.8,1.9,2.2,2.3 "$work/known.sorted" "$work/pod" |
-        sed "/^[^${TAB}]*${TAB}\\([0-9][0-9]*\\)${TAB}\\([0-9][^${TAB}]*\\)${TAB}[^${TAB}]*${TAB}[^${TAB}]*${TAB}C${TAB}[^${TAB}]*${TAB}[^${TAB}]*${TAB}[^${TAB}]*${TAB}\\1${TAB}\\2\$/d" \
-        > "$work/joined"
+    # Files whose pod stat is the one ccpod saw last time, only checked: nothing to say
+    # (the stats come first in each line, so the test stays quick).
+    join -t "$TAB" -a1 -a2 -e - -o 1.2,1.3,2.2,2.3,1.6,0,1.4,1.5,1.7,1.8,1.9 "$work/known.sorted" "$work/pod" |
+        sed "/^\\([0-9][^${TAB}]*\\)${TAB}\\([0-9][^${TAB}]*\\)${TAB}\\1${TAB}\\2${TAB}C${TAB}/d" > "$work/joined"
 
     : > "$work/appends"
     : > "$work/sendnew"
     : > "$work/placed"
     : > "$work/unstage"
-    while IFS="$TAB" read -r rel seen_size seen_mtime anc anc_sha op len sha idx size mtime; do
+    while IFS="$TAB" read -r seen_size seen_mtime size mtime op rel anc anc_sha len sha idx; do
         f="$base/$rel"
         # A file ccpod names outside the scanned folders is looked at directly.
         if [ "$size" = - ] && [ "$op" != - ] && [ -f "$f" ]; then
