@@ -39,6 +39,9 @@ public struct AgentExchange: Sendable {
             public var offset: Int64
             public var length: Int64
             public var file: String
+            /// SHA-256 of the `length` bytes, checked when they arrived, and their newlines.
+            public var sha256: String = ""
+            public var lines: Int = 0
         }
 
         /// The records by pod path (states and data) and the agent's warnings.
@@ -49,7 +52,8 @@ public struct AgentExchange: Sendable {
             for record in records {
                 switch record {
                 case .state(let s): states[s.path] = s
-                case .data(let path, let offset, let length, let file): data[path] = DataFile(offset: offset, length: length, file: file)
+                case .data(let path, let offset, let length, let file, let sha256, let lines):
+                    data[path] = DataFile(offset: offset, length: length, file: file, sha256: sha256, lines: lines)
                 case .warning(let w): warnings.append("pod: \(w)")
                 }
             }
@@ -209,6 +213,31 @@ public struct AgentExchange: Sendable {
         func bad(_ why: String) -> CCPodError {
             CCPodError.badData("the agent on \(pod) sent an invalid answer (\(why)); nothing was changed here")
         }
+        struct DataHeader {
+            var offset: Int64
+            var length: Int64
+            var sha256: String
+            var path: String
+        }
+        func dataHeader(_ fields: [String]) throws -> DataHeader {
+            guard fields.count == 5, fields[0] == "D", let offset = Int64(fields[1]), let length = Int64(fields[2]),
+                  offset >= 0, length >= 0, Self.isHex64(fields[3]) else { throw bad("a malformed data record") }
+            let path = fields[4]
+            guard PodPathCheck.isSafeRelative(path) else { throw bad("an unsafe path \(path.debugDescription)") }
+            return DataHeader(offset: offset, length: length, sha256: fields[3], path: path)
+        }
+        func receive(_ header: DataHeader) throws {
+            dataCount += 1
+            let target = scratch.appendingPathComponent("data-\(dataCount)")
+            progress?.expect(files: 1, bytes: header.length)
+            let (digest, lines) = try reader.copy(header.length, toFile: target.path, progress: progress)
+            progress?.fileDone()
+            guard digest == header.sha256 else {
+                throw bad("\(header.path) changed on the pod while it was read, or the data was damaged; run the command again")
+            }
+            records.append(.data(path: header.path, offset: header.offset, length: header.length, file: target.path,
+                                 sha256: digest, lines: lines))
+        }
         while true {
             guard let lineBytes = try reader.readLine(limit: 64 * 1024) else { throw bad("it ended early") }
             let fields = lineBytes.split(separator: 0x09, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
@@ -231,19 +260,23 @@ public struct AgentExchange: Sendable {
                 if let sha, !Self.isHex64(sha) { throw bad("a malformed hash") }
                 records.append(.state(.init(kind: kind, path: path, stat: stat, lines: Int(fields[4]) ?? 0, sha256: sha)))
             case "D":
-                guard fields.count == 5, let offset = Int64(fields[1]), let length = Int64(fields[2]),
-                      offset >= 0, length >= 0, Self.isHex64(fields[3]) else { throw bad("a malformed data record") }
-                let path = fields[4]
-                guard PodPathCheck.isSafeRelative(path) else { throw bad("an unsafe path \(path.debugDescription)") }
-                dataCount += 1
-                let target = scratch.appendingPathComponent("data-\(dataCount)")
-                progress?.expect(files: 1, bytes: length)
-                let digest = try reader.copy(length, toFile: target.path, progress: progress)
-                progress?.fileDone()
-                guard digest == fields[3] else {
-                    throw bad("\(path) changed on the pod while it was read, or the data was damaged; run the command again")
+                let header = try dataHeader(fields)
+                try receive(header)
+            case "E":
+                // A batch: its data records first, then all their bytes back to back.
+                guard fields.count == 3, let count = Int(fields[1]), let total = Int64(fields[2]), count >= 0, total >= 0 else {
+                    throw bad("a malformed data batch")
                 }
-                records.append(.data(path: path, offset: offset, length: length, file: target.path))
+                var headers: [DataHeader] = []
+                var sum: Int64 = 0
+                for _ in 0..<count {
+                    guard let line = try reader.readLine(limit: 64 * 1024) else { throw bad("it ended early") }
+                    let header = try dataHeader(line.split(separator: 0x09, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) })
+                    sum += header.length
+                    headers.append(header)
+                }
+                guard sum == total else { throw bad("a data batch whose sizes do not add up") }
+                for header in headers { try receive(header) }
             default:
                 throw bad("an unknown record")
             }
@@ -255,7 +288,8 @@ public struct AgentExchange: Sendable {
     }
 }
 
-/// Writes a request: text records, each payload's bytes right after its record.
+/// Writes a request: the options, then every file record in one block (`B`), then
+/// the payloads of the records that have one, in order, back to back.
 enum RequestWriter {
     static func write(_ request: AgentRequest, to fd: Int32, progress: TransferProgress? = nil) throws {
         var head = "CCPOD-REQ \(AgentScript.protocolVersion)\n"
@@ -268,7 +302,19 @@ enum RequestWriter {
         option("accept", request.accept.map(\.rawValue).joined(separator: ","))
         for dir in request.scope { head += "S\t\(dir)\n" }
         for id in request.sessionIds { head += "I\t\(id)\n" }
+        var block = Data()
+        for file in request.files {
+            let seenSize = file.seen.map { String($0.size) } ?? "-"
+            let seenMtime = file.seen?.mtime ?? "-"
+            let ancSize = file.ancestor.map { String($0.size) } ?? "-"
+            let ancSha = file.ancestor?.sha256 ?? "-"
+            let length = file.payload?.length ?? 0
+            let sha = file.payload?.sha256 ?? "-"
+            block.append(contentsOf: "K\t\(seenSize)\t\(seenMtime)\t\(ancSize)\t\(ancSha)\t\(file.operation.rawValue)\t\(length)\t\(sha)\t\(file.path)\n".utf8)
+        }
         var pending = Data(head.utf8)
+        pending.append(contentsOf: "B\t\(block.count)\n".utf8)
+        pending.append(block)
         // Payload bytes and files waiting in `pending`, counted once they are written.
         var pendingBytes = 0
         var pendingFiles = 0
@@ -283,17 +329,7 @@ enum RequestWriter {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         for file in request.files {
-            let seenSize = file.seen.map { String($0.size) } ?? "-"
-            let seenMtime = file.seen?.mtime ?? "-"
-            let ancSize = file.ancestor.map { String($0.size) } ?? "-"
-            let ancSha = file.ancestor?.sha256 ?? "-"
-            let length = file.payload?.length ?? 0
-            let sha = file.payload?.sha256 ?? "-"
-            pending.append(contentsOf: "K\t\(seenSize)\t\(seenMtime)\t\(ancSize)\t\(ancSha)\t\(file.operation.rawValue)\t\(length)\t\(sha)\t\(file.path)\n".utf8)
-            guard let payload = file.payload else {
-                if pending.count > 1 << 16 { try flush() }
-                continue
-            }
+            guard let payload = file.payload, payload.length > 0 else { continue }
             if let data = payload.data {
                 pending.append(data)
                 pendingBytes += data.count
@@ -301,13 +337,23 @@ enum RequestWriter {
                 if pending.count > 1 << 16 { try flush() }
                 continue
             }
-            try flush()
             guard let path = payload.file else { continue }
+            // Small files ride along in `pending`; large ones go straight from a big buffer.
             let input = open(path, O_RDONLY | O_CLOEXEC)
             guard input >= 0 else { throw CCPodError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
             defer { close(input) }
             if lseek(input, off_t(payload.offset), SEEK_SET) < 0 { throw CCPodError.io("cannot read \(path)") }
             var remaining = payload.length
+            if remaining <= 1 << 16 {
+                let n = try FileDescriptorIO.read(input, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(remaining)]), path: path)
+                guard Int64(n) == remaining else { throw CCPodError.io("\(path) became shorter while it was sent; run the command again") }
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                pendingBytes += n
+                pendingFiles += 1
+                if pending.count > 1 << 16 { try flush() }
+                continue
+            }
+            try flush()
             while remaining > 0 {
                 let want = Int(min(Int64(buffer.count), remaining))
                 let n = try FileDescriptorIO.read(input, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), path: path)
@@ -397,12 +443,13 @@ final class FDReader: @unchecked Sendable {
         }
     }
 
-    /// Copies exactly `count` bytes to a new file and returns their SHA-256.
-    func copy(_ count: Int64, toFile path: String, progress: TransferProgress? = nil) throws -> String {
+    /// Copies exactly `count` bytes to a new file and returns their SHA-256 and newline count.
+    func copy(_ count: Int64, toFile path: String, progress: TransferProgress? = nil) throws -> (sha256: String, lines: Int) {
         let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard out >= 0 else { throw CCPodError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(out) }
         var hasher = SHA256()
+        var lines = 0
         var remaining = count
         while remaining > 0 {
             if start == buffer.count {
@@ -411,12 +458,13 @@ final class FDReader: @unchecked Sendable {
             let take = Int(min(Int64(buffer.count - start), remaining))
             try buffer[start..<(start + take)].withUnsafeBytes { raw in
                 hasher.update(bufferPointer: raw)
+                lines += SHA256Hex.newlines(in: raw)
                 try FileDescriptorIO.writeAll(out, raw, path: path)
             }
             start += take
             remaining -= Int64(take)
             progress?.moved(take)
         }
-        return SHA256Hex.hex(hasher.finalize())
+        return (SHA256Hex.hex(hasher.finalize()), lines)
     }
 }

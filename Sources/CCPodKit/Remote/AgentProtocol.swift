@@ -179,8 +179,9 @@ public struct AgentRequest: Sendable {
 public enum AgentRecord: Sendable, Equatable {
     /// A file's state on the pod.
     case state(FileState)
-    /// `length` bytes of `path` from `offset`, in a local temporary file, verified.
-    case data(path: String, offset: Int64, length: Int64, file: String)
+    /// `length` bytes of `path` from `offset`, in a local temporary file, verified
+    /// (their SHA-256, and how many newlines they hold).
+    case data(path: String, offset: Int64, length: Int64, file: String, sha256: String, lines: Int)
     case warning(String)
 
     public struct FileState: Sendable, Equatable {

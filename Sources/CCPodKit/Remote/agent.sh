@@ -4,21 +4,26 @@
 # Usage: sh -c "$AGENT" ccpod-agent PROTOCOL REQUEST_COMPRESSION
 #
 # Request (stdin, after optional decompression): text records, fields separated
-# by TAB, the path always last; a record announcing N bytes is followed by
-# exactly N raw bytes.
+# by TAB, the path always last.
 #   CCPOD-REQ <protocol>
 #   O <key> <value>                 options: root, claude, state, mode, busy, accept
 #   S <dir>                         a scope folder (relative to the Claude dir)
 #   I <sessionId>                   a session whose per-session folders are in scope
-#   K <seenSize> <seenMtime> <ancSize> <ancHash> <op> <len> <sha256> <path>
+#   B <n>                           n bytes of file records follow, one a line:
+#     K <seenSize> <seenMtime> <ancSize> <ancHash> <op> <len> <sha256> <path>
 #                                   a file ccpod knows; ops: C check, A append,
 #                                   P put new, R replace, D delete, M merge lines
-#                                   (history.jsonl); len bytes follow
+#                                   (history.jsonl); then the payloads of the
+#                                   records with len > 0, in order, back to back
 #   END
+# The work is batched: one process per step for all files (one hash run over
+# every payload, one find for the stats), not one per file.
 # Response (stdout): one plain line `CCPOD-AGENT <protocol> <compression>`, then
 # (compressed) records:
 #   S <state> <size> <mtime> <lines> <sha256> <path>   a file's state on the pod
 #   D <offset> <len> <sha256> <path>                    then exactly len bytes
+#   E <count> <total>       then count D records without their bytes, then the
+#                           bytes of all of them back to back (total bytes)
 #   W <message>                                         a warning
 #   END ok
 # shellcheck shell=sh
@@ -80,21 +85,82 @@ emit_state() { # state size mtime lines sha rel
     printf 'S\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6"
 }
 
-is_safe_rel() { # a relative path that stays inside the Claude dir
-    case "$1" in
-        ''|/*|..|../*|*/..|*/../*|*"$NL"*) return 1 ;;
-    esac
-    return 0
+# SHA-256 of each file named on stdin (one a line), one digest a line, in order;
+# openssl (much faster) when the pod has it, else sha256sum.
+hash_files() { # tool
+    if [ "$1" = openssl ]; then
+        xargs -r -d '\n' openssl dgst -sha256 -r 2>/dev/null
+    else
+        xargs -r -d '\n' sha256sum -- 2>/dev/null
+    fi | sed 's/^\\//' | cut -c 1-64
 }
 
-# Read exactly n bytes of stdin into a file and check its sha256.
-read_payload() { # n sha dest
-    head -c "$1" > "$3" || return 1
-    [ "$(wc -c < "$3" | tr -d ' ')" -eq "$1" ] || return 1
-    [ "$(sha_of_file "$3")" = "$2" ]
+# Checks that the files named in $1 hold the digests in $2 (same order).
+files_match() { # names digests
+    if command -v openssl >/dev/null 2>&1; then
+        hash_files openssl < "$1" > "$work/sums.got"
+        cmp -s "$2" "$work/sums.got" && return 0
+    fi
+    hash_files sha256sum < "$1" > "$work/sums.got"
+    cmp -s "$2" "$work/sums.got"
+}
+
+# Reads the file records (B) and their payloads. A new file's payload goes
+# straight next to its place, in this run's stage folder of that folder (renamed
+# into place once verified and flushed); other payloads go to the work folder.
+take_records() { # n
+    head -c "$1" > "$work/block"
+    # Every record well formed, no path absolute or climbing out with "..".
+    check=$(sed -n -e "/^K\\(${TAB}[^${TAB}]*\\)\\{7\\}${TAB}[^${TAB}][^${TAB}]*\$/!{s/.*/bad/p;q;}" \
+        -e "/${TAB}\\/[^${TAB}]*\$/{s/.*/unsafe/p;q;}" \
+        -e "/${TAB}\\.\\.\\(\\/[^${TAB}]*\\)\\{0,1\\}\$/{s/.*/unsafe/p;q;}" \
+        -e "/\\/\\.\\.\\(\\/[^${TAB}]*\\)\\{0,1\\}\$/{s/.*/unsafe/p;q;}" "$work/block")
+    case "$check" in
+        bad) fail "unknown request record" ;;
+        unsafe) fail "unsafe path in request" ;;
+    esac
+    # path seenSize seenMtime ancSize ancHash op len sha idx
+    nl -b a -w 1 -s "$TAB" "$work/block" |
+        sed "s/^\\([0-9]*\\)${TAB}K${TAB}\\(.*\\)${TAB}\\([^${TAB}]*\\)\$/\\3${TAB}\\2${TAB}\\1/" > "$work/known"
+    sed "/^\\([^${TAB}]*${TAB}\\)\\{6\\}0${TAB}/d" "$work/known" > "$work/payloads"
+    [ -s "$work/payloads" ] || return 0
+    [ -n "$claude" ] || fail "request names no Claude dir"
+    base="$root$claude"
+    mkdir -p "$base" || fail "cannot create $base on the pod"
+    # The stage folders of new files, made at once.
+    sed -n "s|^\\([^${TAB}]*\\)\\(${TAB}[^${TAB}]*\\)\\{4\\}${TAB}P${TAB}.*|./\\1|p" "$work/payloads" |
+        sed "s|/[^/]*\$|/$stage|" | sort -u > "$work/stages"
+    if [ -s "$work/stages" ]; then
+        (cd "$base" && xargs -d '\n' mkdir -p --) < "$work/stages" || fail "cannot create folders in $base on the pod"
+    fi
+    while IFS="$TAB" read -r rel _ _ _ _ op len _ idx <&4; do
+        case "$len" in ''|*[!0-9]*) fail "unknown request record" ;; esac
+        case "$op" in
+            P) r="./$rel"; dest="$base/${r%/*}/$stage/${r##*/}" ;;
+            *) dest="$work/p.$idx" ;;
+        esac
+        head -c "$len" > "$dest" || fail "cannot write $dest on the pod"
+        printf '%s\n' "$dest" >&5
+    done 4< "$work/payloads" 5> "$work/dests"
+    cut -f 8 "$work/payloads" > "$work/sums.want"
+    if ! files_match "$work/dests" "$work/sums.want"; then
+        paste "$work/sums.want" "$work/sums.got" "$work/payloads" | while IFS="$TAB" read -r want got rel _; do
+            [ "$want" = "$got" ] || { printf '%s\n' "$rel"; break; }
+        done > "$work/damaged"
+        IFS= read -r rel < "$work/damaged"
+        fail "payload for $rel is damaged"
+    fi
 }
 
 # --- request ------------------------------------------------------------------
+
+# Removes the work folder and whatever this run staged and did not place.
+cleanup() {
+    if [ -n "$base" ] && [ -s "$work/stages" ]; then
+        (cd "$base" 2>/dev/null && xargs -r -d '\n' rm -rf -- < "$work/stages")
+    fi
+    rm -rf "$work"
+}
 
 run_agent() {
 IFS= read -r hello || fail "empty request"
@@ -103,16 +169,19 @@ case "$hello" in
     *) fail "unexpected request header" ;;
 esac
 
-root='' claude='' state='' mode=status busy=5 accept=none
+root='' claude='' state='' mode=status busy=5 accept=none base=''
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-agent.XXXXXX") || fail "cannot create a temporary folder"
-trap 'rm -rf "$work"' EXIT HUP INT TERM
+# This run's stage folders (next to new files), hidden from every scan.
+stage=".${work##*/}.ccpod-stage"
+trap 'cleanup' EXIT
+trap 'exit 3' HUP INT TERM
 : > "$work/known"
 : > "$work/scope"
 : > "$work/ids"
 : > "$work/renames"
-n=0
-bad=''
-while IFS="$TAB" read -r kind a b c d e f g h; do
+: > "$work/stages"
+ended=no
+while IFS="$TAB" read -r kind a b; do
     case "$kind" in
         O)
             case "$a" in
@@ -121,19 +190,14 @@ while IFS="$TAB" read -r kind a b c d e f g h; do
             esac ;;
         S) printf '%s\n' "$a" >> "$work/scope" ;;
         I) printf '%s\n' "$a" >> "$work/ids" ;;
-        K)
-            # a=seenSize b=seenMtime c=ancSize d=ancHash e=op f=len g=sha h=path
-            n=$((n + 1))
-            if [ "$f" -gt 0 ] 2>/dev/null; then
-                read_payload "$f" "$g" "$work/p.$n" || bad="payload for $h is damaged"
-            fi
-            is_safe_rel "$h" || bad="unsafe path in request"
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$h" "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$n" >> "$work/known" ;;
-        END) break ;;
-        *) bad="unknown request record" ;;
+        B)
+            case "$a" in ''|*[!0-9]*) fail "unknown request record" ;; esac
+            take_records "$a" ;;
+        END) ended=yes; break ;;
+        *) fail "unknown request record" ;;
     esac
 done
-[ -n "$bad" ] && fail "$bad"
+[ "$ended" = yes ] || fail "the request ended early"
 [ -n "$claude" ] || fail "request names no Claude dir"
 base="$root$claude"
 jdir="$root$state/journal"
@@ -159,22 +223,143 @@ esac
 
 # Finish appends an earlier, interrupted exchange left in the journal: the
 # file is at the old size (append again), part way (cut back, append again) or
-# complete (nothing to do). Anything else is left alone and reported.
+# complete (nothing to do). Anything else is left alone and reported. An entry
+# is <n>.meta + <n>.data (one append) or a run's folder: meta (a line per append,
+# naming its data file there) and the data files.
 recover_journal() {
     [ -d "$jdir" ] || return 0
-    for meta in "$jdir"/*.meta; do
+    for meta in "$jdir"/*.meta "$jdir"/*/meta; do
         [ -f "$meta" ] || continue
-        IFS="$TAB" read -r rel anc len _ < "$meta"
-        data=${meta%.meta}.data
-        f="$base/$rel"
-        if [ -f "$f" ] && [ -f "$data" ]; then
-            size=$(wc -c < "$f" | tr -d ' ')
-            if [ "$size" -ge "$anc" ] && [ "$size" -lt $((anc + len)) ]; then
-                truncate -s "$anc" "$f" && cat "$data" >> "$f"
+        while IFS="$TAB" read -r rel anc len data <&4; do
+            case "$data" in
+                -|'') data=${meta%.meta}.data ;;
+                */*) continue ;;
+                *) data=${meta%/*}/$data ;;
+            esac
+            f="$base/$rel"
+            if [ -f "$f" ] && [ -f "$data" ]; then
+                size=$(wc -c < "$f" | tr -d ' ')
+                if [ "$size" -ge "$anc" ] && [ "$size" -lt $((anc + len)) ]; then
+                    truncate -s "$anc" "$f" && cat "$data" >> "$f"
+                fi
             fi
-        fi
-        rm -f "$meta" "$data"
+        done 4< "$meta"
+        case "$meta" in
+            */meta) rm -rf "${meta%/*}" ;;
+            *) rm -f "$meta" "${meta%.meta}.data" ;;
+        esac
     done
+    # A run's folder that was never armed (cut before its meta was in place).
+    for run in "$jdir"/ccpod-agent.*; do
+        [ -d "$run" ] && [ ! -f "$run/meta" ] && rm -rf "$run"
+    done
+}
+
+# The appends of this run (file "appends": rel file offset len sha idx), through
+# one journal entry: the payloads and the intents written and flushed first, then
+# armed, then appended, then each checked (size, and its bytes against the
+# verified payload); the entry keeps only the appends that could not be verified,
+# for the next call to finish.
+apply_appends() {
+    [ -s "$work/appends" ] || return 0
+    jrun="$jdir/${work##*/}"
+    cut -f 6 "$work/appends" | sed 's/^/p./' > "$work/append.data"
+    if ! mkdir -p "$jrun" || ! (cd "$work" && xargs -d '\n' cp -t "$jrun" --) < "$work/append.data"; then
+        while IFS="$TAB" read -r rel f _ <&4; do
+            printf 'W\tcannot journal the append to %s on the pod; nothing was appended\n' "$rel"
+            emit_state failed - - 0 - "$rel"
+        done 4< "$work/appends"
+        rm -rf "$jrun"
+        return 0
+    fi
+    while IFS="$TAB" read -r rel f anc len sha idx <&4; do
+        printf '%s\t%s\t%s\tp.%s\n' "$rel" "$anc" "$len" "$idx"
+    done 4< "$work/appends" > "$jrun/meta.tmp"
+    (cd "$jrun" && sync -- p.* meta.tmp 2>/dev/null)
+    mv "$jrun/meta.tmp" "$jrun/meta"
+    while IFS="$TAB" read -r rel f anc len sha idx <&4; do
+        cat "$jrun/p.$idx" >> "$f"
+    done 4< "$work/appends"
+    # Their stats, one find for all (in order; a missing file is caught below).
+    cut -f 2 "$work/appends" |
+        xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "%s\t%T@\t%p\n"' ccpod-find > "$work/appended" 2>/dev/null
+    : > "$work/append.left"
+    : > "$work/append.done"
+    while IFS="$TAB" read -r rel f anc len sha idx <&4; do
+        IFS="$TAB" read -r size mtime p <&6 || p=''
+        if [ "$p" = "$f" ] && [ "$size" = $((anc + len)) ] && cmp -s "$f" "$jrun/p.$idx" "$anc" 0; then
+            emit_state appended "$size" "$mtime" 0 - "$rel"
+            printf '%s\n' "$f" >> "$work/append.done"
+        else
+            printf 'W\tappend to %s could not be verified; the journal will retry it\n' "$rel"
+            emit_state failed "${size:--}" - 0 - "$rel"
+            printf '%s\t%s\t%s\tp.%s\n' "$rel" "$anc" "$len" "$idx" >> "$work/append.left"
+        fi
+    done 4< "$work/appends" 6< "$work/appended"
+    xargs -r -d '\n' sync -- < "$work/append.done" 2>/dev/null
+    if [ -s "$work/append.left" ]; then
+        cp "$work/append.left" "$jrun/meta.tmp" && mv "$jrun/meta.tmp" "$jrun/meta"
+    else
+        rm -rf "$jrun"
+    fi
+}
+
+# Files only the pod has (file "sendnew": rel size mtime), for a pull: hashed in
+# one run, checked unchanged since the scan, then sent back to back as one batch:
+#   E <count> <total>, count D records, then their total bytes
+# (the concatenation stays exactly total bytes long, zero-padded if a file shrank;
+# the hashes tell ccpod). When a file moved meanwhile, each goes on its own.
+send_new() {
+    [ -s "$work/sendnew" ] || return 0
+    sed 's|^\([^'"$TAB"']*\)'"$TAB"'.*|./\1|' "$work/sendnew" > "$work/sendnew.names"
+    cut -f 2,3 "$work/sendnew" > "$work/sendnew.stat"
+    (
+        cd "$base" || exit 1
+        tool=sha256sum
+        command -v openssl >/dev/null 2>&1 && tool=openssl
+        hash_files "$tool" < "$work/sendnew.names" > "$work/sendnew.sums"
+        xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "%s\t%T@\n"' ccpod-find \
+            < "$work/sendnew.names" > "$work/sendnew.again" 2>/dev/null
+    )
+    if cmp -s "$work/sendnew.stat" "$work/sendnew.again" &&
+        [ "$(wc -l < "$work/sendnew.sums")" = "$(wc -l < "$work/sendnew.stat")" ]; then
+        paste "$work/sendnew.sums" "$work/sendnew" > "$work/sendnew.all"
+        sed "s/^\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)\$/S${TAB}new${TAB}\3${TAB}\4${TAB}0${TAB}\1${TAB}\2/" "$work/sendnew.all"
+        total=0
+        while IFS="$TAB" read -r size _ <&4; do
+            total=$((total + size))
+        done 4< "$work/sendnew.stat"
+        printf 'E\t%s\t%s\n' "$(wc -l < "$work/sendnew.all" | tr -d ' ')" "$total"
+        sed "s/^\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)\$/D${TAB}0${TAB}\3${TAB}\1${TAB}\2/" "$work/sendnew.all"
+        (cd "$base" && { xargs -d '\n' cat -- < "$work/sendnew.names" 2>/dev/null; head -c "$total" /dev/zero; } | head -c "$total")
+    else
+        while IFS="$TAB" read -r rel size mtime <&4; do
+            emit_state new "$size" "$mtime" 0 "$(sha_of_prefix "$base/$rel" "$size")" "$rel"
+            emit_data "$rel" "$base/$rel" 0 "$size"
+        done 4< "$work/sendnew"
+    fi
+}
+
+# New files (staged, file "placed") and replaced ones (file "renames": temp,
+# target, rel): flushed all at once, then renamed into place, one mv per folder
+# for the staged ones; their stats come from one find.
+place_files() {
+    [ -s "$work/unstage" ] && xargs -r -d '\n' rm -f -- < "$work/unstage"
+    [ -s "$work/placed" ] || [ -s "$work/renames" ] || return 0
+    sync -f "$base" 2>/dev/null || sync
+    if [ -s "$work/placed" ]; then
+        while IFS= read -r s <&4; do
+            # Relative names (no length limit trouble); unmatched patterns stay literal and are skipped.
+            (cd "$base/$s" 2>/dev/null && exec mv -f -t .. -- * .[!.]* ..?* 2>/dev/null)
+        done 4< "$work/stages"
+        (cd "$base" && sed 's|^|./|' "$work/placed" |
+            xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "S\twritten\t%s\t%T@\t0\t-\t%p\n"' ccpod-find 2>/dev/null) |
+            sed "s|$TAB\\./|$TAB|"
+    fi
+    while IFS="$TAB" read -r tmp target rel <&4; do
+        # shellcheck disable=SC2046
+        mv "$tmp" "$target" && set -- $(stat_of "$target") && emit_state written "$1" "$2" 0 - "$rel"
+    done 4< "$work/renames"
 }
 
 # Append len bytes of src to file (which must be offset bytes long) through the
@@ -323,39 +508,56 @@ main() {
             for t in "$dir"/*.jsonl; do
                 [ -f "$t" ] || continue
                 t=${t##*/}
-                printf '%s\n' "${t%.jsonl}" >> "$work/ids"
+                printf '%s\n' "${t%.jsonl}"
             done
-        done < "$work/scope"
-        sort -u "$work/ids" | while IFS= read -r id; do
-            [ -n "$id" ] || continue
-            [ -d "file-history/$id" ] && printf '%s\n' "file-history/$id"
-            [ -d "tasks/$id" ] && printf '%s\n' "tasks/$id"
-            for t in todos/"$id"-*.json; do
-                [ -f "$t" ] && printf '%s\n' "$t"
-            done
-        done >> "$work/scope"
-        # Stat of every file in scope, one find for all of them.
-        sort -u "$work/scope" | while IFS= read -r dir; do
-            [ -e "$dir" ] || continue
-            find -H "$dir" -type f ! -name "*$NL*" ! -name ".*.ccpod-*" -printf '%p\t%s\t%T@\n'
-        done > "$work/pod.unsorted"
+        done < "$work/scope" >> "$work/ids"
+        # file-history/<id>, tasks/<id> and todos/<id>…json (the id: its first 36
+        # characters, as ccpod reads them), found at once and joined with the ids.
+        sort -u "$work/ids" > "$work/ids.sorted"
+        {
+            find -L file-history tasks -mindepth 1 -maxdepth 1 -type d -printf '%f\t%p\n'
+            find -L todos -mindepth 1 -maxdepth 1 -type f -name '*.json' -printf '%f\t%p\n' |
+                sed "s/^\\([^${TAB}]\\{36\\}\\)[^${TAB}]*${TAB}/\\1${TAB}/"
+        } 2>/dev/null | sort -t "$TAB" -k1,1 | join -t "$TAB" -o 1.2 - "$work/ids.sorted" >> "$work/scope"
+        # Stat of every file in scope, one find for all of them (stage folders left out).
+        sort -u "$work/scope" > "$work/scope.sorted"
+        set --
+        while IFS= read -r dir; do
+            [ -e "$dir" ] && set -- "$@" "./$dir"
+        done < "$work/scope.sorted"
+        if [ $# -gt 0 ]; then
+            find -H "$@" -name ".*.ccpod-*" -prune -o -type f ! -name "*$NL*" -printf '%p\t%s\t%T@\n' 2>/dev/null |
+                sed 's|^\./||' > "$work/pod.unsorted"
+        else
+            : > "$work/pod.unsorted"
+        fi
         cd / || exit 3
     else
         : > "$work/pod.unsorted"
     fi
-    sort -t "$TAB" -k1,1 "$work/pod.unsorted" > "$work/pod"
+    sort -u -t "$TAB" -k1,1 "$work/pod.unsorted" > "$work/pod"
     sort -t "$TAB" -k1,1 "$work/known" > "$work/known.sorted"
-    join -t "$TAB" -a1 -a2 -e - -o 0,1.2,1.3,1.4,1.5,1.6,1.7,1.8,1.9,2.2,2.3 \
-        "$work/known.sorted" "$work/pod" > "$work/joined"
+    # Files whose pod stat is the one ccpod saw last time, only checked: nothing to say
+    # (the stats come first in each line, so the test stays quick).
+    join -t "$TAB" -a1 -a2 -e - -o 1.2,1.3,2.2,2.3,1.6,0,1.4,1.5,1.7,1.8,1.9 "$work/known.sorted" "$work/pod" |
+        sed "/^\\([0-9][^${TAB}]*\\)${TAB}\\([0-9][^${TAB}]*\\)${TAB}\\1${TAB}\\2${TAB}C${TAB}/d" > "$work/joined"
 
-    writes=0
-    while IFS="$TAB" read -r rel seen_size seen_mtime anc anc_sha op len sha idx size mtime; do
+    : > "$work/appends"
+    : > "$work/sendnew"
+    : > "$work/placed"
+    : > "$work/unstage"
+    while IFS="$TAB" read -r seen_size seen_mtime size mtime op rel anc anc_sha len sha idx; do
         f="$base/$rel"
         # A file ccpod names outside the scanned folders is looked at directly.
         if [ "$size" = - ] && [ "$op" != - ] && [ -f "$f" ]; then
             st=$(stat_of "$f")
             size=${st%%"$TAB"*}
             mtime=${st#*"$TAB"}
+        fi
+        # A new file's payload waits in its stage folder; it stays out unless the pod has none.
+        if [ "$op" = P ] && [ "$size" != - ]; then
+            r="./$rel"
+            printf '%s\n' "$base/${r%/*}/$stage/${r##*/}" >> "$work/unstage"
         fi
         if [ "$op" = M ]; then
             merge_lines "$rel" "$f" "$size" "$seen_size" "$seen_mtime" "$anc" "$anc_sha" "$len" "$idx"
@@ -373,9 +575,7 @@ main() {
             # Only on the pod.
             [ "$is_busy" = yes ] && { emit_state busy "$size" "$mtime" 0 - "$rel"; continue; }
             case "$mode" in
-                pull|sync)
-                    emit_state new "$size" "$mtime" 0 "$(sha_of_prefix "$f" "$size")" "$rel"
-                    emit_data "$rel" "$f" 0 "$size" ;;
+                pull|sync) printf '%s\t%s\t%s\n' "$rel" "$size" "$mtime" >> "$work/sendnew" ;;
                 *) emit_state new "$size" "$mtime" 0 - "$rel" ;;
             esac
             continue
@@ -386,8 +586,17 @@ main() {
         fi
         if [ "$size" = - ]; then
             if [ "$op" = P ]; then
-                mkdir -p "${f%/*}" && cp "$work/p.$idx" "$f.ccpod-new" && writes=$((writes + 1))
-                printf '%s\n' "$rel" >> "$work/renames"
+                r="./$rel"
+                staged="$base/${r%/*}/$stage/${r##*/}"
+                if [ -L "$base/$rel" ]; then
+                    if mkdir -p "${f%/*}" && mv "$staged" "$f.ccpod-new"; then
+                        printf '%s\t%s\t%s\n' "$f.ccpod-new" "$f" "$rel" >> "$work/renames"
+                    else
+                        printf '%s\n' "$staged" >> "$work/unstage"
+                    fi
+                else
+                    printf '%s\n' "$rel" >> "$work/placed"
+                fi
             else
                 emit_state gone - - 0 - "$rel"
             fi
@@ -407,14 +616,7 @@ main() {
             C) ;;
             A)
                 if [ "$unchanged" != no ]; then
-                    if journal_append "$rel" "$f" "$anc" "$len" "$sha" "$work/p.$idx" "$idx"; then
-                        # shellcheck disable=SC2046
-                        set -- $(stat_of "$f")
-                        emit_state appended "$1" "$2" 0 - "$rel"
-                    else
-                        printf 'W\tappend to %s could not be verified; the journal will retry it\n' "$rel"
-                        emit_state failed "$(wc -c < "$f" | tr -d ' ')" - 0 - "$rel"
-                    fi
+                    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rel" "$f" "$anc" "$len" "$sha" "$idx" >> "$work/appends"
                     continue
                 fi
                 # Already there (an earlier run appended it and was cut off before it heard back)?
@@ -433,8 +635,8 @@ main() {
                 continue ;;
             R)
                 if [ "$unchanged" != no ]; then
-                    cp "$work/p.$idx" "$f.ccpod-new" && writes=$((writes + 1))
-                    printf '%s\n' "$rel" >> "$work/renames"
+                    cp "$work/p.$idx" "$f.ccpod-new" &&
+                        printf '%s\t%s\t%s\n' "$f.ccpod-new" "$f" "$rel" >> "$work/renames"
                     continue
                 fi ;;
             D)
@@ -460,16 +662,9 @@ main() {
         fi
     done < "$work/joined"
 
-    # New and replaced files: flush them all at once, then rename into place.
-    if [ "$writes" -gt 0 ]; then
-        sync -f "$base" 2>/dev/null || sync
-        while IFS= read -r rel; do
-            f="$base/$rel"
-            [ -L "$f" ] && f=$(readlink -f "$f")
-            # shellcheck disable=SC2046
-            mv "$f.ccpod-new" "$f" && set -- $(stat_of "$f") && emit_state written "$1" "$2" 0 - "$rel"
-        done < "$work/renames"
-    fi
+    apply_appends
+    place_files
+    send_new
     printf 'END\tok\n'
 }
 

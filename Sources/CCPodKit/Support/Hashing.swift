@@ -50,4 +50,68 @@ public enum SHA256Hex {
         }
         return hex(hasher.finalize())
     }
+
+    /// What one read of a file's first `whole` bytes tells: the SHA-256 of its first
+    /// `prefix` bytes (nil when `prefix` > `whole` or the file is shorter), of the
+    /// `whole` bytes, and of the bytes after the prefix, with their newline counts.
+    public struct Scan: Sendable {
+        public var prefix: String?
+        public var whole: String
+        public var tail: String
+        public var lines: Int
+        public var tailLines: Int
+    }
+
+    public static func scan(_ path: String, prefix: Int64 = 0, whole: Int64) throws -> Scan {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CCPodError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var wholeHasher = SHA256()
+        var tailHasher = SHA256()
+        var prefixDigest: String? = prefix == 0 ? empty : nil
+        var lines = 0
+        var tailLines = 0
+        var done: Int64 = 0
+        let size = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
+        while done < whole {
+            var want = min(whole - done, Int64(size))
+            // Stop at the prefix's end, so a read is all before it or all after it.
+            if done < prefix { want = min(want, prefix - done) }
+            let n = try FileDescriptorIO.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(want)]), path: path)
+            if n == 0 { break }
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            wholeHasher.update(bufferPointer: chunk)
+            let count = newlines(in: chunk)
+            lines += count
+            if done >= prefix {
+                tailHasher.update(bufferPointer: chunk)
+                tailLines += count
+            }
+            done += Int64(n)
+            if done == prefix { prefixDigest = hex(wholeHasher.finalize()) }
+        }
+        if prefix > whole || done < prefix { prefixDigest = nil }
+        return Scan(prefix: prefixDigest, whole: hex(wholeHasher.finalize()), tail: hex(tailHasher.finalize()),
+                    lines: lines, tailLines: tailLines)
+    }
+
+    /// The number of newline bytes in `buffer`.
+    public static func newlines(in buffer: UnsafeRawBufferPointer) -> Int {
+        guard var p = buffer.baseAddress else { return 0 }
+        var left = buffer.count
+        var count = 0
+        while left > 0, let hit = memchr(p, 0x0A, left) {
+            count += 1
+            let next = UnsafeRawPointer(hit) + 1
+            left -= next - p
+            p = next
+        }
+        return count
+    }
+
+    public static func newlines(in data: Data) -> Int {
+        data.withUnsafeBytes { newlines(in: $0) }
+    }
 }

@@ -254,21 +254,26 @@ struct SyncRun {
             }
             let isLog = localPath.hasSuffix(".jsonl")
             let change: LocalChange
+            // One read of a changed file: its hashes and newline counts (what a payload needs too).
+            var scanned: SHA256Hex.Scan?
             if let stat {
                 let complete = isLog ? try LocalTree.completeLength(full, size: stat.size) : stat.size
                 if let pair {
                     if stat == pair.localSeen {
                         change = .unchanged
                     } else {
-                        let (prefix, whole) = try Self.hashes(full, prefix: pair.local.size, whole: complete)
-                        if prefix == pair.local.sha256 && complete >= pair.local.size {
-                            change = complete == pair.local.size ? .unchanged : .grew(complete: complete, sha: whole)
+                        let scan = try SHA256Hex.scan(full, prefix: pair.local.size, whole: complete)
+                        scanned = scan
+                        if scan.prefix == pair.local.sha256 && complete >= pair.local.size {
+                            change = complete == pair.local.size ? .unchanged : .grew(complete: complete, sha: scan.whole)
                         } else {
-                            change = .rewritten(complete: complete, sha: whole)
+                            change = .rewritten(complete: complete, sha: scan.whole)
                         }
                     }
                 } else {
-                    change = .new(complete: complete, sha: try SHA256Hex.ofFile(full, length: complete))
+                    let scan = try SHA256Hex.scan(full, whole: complete)
+                    scanned = scan
+                    change = .new(complete: complete, sha: scan.whole)
                 }
             } else {
                 change = .deleted
@@ -295,7 +300,7 @@ struct SyncRun {
                         request.payload = .init(data: data)
                     } else {
                         request.payload = .init(file: full, offset: pair.local.size, length: length,
-                                                sha256: try Self.rangeHash(full, offset: pair.local.size, length: length))
+                                                sha256: try scanned?.tail ?? Self.rangeHash(full, offset: pair.local.size, length: length))
                     }
                     entry.payloadBytes = length
                 case .rewritten(let complete, let sha) where !SyncScope.isTranscript(localPath),
@@ -316,7 +321,11 @@ struct SyncRun {
             }
             entry.sent = request.operation
             if let payload = request.payload {
-                entry.payloadLines = Self.newlines(in: payload)
+                if payload.data == nil, let scanned, payload.offset == 0 || payload.offset == entry.pair?.local.size {
+                    entry.payloadLines = payload.offset == 0 ? scanned.lines : scanned.tailLines
+                } else {
+                    entry.payloadLines = Self.newlines(in: payload)
+                }
                 entry.podVersion = FileVersion(size: payload.length, sha256: payload.sha256)
             }
             entries[podPath] = entry
@@ -562,12 +571,18 @@ struct SyncRun {
         }
         let isLog = podPath.hasSuffix(".jsonl")
         let complete = isLog ? try LocalTree.completeLength(data.file, size: data.length) : data.length
-        let written = try writeLocal(localPath, from: data.file, length: complete, rewriter: rewriter, extraLine: nil)
-        let podVersion = FileVersion(size: complete, sha256: try SHA256Hex.ofFile(data.file, length: complete))
+        var (written, lines) = (FileVersion(size: complete, sha256: data.sha256), data.lines)
+        // The verified data as it is (no ids to rewrite, no partial line) is renamed into place.
+        let adopted = try rewriter == nil && complete == data.length && adoptLocal(localPath, from: data.file)
+        if !adopted {
+            (written, lines) = try writeLocalCounting(localPath, from: data.file, length: complete, rewriter: rewriter, extraLine: nil)
+        }
+        // Without a rewriter the bytes written are the pod's.
+        let podVersion = rewriter == nil ? written : FileVersion(size: complete, sha256: try SHA256Hex.ofFile(data.file, length: complete))
         store.set(AncestorPair(localPath: localPath, podPath: podPath, localSessionId: localId, podSessionId: podId,
                                local: written, pod: podVersion, localSeen: LocalStat.of(claudeDir + "/" + localPath),
                                podSeen: complete == podStat.size ? podStat : nil))
-        items.append(.init(path: localPath, action: .copiedFromPod, lines: try Self.newlines(inFile: data.file, length: complete), bytes: complete))
+        items.append(.init(path: localPath, action: .copiedFromPod, lines: lines, bytes: complete))
     }
 
     // MARK: - Local writes
@@ -732,16 +747,24 @@ struct SyncRun {
     /// Writes a new local file atomically (0600, folders 0700), refusing any path that
     /// leaves the Claude dir through `..` or a symlink.
     private func writeLocal(_ path: String, from source: String, length: Int64?, rewriter: SessionIdRewriter?, extraLine: Data?) throws -> FileVersion {
+        try writeLocalCounting(path, from: source, length: length, rewriter: rewriter, extraLine: extraLine).version
+    }
+
+    /// `writeLocal`, also counting the newlines written.
+    private func writeLocalCounting(_ path: String, from source: String, length: Int64?, rewriter: SessionIdRewriter?,
+                                    extraLine: Data?) throws -> (version: FileVersion, lines: Int) {
         guard PodPathCheck.isSafeRelative(path) else { throw CCPodError.badData("refusing to write \(path.debugDescription) outside the Claude dir") }
         let target = URL(fileURLWithPath: claudeDir + "/" + path)
         try SafeFolders.make(relative: (path as NSString).deletingLastPathComponent, under: claudeDir)
         let total = try length ?? Int64(FileManager.default.attributesOfItem(atPath: source)[.size] as? Int ?? 0)
         var hasher = SHA256()
         var size: Int64 = 0
+        var lines = 0
         try AtomicFile.write(to: target) { fd in
             func put(_ chunk: Data) throws {
                 hasher.update(data: chunk)
                 size += Int64(chunk.count)
+                lines += SHA256Hex.newlines(in: chunk)
                 try FileDescriptorIO.writeAll(fd, chunk, path: target.path)
             }
             if let rewriter {
@@ -751,7 +774,26 @@ struct SyncRun {
             }
             if let extraLine { try put(extraLine) }
         }
-        return FileVersion(size: size, sha256: SHA256Hex.hex(hasher.finalize()))
+        return (FileVersion(size: size, sha256: SHA256Hex.hex(hasher.finalize())), lines)
+    }
+
+    /// Moves a received, verified data file into place as a new local file: flushed,
+    /// renamed (atomic), its folder flushed. False when it lies on another file system.
+    private func adoptLocal(_ path: String, from source: String) throws -> Bool {
+        guard PodPathCheck.isSafeRelative(path) else { throw CCPodError.badData("refusing to write \(path.debugDescription) outside the Claude dir") }
+        let target = URL(fileURLWithPath: claudeDir + "/" + path)
+        try SafeFolders.make(relative: (path as NSString).deletingLastPathComponent, under: claudeDir)
+        let fd = open(source, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CCPodError.io("cannot read \(source): \(String(cString: strerror(errno)))") }
+        let flushed = fsync(fd) == 0
+        close(fd)
+        guard flushed else { throw CCPodError.io("cannot flush \(source)") }
+        guard rename(source, target.path) == 0 else {
+            if errno == EXDEV { return false }
+            throw CCPodError.io("cannot move \(source) to \(target.path): \(String(cString: strerror(errno)))")
+        }
+        AtomicFile.syncDirectory(target.deletingLastPathComponent())
+        return true
     }
 
     private func backupLocal(_ path: String) throws {
@@ -853,14 +895,14 @@ struct SyncRun {
         try handle?.seek(toOffset: UInt64(from))
         var remaining = to - from
         while remaining > 0, let chunk = try handle?.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
-            count += chunk.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 }
+            count += SHA256Hex.newlines(in: chunk)
             remaining -= Int64(chunk.count)
         }
         return count
     }
 
     static func newlines(in payload: AgentFileRequest.Payload) -> Int {
-        if let data = payload.data { return data.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 } }
+        if let data = payload.data { return SHA256Hex.newlines(in: data) }
         guard let file = payload.file else { return 0 }
         var count = 0
         guard let handle = FileHandle(forReadingAtPath: file) else { return 0 }
@@ -868,7 +910,7 @@ struct SyncRun {
         try? handle.seek(toOffset: UInt64(payload.offset))
         var remaining = payload.length
         while remaining > 0, let chunk = try? handle.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
-            count += chunk.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 }
+            count += SHA256Hex.newlines(in: chunk)
             remaining -= Int64(chunk.count)
         }
         return count

@@ -17,7 +17,8 @@ struct RestrictedPathConnection: PodConnection {
     /// A folder of links to the tools the agent uses, without `missing`.
     static func bin(in dir: String, without missing: Set<String>) throws -> String {
         let tools = ["sh", "head", "tail", "sha256sum", "find", "sort", "join", "mktemp", "wc", "tr", "cat", "cp", "mv",
-                     "mkdir", "rm", "date", "sed", "readlink", "truncate", "sync", "base64", "zstd", "gzip"]
+                     "mkdir", "rm", "date", "sed", "readlink", "truncate", "sync", "base64", "zstd", "gzip",
+                     "nl", "cut", "paste", "xargs", "cmp"]
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for tool in tools where !missing.contains(tool) {
             let path = try ChildProcess.resolve(tool, environment: ProcessInfo.processInfo.environment)

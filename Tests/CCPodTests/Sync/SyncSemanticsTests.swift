@@ -44,6 +44,27 @@ struct SyncSemanticsTests {
         #expect(SyncTestBed.read(bed.podTranscript(id)) == expected)
     }
 
+    @Test func aSessionsStateFoldersOnThePodComeWithIt() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let other = "99999999-2222-4333-8444-555555555555"
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 3), to: bed.podTranscript(id))
+        let pod = bed.podClaude
+        try SyncTestBed.write(Data("v1\n".utf8), to: "\(pod)/file-history/\(id)/abc@v1")
+        try SyncTestBed.write(Data("{}".utf8), to: "\(pod)/tasks/\(id)/1.json")
+        try SyncTestBed.write(Data("[]".utf8), to: "\(pod)/todos/\(id)-agent-\(id).json")
+        // Another session's state, not in scope: stays on the pod.
+        try SyncTestBed.write(Data("v1\n".utf8), to: "\(pod)/file-history/\(other)/abc@v1")
+        try SyncTestBed.write(Data("[]".utf8), to: "\(pod)/todos/\(other)-agent-\(other).json")
+        try bed.run(.pull)
+        let local = bed.localClaude
+        #expect(SyncTestBed.read("\(local)/file-history/\(id)/abc@v1") == Data("v1\n".utf8))
+        #expect(SyncTestBed.read("\(local)/tasks/\(id)/1.json") == Data("{}".utf8))
+        #expect(SyncTestBed.read("\(local)/todos/\(id)-agent-\(id).json") == Data("[]".utf8))
+        #expect(!FileManager.default.fileExists(atPath: "\(local)/file-history/\(other)"))
+        #expect(!FileManager.default.fileExists(atPath: "\(local)/todos/\(other)-agent-\(other).json"))
+    }
+
     @Test func podGrowthComesHomeByPull() throws {
         let bed = try SyncTestBed()
         defer { bed.remove() }
