@@ -82,8 +82,6 @@ extension Bench {
         artifactBytes = generated.bytes
         let local = work + "/artifacts-local"
         let tool = ccpod(podName)
-        try addPod("artifacts-direct", extraSSHOptions: ["-oControlMaster=no", "-oControlPath=none"])
-        let direct = ccpod("artifacts-direct")
         let runs = settings.runs
         let folders = ArtifactSelection.defaultFolders
         for rtt in settings.rtts {
@@ -108,14 +106,6 @@ extension Bench {
                 try Trees.verifyIdentical(runDir, local, hashing: [], folders: folders)
             }
             recordArtifacts(rtt, "cold pull", "ccpod artifacts pull --compress none", samples)
-            samples = []
-            for _ in 0..<runs {
-                try Trees.remove(local)
-                try direct.forgetState()
-                samples.append(try measure { try direct.artifactsPull(from: runDir, to: local) })
-                try Trees.verifyIdentical(runDir, local, hashing: [], folders: folders)
-            }
-            recordArtifacts(rtt, "cold pull", "ccpod artifacts pull, no ControlMaster", samples)
             samples = []
             for _ in 0..<runs { samples.append(try measure(ccpodPull)) }
             recordArtifacts(rtt, "no change", "ccpod artifacts pull", samples)

@@ -148,12 +148,12 @@ final class Bench {
     func podClaude(_ name: String) -> String { podRoot(name) + "/claude" }
 
     /// `ccpod pod add NAME --direct user@127.0.0.1:RELAYPORT …` with the pod's dirs in the work folder.
-    func addPod(_ name: String, extraSSHOptions: [String] = []) throws {
+    func addPod(_ name: String) throws {
         try Trees.makeDirectory(podClaude(name))
         let args = ["pod", "add", name, "--direct", "\(sshd.user)@127.0.0.1:\(relay.port)", "--identity", sshd.clientKeyPath,
                     "--accept-new", "--claude-dir", podClaude(name), "--workspace", podRoot(name) + "/workspace",
                     "--persistent-dir", podRoot(name) + "/workspace/claude-sessions",
-                    "--ssh-option=-F", "--ssh-option=/dev/null"] + extraSSHOptions.map { "--ssh-option=\($0)" }
+                    "--ssh-option=-F", "--ssh-option=/dev/null"]
         let r = try ChildProcess.run(ccpodBinary, args, environment: ccpodEnvironment, directory: work + "/cwd")
         guard r.status == 0 else { throw BenchError("ccpod pod add failed (\(r.status)): \(r.stderrText)") }
         registeredPods.append(name)
