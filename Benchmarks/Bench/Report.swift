@@ -116,7 +116,9 @@ enum Report {
         }
         md += "\n## Targets (issue 6)\n\n| target | RTT | measured | result |\n|---|---:|---|---|\n"
         for t in targets(bench) { md += "| \(cell(t.what)) | \(t.rtt) | \(t.figure) | \(t.passed ? "PASS" : "**MISS**") |\n" }
-        md += Bench.renderArtifacts(bench)
+        md += bench.artifactRows.isEmpty
+            ? "\n## Artifacts\n\nNot in this run (`--no-artifacts`): see [BENCHMARKS-artifacts.md](BENCHMARKS-artifacts.md) (`Benchmarks/run --only-artifacts`).\n"
+            : Bench.renderArtifacts(bench)
         md += "\n## Deterministic checks (`--check`, used by CI)\n\n| check | figure | result |\n|---|---|---|\n"
         for c in bench.checks { md += "| \(c.what) | \(c.figure) | \(c.passed ? "PASS" : "**FAIL**") |\n" }
         return md
