@@ -209,7 +209,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
                                       prefix: prefix, listed: pod, kind: kind, landing: landing)
                 order.append(path)
             }
-            guard exists, let stamp = local.files[path] else {
+            guard exists, let stamp = LocalStat.of(root + "/" + path) else {
                 // New here, or an interrupted pull of this very version to finish.
                 if let part = local.parts[path], state.partial[path] == pod, part.size > 0, part.size < pod.size,
                    let hasher = try? Self.hasher(of: root + "/" + LocalFolder.partPath(path), length: part.size) {
@@ -287,7 +287,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         for f in planned where !Self.travelsInBatch(f) {
             text += "G\t\(f.offset)\t\(f.length)\t\(f.prefixSha ?? "-")\t\(f.path)\n"
         }
-        for path in compares { text += "C\t\(path)\n" }
+        for path in compares { text += "C\t-\t-\t-\t\(path)\n" }
         text += "END\n"
         let requestText = Data(text.utf8)
         try channel.sendRequest(requestCompression: .none, responseCompression: compression) { fd in
@@ -365,7 +365,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
 
     /// Receives one data record into its landing place, verifies it, and records the agreement.
     /// Small whole files go in batches.
-    private static func travelsInBatch(_ f: Fetch) -> Bool { f.offset == 0 && f.length <= smallFile }
+    /// (A name with a tab goes on its own: the batch record keeps only one field for it.)
+    private static func travelsInBatch(_ f: Fetch) -> Bool { f.offset == 0 && f.length <= smallFile && !f.path.contains("\t") }
     static let smallFile: Int64 = 1 << 20
     static let batchLimit: Int64 = 64 << 20
 
@@ -544,7 +545,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         let sent = Locked(Int64(0))
         let sentHashes = Locked([String: String]())
         var header = ""
-        for path in compares { header += "C\t\(path)\n" }
+        for path in compares { header += "C\t-\t-\t-\t\(path)\n" }
         let compareText = Data(header.utf8)
         try channel.sendRequest(requestCompression: compression, responseCompression: compression) { fd in
             try FileDescriptorIO.writeAll(fd, compareText, path: "the pod")

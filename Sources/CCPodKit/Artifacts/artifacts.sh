@@ -18,7 +18,7 @@
 #       offset > 0 only when the first offset bytes hash to prefixsha, else from 0
 #   S <path>                                 a small file to send whole, in a batch
 #   X                                        send the batch now (so does any other record)
-#   C <path>                                 hash the whole file
+#   C - - - <path>                           hash the whole file
 #   P <offset> <length> - <path>             then length bytes for the file's part
 #       (`.NAME.ccpod-part` next to it), then a line `Z <sha256 of the whole file>`;
 #       the part is renamed into place once it hashes to that
@@ -95,10 +95,10 @@ list_run() {
     for top in "$@"; do
         [ -e "$top" ] || [ -L "$top" ] || continue
         if [ "$top" = . ]; then
-            find -P . \( -path ./code -prune \) -o \( -name "*$NL*" -prune \) -o \
+            find -P . \( -path ./code -prune \) -o \( \( -name "*$NL*" -o -name "*$TAB*" \) -printf 'W\tskipped a name with a tab or a newline (ccpod cannot carry it)\n' -prune \) -o \
                 \( -type f -printf 'F\t%s\t%T@\t%P\n' \) -o \( -type l -printf 'L\t-\t%P\n' \)
         else
-            find -P "$top" \( -name "*$NL*" -prune \) -o \
+            find -P "$top" \( \( -name "*$NL*" -o -name "*$TAB*" \) -printf 'W\tskipped a name with a tab or a newline (ccpod cannot carry it)\n' -prune \) -o \
                 \( -type f -printf 'F\t%s\t%T@\t%p\n' \) -o \( -type l -printf 'L\t-\t%p\n' \)
         fi
     done > "$work/raw"
@@ -254,9 +254,9 @@ serve() {
                     printf 'W\tcannot read %s on the pod\n' "$d"
                 fi ;;
             C)
-                if is_safe_rel "$a" && [ -f "$rundir/$a" ] && [ ! -L "$rundir/$a" ]; then
-                    st=$(stat_of "$rundir/$a")
-                    printf 'H\t%s\t%s\t%s\n' "$(sha_stdin < "$rundir/$a")" "$st" "$a"
+                if is_safe_rel "$d" && [ -f "$rundir/$d" ] && [ ! -L "$rundir/$d" ]; then
+                    st=$(stat_of "$rundir/$d")
+                    printf 'H\t%s\t%s\t%s\n' "$(sha_stdin < "$rundir/$d")" "$st" "$d"
                 fi ;;
             P)
                 if is_safe_rel "$d" && [ "$a" -ge 0 ] 2>/dev/null && [ "$b" -ge 0 ] 2>/dev/null; then
