@@ -242,11 +242,9 @@ struct SSHThroughRelayTests {
         defer { relay.stop() }
         let ssh = try t.connection(environment: ["RUNPOD_PORT": String(relay.port)])
         #expect(try ssh.runCommand("echo warm").stdoutText == "warm\n")
-        let start = Date()
         #expect(try ssh.runCommand("echo again").stdoutText == "again\n")
-        let elapsed = Date().timeIntervalSince(start)
-        // One exec on the master: a few round trips of 0.1 s at most, not a new handshake.
-        #expect(elapsed < 0.6)
+        // One exec on the master, not a new handshake: still the one TCP connection
+        // (counted, not timed: a loaded machine must not fail this).
         #expect(relay.connectionsAccepted == 1)
         #expect(relay.bytesDownstream > 0)
 
