@@ -148,12 +148,13 @@ private func eventually(_ condition: () -> Bool) {
         #expect(client.receive(4) == Data("ping".utf8))
         let rtt = Date().timeIntervalSince(start)
         #expect(rtt >= 0.2)
-        #expect(rtt < 0.6)
-        // Delay is pipelined: many chunks do not each add a round trip.
+        // Upper bounds far from the expected 0.2 s: they tell a delay from none, on a loaded machine too.
+        #expect(rtt < 1.5)
+        // Delay is pipelined: many chunks do not each add a round trip (20 round trips would take 4 s).
         let start2 = Date()
         for _ in 0..<20 { client.sendAll(Data(repeating: 1, count: 1000)) }
         #expect(client.receive(20_000).count == 20_000)
-        #expect(Date().timeIntervalSince(start2) < 1.0)
+        #expect(Date().timeIntervalSince(start2) < 2.5)
     }
 
     @Test func cutsAfterNUpstreamBytes() throws {
