@@ -138,7 +138,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
                                     podDirectory: request.podDirectory, localDirectory: request.localDirectory,
                                     dryRun: request.dryRun)
         var state = store.load()
-        if request.direction == .pull { cutBackInterruptedAppends(&state) }
+        if request.direction == .pull && !request.dryRun { cutBackInterruptedAppends(&state) }
         let channel = try ArtifactChannel(connection: connection, runDir: request.podDirectory, tops: request.selection.listedTops)
         channelBox.withLock { $0 = channel }
         defer { channelBox.withLock { $0 = nil } }
