@@ -17,8 +17,8 @@ public enum ArtifactsScript {
     }
 }
 
-/// What the pod said about the run directory before anything moved.
-public struct PodListing: Sendable {
+/// What the pod said about the run directory before anything moved (not the CLI's list of pods).
+public struct RunListing: Sendable {
     public struct File: Sendable, Equatable {
         public var path: String
         public var stat: PodStat
@@ -35,8 +35,8 @@ public struct PodListing: Sendable {
 
     /// Parses the listing text; a line that does not parse, or a path that could
     /// leave the destination, rejects the whole answer.
-    static func parse(_ data: Data, tools: [Compression], pod: String) throws -> PodListing {
-        var listing = PodListing(runExists: false, tools: tools)
+    static func parse(_ data: Data, tools: [Compression], pod: String) throws -> RunListing {
+        var listing = RunListing(runExists: false, tools: tools)
         func bad(_ why: String) -> CCPodError {
             CCPodError.badData("the pod \(pod) sent an invalid listing (\(why)); nothing was changed here")
         }
@@ -114,7 +114,7 @@ final class ArtifactChannel: @unchecked Sendable {
     }
 
     /// Reads the header and the listing (phase 1).
-    func readListing() throws -> PodListing {
+    func readListing() throws -> RunListing {
         do {
             guard let header = try reader.readLine(limit: 4096) else { throw failure() }
             let parts = String(decoding: header, as: UTF8.self).split(separator: " ").map(String.init)
@@ -137,7 +137,7 @@ final class ArtifactChannel: @unchecked Sendable {
                 guard out.status == 0 else { throw CCPodError.badData("the listing from \(connection.displayName) could not be decompressed") }
                 blob = out.stdout
             }
-            return try PodListing.parse(blob, tools: tools, pod: connection.displayName)
+            return try RunListing.parse(blob, tools: tools, pod: connection.displayName)
         } catch {
             abort()
             throw explained(error)

@@ -182,7 +182,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         var landing: Landing
     }
 
-    private func pull(_ channel: ArtifactChannel, _ listing: PodListing, _ state: inout ArtifactState, _ report: inout ArtifactReport) throws {
+    private func pull(_ channel: ArtifactChannel, _ listing: RunListing, _ state: inout ArtifactState, _ report: inout ArtifactReport) throws {
         let root = request.localDirectory
         let local = LocalFolder.list(root)
         var fetches: [String: Fetch] = [:]
@@ -428,8 +428,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         let podStat = size == fetch.listed.size ? fetch.listed : PodStat(size: size, mtime: "-")
         let kind: ArtifactAction.Kind = offset == fetch.offset ? fetch.kind : (fetch.kind == .new || fetch.kind == .resumed ? .new : .replaced)
         finisher.submit(.init(fd: dup(fd), target: target, finalPath: finalPath, rename: !appending, path: fetch.path,
-                              pod: podStat, sha256: SHA256Hex.hex(whole.finalize()),
-                              action: ArtifactAction(path: fetch.path, kind: kind, bytes: length)),
+                              pod: podStat, sha256: SHA256Hex.hex(whole.finalize())),
                         small: size <= Self.smallFile)
         return ArtifactAction(path: fetch.path, kind: kind, bytes: length)
     }
@@ -468,7 +467,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         var kind: ArtifactAction.Kind
     }
 
-    private func push(_ channel: ArtifactChannel, _ listing: PodListing, _ state: inout ArtifactState, _ report: inout ArtifactReport) throws {
+    private func push(_ channel: ArtifactChannel, _ listing: RunListing, _ state: inout ArtifactState, _ report: inout ArtifactReport) throws {
         let root = request.localDirectory
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
@@ -658,7 +657,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
     }
 
     /// zstd when both ends have it (fast level; incompressible data costs little), else gzip, else none.
-    private func chooseCompression(_ listing: PodListing) -> Compression {
+    private func chooseCompression(_ listing: RunListing) -> Compression {
         if let chosen = request.compression { return listing.tools.contains(chosen) || chosen == .none ? chosen : .none }
         let here = Compression.locallyAvailable
         return [Compression.zstd, .gzip].first { listing.tools.contains($0) && here.contains($0) } ?? .none
@@ -749,7 +748,6 @@ final class ArtifactFinisher: @unchecked Sendable {
         var path: String
         var pod: PodStat
         var sha256: String
-        var action: ArtifactAction
     }
 
     struct Done: Sendable {

@@ -76,12 +76,11 @@ public struct ConflictResolver: Sendable {
         let outgoingSize = try LocalTree.completeLength(outgoing, size: Int64(FileManager.default.attributesOfItem(atPath: outgoing)[.size] as? Int ?? 0))
         let outgoingVersion = FileVersion(size: outgoingSize, sha256: try SHA256Hex.ofFile(outgoing, length: outgoingSize))
 
-        let request = AgentRequest(
-            mode: .sync, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths, scope: [], sessionIds: [],
-            files: [AgentFileRequest(path: podPath, seen: nil, ancestor: nil, operation: .check),
-                    AgentFileRequest(path: podSibling, seen: nil, ancestor: nil, operation: .put,
-                                     payload: .init(file: outgoing, offset: 0, length: outgoingVersion.size, sha256: outgoingVersion.sha256))],
-            busySeconds: 0, accept: engine.accepted)
+        let request = engine.filesRequest(.sync, [
+            AgentFileRequest(path: podPath, seen: nil, ancestor: nil, operation: .check),
+            AgentFileRequest(path: podSibling, seen: nil, ancestor: nil, operation: .put,
+                             payload: .init(file: outgoing, offset: 0, length: outgoingVersion.size, sha256: outgoingVersion.sha256)),
+        ])
         let index = try engine.exchange(request, scratch: scratch).index
         guard let podState = index.states[podPath], let podData = index.data[podPath], podData.offset == 0, podState.stat != nil else {
             throw CCPodError.usage("the pod has no \(podPath) any more; `ccpod sync` copies this side's version there")
@@ -147,9 +146,7 @@ public struct ConflictResolver: Sendable {
         defer { try? FileManager.default.removeItem(at: scratch) }
 
         // The pod's version as it is now.
-        let fetch = AgentRequest(mode: .pull, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
-                                 scope: [], sessionIds: [], files: [AgentFileRequest(path: podPath, seen: nil, ancestor: nil, operation: .check)],
-                                 busySeconds: 0, accept: engine.accepted)
+        let fetch = engine.filesRequest(.pull, [AgentFileRequest(path: podPath, seen: nil, ancestor: nil, operation: .check)])
         let answer = try engine.exchange(fetch, scratch: scratch)
         let index = answer.index
         let podState = index.states[podPath]
@@ -170,9 +167,7 @@ public struct ConflictResolver: Sendable {
             let payload = AgentFileRequest.Payload(file: local, offset: 0, length: stat.size, sha256: sha)
             let request = AgentFileRequest(path: podPath, seen: nil, ancestor: ancestor,
                                            operation: ancestor == nil ? .put : .replace, payload: payload)
-            let put = try engine.exchange(AgentRequest(mode: .push, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
-                                                       scope: [], sessionIds: [], files: [request], busySeconds: 0,
-                                                       accept: engine.accepted), scratch: scratch)
+            let put = try engine.exchange(engine.filesRequest(.push, [request]), scratch: scratch)
             guard let written = put.index.states[podPath], written.kind == .written else {
                 throw CCPodError.failure("the pod's copy of \(path) changed again while resolving; run `ccpod resolve` again")
             }

@@ -108,6 +108,12 @@ public struct SyncEngine: Sendable {
             seconds: Date().timeIntervalSince(started), warnings: run.warnings)
     }
 
+    /// A request about named files only (no scope folders): forks, resolve.
+    func filesRequest(_ mode: AgentRequest.Mode, _ files: [AgentFileRequest], busySeconds: Int = 0) -> AgentRequest {
+        AgentRequest(mode: mode, rootPrefix: connection.rootPrefix, paths: connection.paths, scope: [], sessionIds: [],
+                     files: files, busySeconds: busySeconds, accept: accepted)
+    }
+
     func exchange(_ request: AgentRequest, scratch: URL) throws -> AgentExchange.Answer {
         var calls = 0
         return try exchange(request, scratch: scratch, calls: &calls)
@@ -284,11 +290,7 @@ struct SyncRun {
                 switch change {
                 case .new(let complete, let sha):
                     request.operation = .put
-                    if let bytes = try Self.podBytes(of: localPath, file: full, length: complete) {
-                        request.payload = .init(data: bytes)
-                    } else {
-                        request.payload = .init(file: full, offset: 0, length: complete, sha256: sha)
-                    }
+                    request.payload = try Self.wholeFile(localPath, file: full, length: complete, sha256: sha)
                     entry.payloadBytes = complete
                 case .grew(let complete, _):
                     guard let pair else { break }
@@ -307,11 +309,7 @@ struct SyncRun {
                      .grew(let complete, let sha) where SyncScope.isUserConfig(localPath):
                     // Whole files (config, todos, file history, tool results, memory) are replaced.
                     request.operation = .replace
-                    if let bytes = try Self.podBytes(of: localPath, file: full, length: complete) {
-                        request.payload = .init(data: bytes)
-                    } else {
-                        request.payload = .init(file: full, offset: 0, length: complete, sha256: sha)
-                    }
+                    request.payload = try Self.wholeFile(localPath, file: full, length: complete, sha256: sha)
                     entry.payloadBytes = complete
                 case .deleted where options.delete:
                     request.operation = .delete
@@ -349,6 +347,13 @@ struct SyncRun {
 
     /// What the pod gets for a local file: its bytes, except `settings.json`, whose
     /// `cleanupPeriodDays` is raised so Claude on the pod never sweeps synced sessions.
+    /// A whole local file as a payload: the pod's version of it (`podBytes`) when it
+    /// differs there, else the file's first `length` bytes streamed from disk.
+    static func wholeFile(_ path: String, file: String, length: Int64, sha256: String) throws -> AgentFileRequest.Payload {
+        if let bytes = try podBytes(of: path, file: file, length: length) { return .init(data: bytes) }
+        return .init(file: file, offset: 0, length: length, sha256: sha256)
+    }
+
     static func podBytes(of path: String, file: String, length: Int64) throws -> Data? {
         guard path == "settings.json" else { return nil }
         let data = try Data(contentsOf: URL(fileURLWithPath: file)).prefix(Int(length))
@@ -713,9 +718,7 @@ struct SyncRun {
                 files.append(AgentFileRequest(path: podPath, seen: nil, ancestor: nil, operation: .check))
             }
         }
-        return AgentRequest(mode: .sync, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
-                            scope: [], sessionIds: [], files: files, busySeconds: options.busySeconds,
-                            accept: engine.accepted)
+        return engine.filesRequest(.sync, files, busySeconds: options.busySeconds)
     }
 
     mutating func applyFollowUp(_ answer: AgentExchange.Answer) throws {
