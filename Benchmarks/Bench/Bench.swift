@@ -65,6 +65,8 @@ struct Settings {
     var artifactMegabytes = 5120
     /// Only the artifacts benchmark.
     var onlyArtifacts = false
+    /// Which tools run (ccpod, rsync, tar, perfile): a subset is for quick comparisons while working.
+    var tools: Set<String> = ["ccpod", "rsync", "tar", "perfile"]
 }
 
 /// One deterministic assertion of `--check` (never about wall time).
@@ -221,11 +223,13 @@ final class Bench {
             log("== RTT \(rtt) ms (relay delay \(Double(rtt) / 2) ms each way)")
             let podName = "bench-rtt\(rtt)"
             try addPod(podName)
-            let ccpodTool = ccpod(podName)
-            try runTool(ccpodTool, rtt: rtt, sides: Sides(local: work + "/rtt\(rtt)/ccpod/local", pod: podClaude(podName)),
-                        emptyPod: { try self.emptyPod(podName) })
+            if settings.tools.contains("ccpod") {
+                let ccpodTool = ccpod(podName)
+                try runTool(ccpodTool, rtt: rtt, sides: Sides(local: work + "/rtt\(rtt)/ccpod/local", pod: podClaude(podName)),
+                            emptyPod: { try self.emptyPod(podName) })
+            }
             let competitors: [(SyncTool, String)] = [(RsyncTool(ssh: ssh), "rsync"), (TarTool(ssh: ssh), "tar"), (PerFileTool(ssh: ssh), "perfile")]
-            for (tool, slug) in competitors {
+            for (tool, slug) in competitors where settings.tools.contains(slug) {
                 let root = work + "/rtt\(rtt)/\(slug)"
                 let sides = Sides(local: root + "/local", pod: root + "/pod/claude")
                 try runTool(tool, rtt: rtt, sides: sides, emptyPod: {

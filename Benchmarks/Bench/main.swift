@@ -7,7 +7,7 @@ import Foundation
 let usage = """
 usage: ccpod-bench --ccpod PATH [--quick] [--check] [--sessions N] [--mb M] [--runs R]
                    [--per-file-runs R] [--rtt MS[,MS…]] [--big-mb M] [--output FILE | --no-output] [--keep]
-                   [--artifacts-mb M | --no-artifacts | --only-artifacts]
+                   [--artifacts-mb M | --no-artifacts | --only-artifacts] [--tools ccpod,rsync,tar,perfile] [--no-big]
 """
 
 var settings = Settings()
@@ -48,6 +48,8 @@ while !arguments.isEmpty {
     case "--artifacts-mb": settings.artifactMegabytes = number(flag)
     case "--no-artifacts": settings.artifactMegabytes = 0
     case "--only-artifacts": settings.onlyArtifacts = true
+    case "--tools": settings.tools = Set(value(flag).split(separator: ",").map(String.init))
+    case "--no-big": settings.bigMegabytes = 0
     case "-h", "--help": print(usage); exit(0)
     default:
         FileHandle.standardError.write(Data("unknown argument \(flag)\n\(usage)\n".utf8))
@@ -59,7 +61,7 @@ if settings.quick {
     if !explicit.contains("--sessions") { settings.sessions = 40 }
     if !explicit.contains("--mb") { settings.megabytes = 12 }
     if !explicit.contains("--runs") { settings.runs = 3 }
-    if !explicit.contains("--big-mb") { settings.bigMegabytes = 100 }
+    if !explicit.contains("--big-mb") && !explicit.contains("--no-big") { settings.bigMegabytes = 100 }
     if !explicit.contains("--artifacts-mb") { settings.artifactMegabytes = 64 }
     // A quick run never overwrites the published full table.
     if !explicit.contains("--output") { settings.output = nil }
@@ -88,7 +90,7 @@ do {
     if !settings.onlyArtifacts {
         try b.generateCorpus()
         try b.runAll()
-        try b.runMemoryCheck()
+        if settings.bigMegabytes > 0 { try b.runMemoryCheck() }
         b.evaluateChecks()
     }
     if settings.artifactMegabytes > 0 {

@@ -289,7 +289,8 @@ public struct AgentExchange: Sendable {
 }
 
 /// Writes a request: the options, then every file record in one block (`B`), then
-/// the payloads of the records that have one, in order, back to back.
+/// the payloads of the records that have one, in order, back to back, except those of
+/// new files (`P`): these follow as one tar archive (`T`), unpacked by one process.
 enum RequestWriter {
     static func write(_ request: AgentRequest, to fd: Int32, progress: TransferProgress? = nil) throws {
         var head = "CCPOD-REQ \(AgentScript.protocolVersion)\n"
@@ -300,6 +301,9 @@ enum RequestWriter {
         option("mode", request.mode.rawValue)
         option("busy", String(request.busySeconds))
         option("accept", request.accept.map(\.rawValue).joined(separator: ","))
+        // This run's stage folders on the pod, named here because the archive names them.
+        let stage = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        option("stage", stage)
         for dir in request.scope { head += "S\t\(dir)\n" }
         for id in request.sessionIds { head += "I\t\(id)\n" }
         var block = Data()
@@ -328,16 +332,15 @@ enum RequestWriter {
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
-        for file in request.files {
-            guard let payload = file.payload, payload.length > 0 else { continue }
+        func send(_ payload: AgentFileRequest.Payload) throws {
             if let data = payload.data {
                 pending.append(data)
                 pendingBytes += data.count
                 pendingFiles += 1
                 if pending.count > 1 << 16 { try flush() }
-                continue
+                return
             }
-            guard let path = payload.file else { continue }
+            guard let path = payload.file else { return }
             // Small files ride along in `pending`; large ones go straight from a big buffer.
             let input = open(path, O_RDONLY | O_CLOEXEC)
             guard input >= 0 else { throw CCPodError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
@@ -351,7 +354,7 @@ enum RequestWriter {
                 pendingBytes += n
                 pendingFiles += 1
                 if pending.count > 1 << 16 { try flush() }
-                continue
+                return
             }
             try flush()
             while remaining > 0 {
@@ -364,8 +367,38 @@ enum RequestWriter {
             }
             progress?.fileDone()
         }
+        var news: [(member: TarArchive.Member, payload: AgentFileRequest.Payload)] = []
+        for file in request.files {
+            guard let payload = file.payload, payload.length > 0 else { continue }
+            if file.operation == .put {
+                news.append((TarArchive.Member(name: stagedName(file.path, stage: stage), size: payload.length), payload))
+            } else {
+                try send(payload)
+            }
+        }
+        if !news.isEmpty {
+            let length = TarArchive.length(of: news.map(\.member))
+            pending.append(contentsOf: "T\t\(length)\n".utf8)
+            var written: Int64 = 0
+            for (member, payload) in news {
+                let header = TarArchive.header(for: member)
+                pending.append(header)
+                try send(payload)
+                pending.append(Data(count: TarArchive.padding(after: member.size)))
+                written += Int64(header.count) + member.size + Int64(TarArchive.padding(after: member.size))
+                if pending.count > 1 << 16 { try flush() }
+            }
+            pending.append(Data(count: Int(length - written)))
+        }
         pending.append(contentsOf: "END\n".utf8)
         try flush()
+    }
+
+    /// Where a new file waits on the pod until it is verified and flushed: under the
+    /// stage folder in the first folder of its path (the agent's `stage_path`).
+    static func stagedName(_ path: String, stage: String) -> String {
+        guard let slash = path.firstIndex(of: "/") else { return ".ccpod-\(stage).ccpod-stage/\(path)" }
+        return "\(path[..<slash])/.ccpod-\(stage).ccpod-stage/\(path[path.index(after: slash)...])"
     }
 }
 

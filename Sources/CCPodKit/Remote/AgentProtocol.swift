@@ -4,7 +4,7 @@ import Foundation
 /// and sent with every call in the command line, so stdin stays free for data.
 public enum AgentScript {
     /// Version of the request/response format; the agent refuses any other.
-    public static let protocolVersion = 1
+    public static let protocolVersion = 2
 
     /// The script's text.
     public static var source: String { String(decoding: PackageResources.agent_sh, as: UTF8.self) }

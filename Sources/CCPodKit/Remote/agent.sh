@@ -6,7 +6,8 @@
 # Request (stdin, after optional decompression): text records, fields separated
 # by TAB, the path always last.
 #   CCPOD-REQ <protocol>
-#   O <key> <value>                 options: root, claude, state, mode, busy, accept
+#   O <key> <value>                 options: root, claude, state, mode, busy, accept,
+#                                   stage (the name of this run's stage folders)
 #   S <dir>                         a scope folder (relative to the Claude dir)
 #   I <sessionId>                   a session whose per-session folders are in scope
 #   B <n>                           n bytes of file records follow, one a line:
@@ -14,7 +15,14 @@
 #                                   a file ccpod knows; ops: C check, A append,
 #                                   P put new, R replace, D delete, M merge lines
 #                                   (history.jsonl); then the payloads of the
-#                                   records with len > 0, in order, back to back
+#                                   records with len > 0 and another op than P, in
+#                                   order, back to back; then, when there are P
+#                                   payloads, a line `T <n>` and n bytes of a tar
+#                                   archive holding them, in order, each under the
+#                                   stage folder in its path's first folder
+#                                   (projects/a/b.jsonl as projects/<stage>/a/b.jsonl;
+#                                   ustar, pax headers for long names, padded to
+#                                   10240 bytes)
 #   END
 # The work is batched: one process per step for all files (one hash run over
 # every payload, one find for the stats), not one per file.
@@ -28,7 +36,7 @@
 #   END ok
 # shellcheck shell=sh
 
-PROTOCOL=1
+PROTOCOL=2
 TAB=$(printf '\t')
 NL='
 '
@@ -44,6 +52,16 @@ fail() {
 req_comp=${2:-none}
 
 # --- small helpers ------------------------------------------------------------
+
+# Where a new file waits until it is verified and flushed: under this run's stage
+# folder in the first folder of its path (on the file system the file goes to),
+# the rest of its path below it. Sets $staged (no subshell: called per file).
+stage_path() { # rel
+    case "$1" in
+        */*) staged="$base/${1%%/*}/$stage/${1#*/}" ;;
+        *) staged="$base/$stage/$1" ;;
+    esac
+}
 
 sha_of_file() { # path -> sha256 of the whole file
     sum=$(sha256sum < "$1")
@@ -105,6 +123,63 @@ files_match() { # names digests
     cmp -s "$2" "$work/sums.got"
 }
 
+# Unpacks the archive of new files (T record): tar when the pod has it, else the
+# same ustar stream read with head alone. The archive is exactly what ccpod wrote,
+# one member a P payload in order; head bounds it, so tar never reads past it.
+take_archive() {
+    IFS="$TAB" read -r kind size || fail "the request ended early"
+    [ "$kind" = T ] || fail "unknown request record"
+    case "$size" in ''|*[!0-9]*) fail "unknown request record" ;; esac
+    # Disk writes start while the archive still arrives: the file systems of the
+    # stage folders are flushed again and again until it is in (and once more after).
+    (cd "$base" && xargs -d '\n' stat -f -c "%i$TAB%n" -- < "$work/stages") 2>/dev/null |
+        sort -u -t "$TAB" -k1,1 | cut -f 2- > "$work/filesystems"
+    : > "$work/receiving"
+    (
+        cd "$base" || exit 0
+        while [ -e "$work/receiving" ]; do
+            xargs -r -d '\n' sync -f -- < "$work/filesystems"
+            sleep 0.2 || sleep 1
+        done
+    ) > /dev/null 2>&1 &
+    flusher=$!
+    if command -v tar >/dev/null 2>&1; then
+        head -c "$size" | { (cd "$base" && tar -x -m -o -f -); ok=$?; cat > /dev/null; exit $ok; } ||
+            { rm -f "$work/receiving"; fail "cannot unpack the new files in $base on the pod"; }
+    else
+        unpack_plain "$size"
+    fi
+    rm -f "$work/receiving"
+    kill "$flusher" 2>/dev/null
+    # The last flush runs while the files are hashed; they are placed once both ended.
+    (cd "$base" && xargs -d '\n' sync -f -- < "$work/filesystems") > /dev/null 2>&1 &
+    flushed=$!
+}
+
+# The archive read without tar: per member a 512-byte header (after a pax header
+# and its data when the name is long), the data, zeros up to the next 512 bytes.
+unpack_plain() { # size
+    left=$1
+    while IFS="$TAB" read -r rel _ _ _ _ op len _ _ <&4; do
+        [ "$op" = P ] || continue
+        head -c 512 > "$work/header"
+        left=$((left - 512))
+        if [ "$(tail -c +157 "$work/header" | head -c 1)" = x ]; then
+            n=$((0$(tail -c +125 "$work/header" | head -c 11)))
+            n=$(( (n + 511) / 512 * 512 + 512 ))
+            head -c "$n" > /dev/null
+            left=$((left - n))
+        fi
+        pad=$(( (512 - len % 512) % 512 ))
+        stage_path "$rel"
+        { mkdir -p "${staged%/*}" && head -c "$len" > "$staged"; } || fail "cannot write the new files in $base on the pod"
+        head -c "$pad" > /dev/null
+        left=$((left - len - pad))
+    done 4< "$work/payloads"
+    [ "$left" -ge 0 ] || fail "the archive of new files is damaged"
+    head -c "$left" > /dev/null
+}
+
 # Reads the file records (B) and their payloads. A new file's payload goes
 # straight next to its place, in this run's stage folder of that folder (renamed
 # into place once verified and flushed); other payloads go to the work folder.
@@ -127,21 +202,26 @@ take_records() { # n
     [ -n "$claude" ] || fail "request names no Claude dir"
     base="$root$claude"
     mkdir -p "$base" || fail "cannot create $base on the pod"
-    # The stage folders of new files, made at once.
+    # The stage folders of new files (one per first folder of their paths), made at once.
     sed -n "s|^\\([^${TAB}]*\\)\\(${TAB}[^${TAB}]*\\)\\{4\\}${TAB}P${TAB}.*|./\\1|p" "$work/payloads" |
-        sed "s|/[^/]*\$|/$stage|" | sort -u > "$work/stages"
+        sed -e "s|^\\(\\./[^/]*\\)/.*|\\1/$stage|" -e "t" -e "s|^.*\$|./$stage|" | sort -u > "$work/stages"
     if [ -s "$work/stages" ]; then
         (cd "$base" && xargs -d '\n' mkdir -p --) < "$work/stages" || fail "cannot create folders in $base on the pod"
     fi
+    news=no
     while IFS="$TAB" read -r rel _ _ _ _ op len _ idx <&4; do
         case "$len" in ''|*[!0-9]*) fail "unknown request record" ;; esac
-        case "$op" in
-            P) r="./$rel"; dest="$base/${r%/*}/$stage/${r##*/}" ;;
-            *) dest="$work/p.$idx" ;;
-        esac
-        head -c "$len" > "$dest" || fail "cannot write $dest on the pod"
-        printf '%s\n' "$dest" >&5
+        if [ "$op" = P ]; then
+            # In the archive that follows the other payloads.
+            stage_path "$rel"
+            printf '%s\n' "$staged" >&5
+            news=yes
+            continue
+        fi
+        head -c "$len" > "$work/p.$idx" || fail "cannot write $work/p.$idx on the pod"
+        printf '%s\n' "$work/p.$idx" >&5
     done 4< "$work/payloads" 5> "$work/dests"
+    [ "$news" = no ] || take_archive
     cut -f 8 "$work/payloads" > "$work/sums.want"
     if ! files_match "$work/dests" "$work/sums.want"; then
         paste "$work/sums.want" "$work/sums.got" "$work/payloads" | while IFS="$TAB" read -r want got rel _; do
@@ -169,7 +249,7 @@ case "$hello" in
     *) fail "unexpected request header" ;;
 esac
 
-root='' claude='' state='' mode=status busy=5 accept=none base=''
+root='' claude='' state='' mode=status busy=5 accept=none base='' flushed=''
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-agent.XXXXXX") || fail "cannot create a temporary folder"
 # This run's stage folders (next to new files), hidden from every scan.
 stage=".${work##*/}.ccpod-stage"
@@ -187,6 +267,11 @@ while IFS="$TAB" read -r kind a b; do
             case "$a" in
                 root) root=$b ;; claude) claude=$b ;; state) state=$b ;;
                 mode) mode=$b ;; busy) busy=$b ;; accept) accept=$b ;;
+                stage)
+                    case "$b" in
+                        *[!0-9a-z]*|'') fail "unknown request record" ;;
+                    esac
+                    stage=".ccpod-$b.ccpod-stage" ;;
             esac ;;
         S) printf '%s\n' "$a" >> "$work/scope" ;;
         I) printf '%s\n' "$a" >> "$work/ids" ;;
@@ -340,18 +425,49 @@ send_new() {
     fi
 }
 
+# Moves what waits in a stage folder into its target folder: a name the target
+# lacks goes over in one rename (a whole new folder at once), a folder the target
+# has is merged the same way. One mv per target folder; each target named in
+# moved.into. Relative names, so no length limit trouble.
+merge_stage() { # staged target
+    for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+        [ -e "$e" ] || [ -L "$e" ] || continue
+        if [ -d "$e" ] && [ ! -L "$e" ] && [ -d "$2/${e##*/}" ]; then
+            (merge_stage "$e" "$2/${e##*/}")
+        else
+            set -- "$@" "$e"
+        fi
+    done
+    [ $# -gt 2 ] || return 0
+    t=$2
+    shift 2
+    mv -f -t "$t" -- "$@" 2>/dev/null
+    printf '%s\n' "$t" >> "$work/moved.into"
+}
+
 # New files (staged, file "placed") and replaced ones (file "renames": temp,
 # target, rel): flushed all at once, then renamed into place, one mv per folder
 # for the staged ones; their stats come from one find.
 place_files() {
     [ -s "$work/unstage" ] && xargs -r -d '\n' rm -f -- < "$work/unstage"
     [ -s "$work/placed" ] || [ -s "$work/renames" ] || return 0
-    sync -f "$base" 2>/dev/null || sync
+    # Flushed before they are renamed: the file systems of the new files (each
+    # once, started when they arrived), the replacements one by one.
     if [ -s "$work/placed" ]; then
+        if [ -n "$flushed" ] && [ -s "$work/filesystems" ]; then
+            wait "$flushed" || sync
+        else
+            sync
+        fi
+    fi
+    cut -f 1 "$work/renames" | xargs -r -d '\n' sync -- 2>/dev/null
+    if [ -s "$work/placed" ]; then
+        : > "$work/moved.into"
         while IFS= read -r s <&4; do
-            # Relative names (no length limit trouble); unmatched patterns stay literal and are skipped.
-            (cd "$base/$s" 2>/dev/null && exec mv -f -t .. -- * .[!.]* ..?* 2>/dev/null)
+            (cd "$base" && merge_stage "$s" "${s%/*}")
         done 4< "$work/stages"
+        # The folders that gained names, so the renames survive a crash.
+        (cd "$base" && sort -u "$work/moved.into" | xargs -r -d '\n' sync --) 2>/dev/null
         (cd "$base" && sed 's|^|./|' "$work/placed" |
             xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "S\twritten\t%s\t%T@\t0\t-\t%p\n"' ccpod-find 2>/dev/null) |
             sed "s|$TAB\\./|$TAB|"
@@ -556,8 +672,8 @@ main() {
         fi
         # A new file's payload waits in its stage folder; it stays out unless the pod has none.
         if [ "$op" = P ] && [ "$size" != - ]; then
-            r="./$rel"
-            printf '%s\n' "$base/${r%/*}/$stage/${r##*/}" >> "$work/unstage"
+            stage_path "$rel"
+            printf '%s\n' "$staged" >> "$work/unstage"
         fi
         if [ "$op" = M ]; then
             merge_lines "$rel" "$f" "$size" "$seen_size" "$seen_mtime" "$anc" "$anc_sha" "$len" "$idx"
@@ -586,8 +702,7 @@ main() {
         fi
         if [ "$size" = - ]; then
             if [ "$op" = P ]; then
-                r="./$rel"
-                staged="$base/${r%/*}/$stage/${r##*/}"
+                stage_path "$rel"
                 if [ -L "$base/$rel" ]; then
                     if mkdir -p "${f%/*}" && mv "$staged" "$f.ccpod-new"; then
                         printf '%s\t%s\t%s\n' "$f.ccpod-new" "$f" "$rel" >> "$work/renames"

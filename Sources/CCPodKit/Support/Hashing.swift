@@ -85,7 +85,8 @@ public enum SHA256Hex {
             wholeHasher.update(bufferPointer: chunk)
             let count = newlines(in: chunk)
             lines += count
-            if done >= prefix {
+            // With no prefix the tail is the whole file: hashed once.
+            if done >= prefix && prefix > 0 {
                 tailHasher.update(bufferPointer: chunk)
                 tailLines += count
             }
@@ -93,8 +94,9 @@ public enum SHA256Hex {
             if done == prefix { prefixDigest = hex(wholeHasher.finalize()) }
         }
         if prefix > whole || done < prefix { prefixDigest = nil }
-        return Scan(prefix: prefixDigest, whole: hex(wholeHasher.finalize()), tail: hex(tailHasher.finalize()),
-                    lines: lines, tailLines: tailLines)
+        let wholeDigest = hex(wholeHasher.finalize())
+        return Scan(prefix: prefixDigest, whole: wholeDigest, tail: prefix > 0 ? hex(tailHasher.finalize()) : wholeDigest,
+                    lines: lines, tailLines: prefix > 0 ? tailLines : lines)
     }
 
     /// The number of newline bytes in `buffer`.

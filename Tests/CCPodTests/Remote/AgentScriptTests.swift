@@ -77,25 +77,25 @@ struct AgentScriptTests {
 
     @Test(arguments: [
         // A path that climbs out of the Claude dir.
-        "CCPOD-AGENT 1 none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\t../../../etc/evil\\nD\\t0\\t5\\t\(sha5)\\t../../../etc/evil\\nhello\\nEND\\tok\\n",
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\t../../../etc/evil\\nD\\t0\\t5\\t\(sha5)\\t../../../etc/evil\\nhello\\nEND\\tok\\n",
         // An absolute path.
-        "CCPOD-AGENT 1 none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\t/etc/evil\\nD\\t0\\t5\\t\(sha5)\\t/etc/evil\\nhello\\nEND\\tok\\n",
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\t/etc/evil\\nD\\t0\\t5\\t\(sha5)\\t/etc/evil\\nhello\\nEND\\tok\\n",
         // A size that lies (the data is shorter than announced).
-        "CCPOD-AGENT 1 none\\nS\\tnew\\t50\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nD\\t0\\t50\\t\(sha5)\\tprojects/x/a.jsonl\\nhello\\nEND\\tok\\n",
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t50\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nD\\t0\\t50\\t\(sha5)\\tprojects/x/a.jsonl\\nhello\\nEND\\tok\\n",
         // Data that does not match its hash.
-        "CCPOD-AGENT 1 none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/a.jsonl\\nHELLO\\nEND\\tok\\n",
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/a.jsonl\\nHELLO\\nEND\\tok\\n",
         // A data batch with a path that climbs out.
-        "CCPOD-AGENT 1 none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nE\\t1\\t5\\nD\\t0\\t5\\t\(sha5)\\t../../../etc/evil\\nhello\\nEND\\tok\\n",
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nE\\t1\\t5\\nD\\t0\\t5\\t\(sha5)\\t../../../etc/evil\\nhello\\nEND\\tok\\n",
         // A data batch whose total lies about its records.
-        "CCPOD-AGENT 1 none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nE\\t1\\t3\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/a.jsonl\\nhello\\nEND\\tok\\n",
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nE\\t1\\t3\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/a.jsonl\\nhello\\nEND\\tok\\n",
         // A data batch whose second file does not match its hash (the first does).
-        "CCPOD-AGENT 1 none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/b.jsonl\\nE\\t2\\t10\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/a.jsonl\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/b.jsonl\\nhelloHELLO\\nEND\\tok\\n",
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/b.jsonl\\nE\\t2\\t10\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/a.jsonl\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/b.jsonl\\nhelloHELLO\\nEND\\tok\\n",
         // Garbage frames.
-        "CCPOD-AGENT 1 none\\nZZZ\\x01\\x02\\nEND\\tok\\n",
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nZZZ\\x01\\x02\\nEND\\tok\\n",
         // Not an agent at all.
         "Welcome to Ubuntu!\\n",
         // An answer that stops in the middle.
-        "CCPOD-AGENT 1 none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\n",
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\n",
     ])
     func hostileAnswersAreRejectedWithNothingWritten(_ answer: String) throws {
         var bed = try SyncTestBed()

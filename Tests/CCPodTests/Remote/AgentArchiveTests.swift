@@ -1,0 +1,182 @@
+@testable import CCPodKit
+import CCPodTestSupport
+import Foundation
+import Testing
+
+/// A `local:` pod whose shell finds every tool of this machine but `tar`.
+struct NoTarConnection: PodConnection {
+    let root: String
+    let bin: String
+    var paths = PodPaths()
+    var displayName: String { "no-tar:\(root)" }
+    var rootPrefix: String { root }
+
+    /// Links every program of /usr/bin and /bin but tar into `bin`.
+    init(root: String, bin: String) throws {
+        self.root = root
+        self.bin = bin
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for dir in ["/usr/bin", "/bin"] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name != "tar" {
+                let link = bin + "/" + name
+                if FileManager.default.fileExists(atPath: link) { continue }
+                try? FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: dir + "/" + name)
+            }
+        }
+    }
+
+    func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = bin
+        return (["/bin/sh", "-c", remoteCommand], env)
+    }
+    func explainFailure(status: Int32, stderr: String) -> CCPodError? { nil }
+}
+
+/// New files travel to the pod as one tar archive (`TarArchive`), unpacked by one
+/// `tar -x` there, or read with head alone where the pod has no tar.
+@Suite("New files as one archive")
+struct AgentArchiveTests {
+    static func tempDir() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ccpod-tar-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Names of every length class: ustar name, ustar prefix + name, pax (too long, or
+    /// a last component over 100 bytes), non-ASCII, spaces and quotes.
+    static let names: [String] = [
+        "projects/a/short.jsonl",
+        "projects/" + String(repeating: "d", count: 120) + "/s.jsonl",
+        "projects/" + String(repeating: "e", count: 150) + "/" + String(repeating: "f", count: 90) + ".jsonl",
+        "projects/" + String(repeating: "g", count: 210) + "-x1y2z3/" + String(repeating: "h", count: 60) + ".jsonl",
+        "projects/p/" + String(repeating: "n", count: 120) + ".md",
+        "projects/ünï/it's a \"name\".md",
+        "settings.json",
+    ]
+    static let sizes = [0, 1, 511, 512, 513, 10240, 70_000]
+
+    @Test(.enabled(if: ChildProcess.exists("tar"), "tar is not installed"))
+    func tarUnpacksTheArchiveByteForByte() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var members: [TarArchive.Member] = []
+        var archive = Data()
+        var contents: [String: Data] = [:]
+        for (i, name) in Self.names.enumerated() {
+            let size = Self.sizes[i % Self.sizes.count]
+            let data = Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) })
+            let member = TarArchive.Member(name: name, size: Int64(size))
+            members.append(member)
+            archive.append(TarArchive.header(for: member))
+            archive.append(data)
+            archive.append(Data(count: TarArchive.padding(after: member.size)))
+            contents[name] = data
+        }
+        let length = TarArchive.length(of: members)
+        #expect(length % Int64(TarArchive.record) == 0)
+        #expect(length >= Int64(archive.count + 2 * TarArchive.block))
+        archive.append(Data(count: Int(length) - archive.count))
+        let out = try ChildProcess.run("tar", ["-x", "-m", "-o", "-f", "-", "-C", dir], input: archive)
+        #expect(out.status == 0, "\(out.stderrText)")
+        #expect(out.stderrText.isEmpty, "\(out.stderrText)")
+        for (name, data) in contents {
+            #expect(FileManager.default.contents(atPath: dir + "/" + name) == data, "\(name)")
+            let mode = (try FileManager.default.attributesOfItem(atPath: dir + "/" + name)[.posixPermissions] as? Int) ?? 0
+            #expect(mode == 0o600, "\(name): \(String(mode, radix: 8))")
+        }
+        let listed = try ChildProcess.run("tar", ["-t", "-f", "-"], input: archive)
+        #expect(listed.stdoutText.split(separator: "\n").map(String.init) == Self.names)
+    }
+
+    @Test func aPaxRecordCountsItsOwnLength() {
+        for value in ["a", String(repeating: "x", count: 93), String(repeating: "y", count: 94), String(repeating: "z", count: 995)] {
+            let record = TarArchive.paxRecord(key: "path", value: value)
+            let text = String(decoding: record, as: UTF8.self)
+            let declared = Int(text.prefix { $0 != " " })
+            #expect(declared == record.count, "\(text.prefix(12))…")
+        }
+    }
+
+    @Test func aFileOfEightGigabytesOrMoreGetsItsSizeInAPaxHeader() {
+        let big = TarArchive.header(for: .init(name: "projects/a/big.jsonl", size: 9 << 30))
+        #expect(big.count == 3 * TarArchive.block)
+        #expect(String(decoding: big.prefix(TarArchive.block), as: UTF8.self).contains("PaxHeader"))
+        #expect(String(decoding: big[TarArchive.block..<(2 * TarArchive.block)], as: UTF8.self).contains("size=\(9 << 30)\n"))
+        let small = TarArchive.header(for: .init(name: "projects/a/small.jsonl", size: TarArchive.maxOctal11))
+        #expect(small.count == TarArchive.block)
+    }
+
+    /// Pushes new files of every name class (and a folder that exists on the pod, one
+    /// that does not) and checks what arrived, then that nothing stayed staged.
+    func pushNewFiles(_ bed: SyncTestBed) throws {
+        let id = "0a0a0a0a-1111-4222-8333-444444444444"
+        let folder = "\(bed.localClaude)/projects/\(SyncTestBed.localSlug)"
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 6), to: bed.localTranscript(id))
+        let odd = [String(repeating: "m", count: 120) + ".md", "it's a \"note\".md", "ünï.md"]
+        for name in odd { try SyncTestBed.write(Data("note \(name)\n".utf8), to: "\(folder)/memory/\(name)") }
+        let deep = "\(folder)/\(id)/subagents/agent-" + String(repeating: "q", count: 110) + ".jsonl"
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 3), to: deep)
+        // The pod already has the project folder with a session of its own: merged, not replaced.
+        let podOwn = "\(bed.podClaude)/projects/\(SyncTestBed.podSlug)/ffffffff-1111-4222-8333-444444444444.jsonl"
+        try SyncTestBed.write(SyncTestBed.lines(session: "ffffffff-1111-4222-8333-444444444444", count: 2), to: podOwn)
+
+        let push = try bed.run(.push)
+        #expect(push.count(.copiedToPod) == 2 + odd.count, "\(push.items)")
+        let podFolder = "\(bed.podClaude)/projects/\(SyncTestBed.podSlug)"
+        #expect(SyncTestBed.read(bed.podTranscript(id)) == SyncTestBed.read(bed.localTranscript(id)))
+        for name in odd { #expect(SyncTestBed.read("\(podFolder)/memory/\(name)") == Data("note \(name)\n".utf8), "\(name)") }
+        #expect(SyncTestBed.read(deep.replacingOccurrences(of: folder, with: podFolder)) == SyncTestBed.read(deep))
+        #expect(SyncTestBed.read(podOwn) == SyncTestBed.lines(session: "ffffffff-1111-4222-8333-444444444444", count: 2))
+        // Nothing left in a stage folder; what arrived is private: folders 0700, files 0600.
+        let all = FileManager.default.enumerator(atPath: bed.podClaude)?.allObjects as? [String] ?? []
+        #expect(!all.contains { $0.contains(".ccpod-") }, "\(all)")
+        let arrived = ["\(id).jsonl", "memory", "\(id)", "\(id)/subagents", String(deep.dropFirst(folder.count + 1))]
+            + odd.map { "memory/\($0)" }
+        for rel in arrived {
+            let attributes = try FileManager.default.attributesOfItem(atPath: podFolder + "/" + rel)
+            let isDir = attributes[.type] as? FileAttributeType == .typeDirectory
+            #expect(attributes[.posixPermissions] as? Int == (isDir ? 0o700 : 0o600), "\(rel)")
+        }
+        // A second push: nothing new travels.
+        let again = try bed.run(.push)
+        #expect(again.count(.copiedToPod) == 0, "\(again.items)")
+    }
+
+    @Test(.enabled(if: ChildProcess.exists("tar"), "tar is not installed"))
+    func newFilesArriveThroughTar() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        try pushNewFiles(bed)
+    }
+
+    @Test func newFilesArriveOnAPodWithoutTar() throws {
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        bed.connection = try NoTarConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path)
+        try pushNewFiles(bed)
+    }
+
+    /// The layout `ccpod setup` makes: the pod's projects folder is a link to the
+    /// persistent volume. New files land there, staged and renamed on that side.
+    @Test(arguments: [false, true])
+    func newFilesLandWhereTheProjectsLinkPoints(_ withoutTar: Bool) throws {
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        if withoutTar { bed.connection = try NoTarConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path) }
+        let persistent = bed.podRoot + "/workspace/claude-sessions/projects"
+        try FileManager.default.createDirectory(atPath: persistent, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: bed.podClaude + "/projects", withDestinationPath: persistent)
+        let ids = (0..<3).map { "0b0b0b0\($0)-1111-4222-8333-444444444444" }
+        for id in ids { try SyncTestBed.write(SyncTestBed.lines(session: id, count: 4), to: bed.localTranscript(id)) }
+        let push = try bed.run(.push)
+        #expect(push.count(.copiedToPod) == ids.count, "\(push.items)")
+        let link = try FileManager.default.attributesOfItem(atPath: bed.podClaude + "/projects")
+        #expect(link[.type] as? FileAttributeType == .typeSymbolicLink)
+        for id in ids {
+            #expect(SyncTestBed.read("\(persistent)/\(SyncTestBed.podSlug)/\(id).jsonl") == SyncTestBed.read(bed.localTranscript(id)))
+        }
+        let left = FileManager.default.enumerator(atPath: persistent)?.allObjects as? [String] ?? []
+        #expect(!left.contains { $0.contains(".ccpod-") }, "\(left)")
+    }
+}
