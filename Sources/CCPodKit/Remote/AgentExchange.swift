@@ -305,7 +305,10 @@ enum RequestWriter {
         let stage = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         option("stage", stage)
         for dir in request.scope { head += "S\t\(dir)\n" }
-        for id in request.sessionIds { head += "I\t\(id)\n" }
+        if !request.sessionIds.isEmpty {
+            let ids = request.sessionIds.map { $0 + "\n" }.joined()
+            head += "I\t\(ids.utf8.count)\n" + ids
+        }
         var block = Data()
         for file in request.files {
             let seenSize = file.seen.map { String($0.size) } ?? "-"

@@ -1,4 +1,5 @@
-# ccpod pod-side agent. POSIX sh + GNU coreutils + find; zstd or gzip when present.
+# ccpod pod-side agent. POSIX sh + GNU coreutils, find, sed and awk; tar, zstd,
+# gzip and openssl when present.
 # Sent with every call as the `sh -c` script; stdin and stdout carry the exchange.
 #
 # Usage: sh -c "$AGENT" ccpod-agent PROTOCOL REQUEST_COMPRESSION
@@ -9,7 +10,8 @@
 #   O <key> <value>                 options: root, claude, state, mode, busy, accept,
 #                                   stage (the name of this run's stage folders)
 #   S <dir>                         a scope folder (relative to the Claude dir)
-#   I <sessionId>                   a session whose per-session folders are in scope
+#   I <n>                           n bytes of session ids follow, one a line: the
+#                                   sessions whose per-session folders are in scope
 #   B <n>                           n bytes of file records follow, one a line:
 #     K <seenSize> <seenMtime> <ancSize> <ancHash> <op> <len> <sha256> <path>
 #                                   a file ccpod knows; ops: C check, A append,
@@ -49,6 +51,9 @@ fail() {
 }
 
 [ "$1" = "$PROTOCOL" ] || fail "protocol mismatch: ccpod speaks $1, this agent speaks $PROTOCOL; update ccpod on both ends"
+for tool in awk sed find sort join head tail xargs sha256sum mktemp; do
+    command -v "$tool" >/dev/null 2>&1 || fail "the pod has no $tool, which ccpod needs there; install it (on Debian or Ubuntu: apt-get install coreutils findutils sed mawk)"
+done
 req_comp=${2:-none}
 
 # --- small helpers ------------------------------------------------------------
@@ -126,34 +131,40 @@ files_match() { # names digests
 # Unpacks the archive of new files (T record): tar when the pod has it, else the
 # same ustar stream read with head alone. The archive is exactly what ccpod wrote,
 # one member a P payload in order; head bounds it, so tar never reads past it.
+# The new files are flushed (each file itself, so nothing else written on the pod
+# is waited for) before anything is placed: again and again while many arrive, so
+# the disk writes overlap the transfer, and once more while they are hashed.
 take_archive() {
     IFS="$TAB" read -r kind size || fail "the request ended early"
     [ "$kind" = T ] || fail "unknown request record"
     case "$size" in ''|*[!0-9]*) fail "unknown request record" ;; esac
-    # Disk writes start while the archive still arrives: the file systems of the
-    # stage folders are flushed again and again until it is in (and once more after).
-    (cd "$base" && xargs -d '\n' stat -f -c "%i$TAB%n" -- < "$work/stages") 2>/dev/null |
-        sort -u -t "$TAB" -k1,1 | cut -f 2- > "$work/filesystems"
-    : > "$work/receiving"
-    (
-        cd "$base" || exit 0
-        while [ -e "$work/receiving" ]; do
-            xargs -r -d '\n' sync -f -- < "$work/filesystems"
-            sleep 0.2 || sleep 1
-        done
-    ) > /dev/null 2>&1 &
-    flusher=$!
+    flusher=''
+    if [ "$(wc -l < "$work/newdests")" -gt 32 ]; then
+        : > "$work/receiving"
+        (
+            while [ -e "$work/receiving" ]; do
+                xargs -d '\n' sync -- < "$work/newdests"
+                sleep 0.2 || sleep 1
+            done
+        ) > /dev/null 2>&1 &
+        flusher=$!
+    fi
     if command -v tar >/dev/null 2>&1; then
         head -c "$size" | { (cd "$base" && tar -x -m -o -f -); ok=$?; cat > /dev/null; exit $ok; } ||
-            { rm -f "$work/receiving"; fail "cannot unpack the new files in $base on the pod"; }
+            fail "cannot unpack the new files in $base on the pod"
     else
         unpack_plain "$size"
     fi
-    rm -f "$work/receiving"
-    kill "$flusher" 2>/dev/null
-    # The last flush runs while the files are hashed; they are placed once both ended.
-    (cd "$base" && xargs -d '\n' sync -f -- < "$work/filesystems") > /dev/null 2>&1 &
-    flushed=$!
+    if [ -n "$flusher" ]; then
+        rm -f "$work/receiving"
+        kill "$flusher" 2>/dev/null
+    fi
+    xargs -d '\n' sync -- < "$work/newdests" > /dev/null 2>&1 &
+    flushing=$!
+    tool=sha256sum
+    command -v openssl >/dev/null 2>&1 && tool=openssl
+    hash_files "$tool" < "$work/newdests" > "$work/sums.new"
+    wait "$flushing" || fail "cannot flush the new files in $base on the pod"
 }
 
 # The archive read without tar: per member a 512-byte header (after a pax header
@@ -180,9 +191,9 @@ unpack_plain() { # size
     head -c "$left" > /dev/null
 }
 
-# Reads the file records (B) and their payloads. A new file's payload goes
-# straight next to its place, in this run's stage folder of that folder (renamed
-# into place once verified and flushed); other payloads go to the work folder.
+# Reads the file records (B) and their payloads. New files' payloads come in one
+# archive and wait in this run's stage folders (see stage_path) until they are
+# verified, flushed and moved into place; other payloads go to the work folder.
 take_records() { # n
     head -c "$1" > "$work/block"
     # Every record well formed, no path absolute or climbing out with "..".
@@ -194,9 +205,8 @@ take_records() { # n
         bad) fail "unknown request record" ;;
         unsafe) fail "unsafe path in request" ;;
     esac
-    # path seenSize seenMtime ancSize ancHash op len sha idx
-    nl -b a -w 1 -s "$TAB" "$work/block" |
-        sed "s/^\\([0-9]*\\)${TAB}K${TAB}\\(.*\\)${TAB}\\([^${TAB}]*\\)\$/\\3${TAB}\\2${TAB}\\1/" > "$work/known"
+    # path seenSize seenMtime ancSize ancHash op len sha idx (the path moved first)
+    awk -F "$TAB" -v OFS="$TAB" '{ p = $9; $9 = NR; $1 = p; print }' "$work/block" > "$work/known"
     sed "/^\\([^${TAB}]*${TAB}\\)\\{6\\}0${TAB}/d" "$work/known" > "$work/payloads"
     [ -s "$work/payloads" ] || return 0
     [ -n "$claude" ] || fail "request names no Claude dir"
@@ -208,28 +218,42 @@ take_records() { # n
     if [ -s "$work/stages" ]; then
         (cd "$base" && xargs -d '\n' mkdir -p --) < "$work/stages" || fail "cannot create folders in $base on the pod"
     fi
-    news=no
-    while IFS="$TAB" read -r rel _ _ _ _ op len _ idx <&4; do
+    # Names, expected digests and paths: of the payloads here (dests, sums.want,
+    # rels), of the new files in the archive after them (newdests, sums.want.new, newrels).
+    : > "$work/newdests"
+    : > "$work/sums.want.new"
+    : > "$work/newrels"
+    while IFS="$TAB" read -r rel _ _ _ _ op len sha idx <&4; do
         case "$len" in ''|*[!0-9]*) fail "unknown request record" ;; esac
         if [ "$op" = P ]; then
-            # In the archive that follows the other payloads.
             stage_path "$rel"
-            printf '%s\n' "$staged" >&5
-            news=yes
+            printf '%s\n' "$staged" >> "$work/newdests"
+            printf '%s\n' "$sha" >> "$work/sums.want.new"
+            printf '%s\n' "$rel" >> "$work/newrels"
             continue
         fi
         head -c "$len" > "$work/p.$idx" || fail "cannot write $work/p.$idx on the pod"
         printf '%s\n' "$work/p.$idx" >&5
-    done 4< "$work/payloads" 5> "$work/dests"
-    [ "$news" = no ] || take_archive
-    cut -f 8 "$work/payloads" > "$work/sums.want"
-    if ! files_match "$work/dests" "$work/sums.want"; then
-        paste "$work/sums.want" "$work/sums.got" "$work/payloads" | while IFS="$TAB" read -r want got rel _; do
-            [ "$want" = "$got" ] || { printf '%s\n' "$rel"; break; }
-        done > "$work/damaged"
-        IFS= read -r rel < "$work/damaged"
-        fail "payload for $rel is damaged"
+        printf '%s\n' "$sha" >&6
+        printf '%s\n' "$rel" >&7
+    done 4< "$work/payloads" 5> "$work/dests" 6> "$work/sums.want" 7> "$work/rels"
+    [ -s "$work/newdests" ] && take_archive
+    if [ -s "$work/dests" ] && ! files_match "$work/dests" "$work/sums.want"; then
+        damaged "$work/rels" "$work/sums.want" "$work/sums.got"
     fi
+    if [ -s "$work/newdests" ] && ! cmp -s "$work/sums.want.new" "$work/sums.new" &&
+        ! files_match "$work/newdests" "$work/sums.want.new"; then
+        damaged "$work/newrels" "$work/sums.want.new" "$work/sums.got"
+    fi
+}
+
+# Stops at the first payload whose digest is not the one ccpod sent.
+damaged() { # rels wanted got
+    paste "$2" "$3" "$1" | while IFS="$TAB" read -r want got rel; do
+        [ "$want" = "$got" ] || { printf '%s\n' "$rel"; break; }
+    done > "$work/damaged"
+    IFS= read -r rel < "$work/damaged"
+    fail "payload for $rel is damaged"
 }
 
 # --- request ------------------------------------------------------------------
@@ -249,9 +273,10 @@ case "$hello" in
     *) fail "unexpected request header" ;;
 esac
 
-root='' claude='' state='' mode=status busy=5 accept=none base='' flushed=''
+root='' claude='' state='' mode=status busy=5 accept=none base=''
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-agent.XXXXXX") || fail "cannot create a temporary folder"
-# This run's stage folders (next to new files), hidden from every scan.
+# This run's stage folders (see stage_path), hidden from every scan; ccpod names
+# them (option stage) when its archive of new files is to land there.
 stage=".${work##*/}.ccpod-stage"
 trap 'cleanup' EXIT
 trap 'exit 3' HUP INT TERM
@@ -274,7 +299,9 @@ while IFS="$TAB" read -r kind a b; do
                     stage=".ccpod-$b.ccpod-stage" ;;
             esac ;;
         S) printf '%s\n' "$a" >> "$work/scope" ;;
-        I) printf '%s\n' "$a" >> "$work/ids" ;;
+        I)
+            case "$a" in ''|*[!0-9]*) fail "unknown request record" ;; esac
+            head -c "$a" >> "$work/ids" ;;
         B)
             case "$a" in ''|*[!0-9]*) fail "unknown request record" ;; esac
             take_records "$a" ;;
@@ -445,21 +472,13 @@ merge_stage() { # staged target
     printf '%s\n' "$t" >> "$work/moved.into"
 }
 
-# New files (staged, file "placed") and replaced ones (file "renames": temp,
-# target, rel): flushed all at once, then renamed into place, one mv per folder
-# for the staged ones; their stats come from one find.
+# New files (staged, file "placed"; flushed as they arrived) and replaced ones
+# (file "renames": temp, target, rel; flushed here): renamed into place, the staged
+# ones with one mv per folder that gains names; their stats come from one find.
 place_files() {
     [ -s "$work/unstage" ] && xargs -r -d '\n' rm -f -- < "$work/unstage"
     [ -s "$work/placed" ] || [ -s "$work/renames" ] || return 0
-    # Flushed before they are renamed: the file systems of the new files (each
-    # once, started when they arrived), the replacements one by one.
-    if [ -s "$work/placed" ]; then
-        if [ -n "$flushed" ] && [ -s "$work/filesystems" ]; then
-            wait "$flushed" || sync
-        else
-            sync
-        fi
-    fi
+    # Flushed before they are renamed (the new files as they arrived).
     cut -f 1 "$work/renames" | xargs -r -d '\n' sync -- 2>/dev/null
     if [ -s "$work/placed" ]; then
         : > "$work/moved.into"
@@ -656,7 +675,7 @@ main() {
     # Files whose pod stat is the one ccpod saw last time, only checked: nothing to say
     # (the stats come first in each line, so the test stays quick).
     join -t "$TAB" -a1 -a2 -e - -o 1.2,1.3,2.2,2.3,1.6,0,1.4,1.5,1.7,1.8,1.9 "$work/known.sorted" "$work/pod" |
-        sed "/^\\([0-9][^${TAB}]*\\)${TAB}\\([0-9][^${TAB}]*\\)${TAB}\\1${TAB}\\2${TAB}C${TAB}/d" > "$work/joined"
+        awk -F "$TAB" '!($5 == "C" && $1 != "-" && $1 "" == $3 "" && $2 "" == $4 "")' > "$work/joined"
 
     : > "$work/appends"
     : > "$work/sendnew"

@@ -73,7 +73,7 @@ public struct SyncEngine: Sendable {
         return known
     }
 
-    public var ancestorsFile: URL { stateDir.appendingPathComponent("ancestors.json") }
+    public var ancestorsFile: URL { stateDir.appendingPathComponent("ancestors.tsv") }
     var journalDir: URL { stateDir.appendingPathComponent("journal") }
     public var conflictsFile: URL { stateDir.appendingPathComponent("conflicts.json") }
 
@@ -244,7 +244,21 @@ struct SyncRun {
         for pair in store.pairs.values where inScope(pair.localPath) { paths.insert(pair.localPath) }
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
 
-        for localPath in paths.sorted() {
+        // Every changed file read once, on all cores, before the plan is made.
+        let ordered = paths.sorted()
+        var jobs: [ChangedFileScan.Job] = []
+        var jobOf: [String: Int] = [:]
+        for localPath in ordered {
+            guard let stat = local[localPath] else { continue }
+            let pair = store.pair(local: localPath)
+            if let pair, stat == pair.localSeen { continue }
+            jobOf[localPath] = jobs.count
+            jobs.append(.init(file: claudeDir + "/" + localPath, size: stat.size, isLog: localPath.hasSuffix(".jsonl"),
+                              prefix: pair?.local.size ?? 0))
+        }
+        let scans = ChangedFileScan.run(jobs)
+
+        for localPath in ordered {
             let pair = store.pair(local: localPath)
             let stat = local[localPath]
             var podPath = pair?.podPath ?? scope.podPath(forLocal: localPath)
@@ -258,28 +272,25 @@ struct SyncRun {
                 if let id = SyncScope.sessionId(of: localPath), liveIds.contains(id) { busy = true }
                 if now - stat.mtimeNs < Int64(options.busySeconds) * 1_000_000_000 { busy = true }
             }
-            let isLog = localPath.hasSuffix(".jsonl")
             let change: LocalChange
             // One read of a changed file: its hashes and newline counts (what a payload needs too).
             var scanned: SHA256Hex.Scan?
             if let stat {
-                let complete = isLog ? try LocalTree.completeLength(full, size: stat.size) : stat.size
-                if let pair {
-                    if stat == pair.localSeen {
-                        change = .unchanged
-                    } else {
-                        let scan = try SHA256Hex.scan(full, prefix: pair.local.size, whole: complete)
-                        scanned = scan
+                if let pair, stat == pair.localSeen {
+                    change = .unchanged
+                } else {
+                    let result = try scans[jobOf[localPath]!].get()
+                    let complete = result.complete, scan = result.scan
+                    scanned = scan
+                    if let pair {
                         if scan.prefix == pair.local.sha256 && complete >= pair.local.size {
                             change = complete == pair.local.size ? .unchanged : .grew(complete: complete, sha: scan.whole)
                         } else {
                             change = .rewritten(complete: complete, sha: scan.whole)
                         }
+                    } else {
+                        change = .new(complete: complete, sha: scan.whole)
                     }
-                } else {
-                    let scan = try SHA256Hex.scan(full, whole: complete)
-                    scanned = scan
-                    change = .new(complete: complete, sha: scan.whole)
                 }
             } else {
                 change = .deleted

@@ -97,13 +97,11 @@ public struct SyncScope: Sendable {
 
     /// The session a per-session state file belongs to (`file-history/<id>/…`, `tasks/<id>/…`, `todos/<id>-…json`).
     static func perSessionId(of path: String) -> String? {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count >= 2 else { return nil }
-        switch parts[0] {
-        case "file-history", "tasks": return parts.count >= 3 ? String(parts[1]) : nil
+        let (first, second, rest) = components(path)
+        switch first {
+        case "file-history", "tasks": return rest != nil ? second.map(String.init) : nil
         case "todos":
-            let name = parts[1]
-            guard name.hasSuffix(".json"), name.count > 36 else { return nil }
+            guard let name = second, name.hasSuffix(".json"), name.count > 36 else { return nil }
             return String(name.prefix(36))
         default: return nil
         }
@@ -112,19 +110,31 @@ public struct SyncScope: Sendable {
     /// The session a path belongs to, when it can be told from the path alone.
     static func sessionId(of path: String) -> String? {
         if let id = perSessionId(of: path) { return id }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count >= 3, parts[0] == "projects" else { return nil }
-        let name = parts[2]
-        if parts.count == 3 {
-            guard name.hasSuffix(".jsonl"), !name.hasPrefix("agent-") else { return nil }
-            return String(name.dropLast(6))
+        let (first, second, rest) = components(path)
+        guard first == "projects", second != nil, let rest else { return nil }
+        // <slug>/<name>: the name ends the path (a transcript) or is a folder (its session's).
+        guard let slash = rest.utf8.firstIndex(of: UInt8(ascii: "/")) else {
+            guard rest.hasSuffix(".jsonl"), !rest.hasPrefix("agent-") else { return nil }
+            return String(rest.dropLast(6))
         }
+        let name = rest[..<slash]
         return name == "memory" ? nil : String(name)
+    }
+
+    /// A path's first two components and what follows them (nil where the path ends
+    /// first), without splitting all of it: these run for every file of every sync.
+    static func components(_ path: String) -> (first: Substring, second: Substring?, rest: Substring?) {
+        let slash = UInt8(ascii: "/")
+        guard let a = path.utf8.firstIndex(of: slash) else { return (path[...], nil, nil) }
+        let afterA = path.utf8.index(after: a)
+        guard let b = path.utf8[afterA...].firstIndex(of: slash) else { return (path[..<a], path[afterA...], nil) }
+        return (path[..<a], path[afterA..<b], path[path.utf8.index(after: b)...])
     }
 
     /// A top-level session transcript (`projects/<slug>/<id>.jsonl`): the files that fork.
     static func isTranscript(_ path: String) -> Bool {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        return parts.count == 3 && parts[0] == "projects" && parts[2].hasSuffix(".jsonl") && !parts[2].hasPrefix("agent-")
+        let (first, second, rest) = components(path)
+        guard first == "projects", second != nil, let rest, !rest.utf8.contains(UInt8(ascii: "/")) else { return false }
+        return rest.hasSuffix(".jsonl") && !rest.hasPrefix("agent-")
     }
 }

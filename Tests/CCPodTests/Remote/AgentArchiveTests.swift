@@ -179,4 +179,37 @@ struct AgentArchiveTests {
         let left = FileManager.default.enumerator(atPath: persistent)?.allObjects as? [String] ?? []
         #expect(!left.contains { $0.contains(".ccpod-") }, "\(left)")
     }
+
+    /// A new file whose bytes changed on the way (one flipped byte inside the archive)
+    /// is refused by the pod: the agent stops, nothing is placed, nothing stays staged.
+    @Test(arguments: [false, true])
+    func aDamagedNewFileInTheArchiveIsRefusedWithNothingPlaced(_ withoutTar: Bool) throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let content = Data(String(repeating: "{\"type\":\"user\",\"n\":1}\n", count: 40).utf8)
+        let files = ["projects/x/a.jsonl", "projects/x/b.jsonl"].map {
+            AgentFileRequest(path: $0, seen: nil, ancestor: nil, operation: .put, payload: .init(data: content + Data($0.utf8) + Data("\n".utf8)))
+        }
+        let request = AgentRequest(mode: .push, rootPrefix: bed.podRoot, paths: PodPaths(), scope: ["projects/x"], sessionIds: [],
+                                   files: files, busySeconds: 0, accept: [])
+        let requestFile = bed.root.appendingPathComponent("request").path
+        let fd = open(requestFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        try RequestWriter.write(request, to: fd)
+        close(fd)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: requestFile))
+        // The second file's bytes: flip one in the middle.
+        let at = try #require(bytes.range(of: content + Data("projects/x/b.jsonl".utf8)))
+        bytes[at.lowerBound + 100] ^= 0x20
+        var env = ProcessInfo.processInfo.environment
+        if withoutTar {
+            let connection = try NoTarConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path)
+            env["PATH"] = connection.bin
+        }
+        let out = try ChildProcess.run("/bin/sh", ["-c", AgentScript.source, "ccpod-agent", String(AgentScript.protocolVersion), "none"],
+                                       input: bytes, environment: env)
+        #expect(out.status != 0)
+        #expect(out.stdoutText.contains("payload for projects/x/b.jsonl is damaged"), "\(out.stdoutText)")
+        let left = FileManager.default.enumerator(atPath: bed.podClaude)?.allObjects as? [String] ?? []
+        #expect(!left.contains { $0.hasSuffix(".jsonl") || $0.contains(".ccpod-") }, "\(left)")
+    }
 }

@@ -67,6 +67,20 @@ struct AgentScriptTests {
         #expect(SyncTestBed.read(bed.localTranscript(id)) == SyncTestBed.read(bed.podTranscript(id)))
     }
 
+    @Test func aPodWithoutAToolTheAgentNeedsIsToldWhichOne() throws {
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        let bin = try RestrictedPathConnection.bin(in: bed.root.appendingPathComponent("bin").path, without: ["awk"])
+        bed.connection = RestrictedPathConnection(root: bed.podRoot, bin: bin)
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 2), to: bed.localTranscript(id))
+        #expect {
+            try bed.run(.push)
+        } throws: { error in
+            "\(error)".contains("the pod has no awk")
+        }
+        #expect(!FileManager.default.fileExists(atPath: bed.podTranscript(id)))
+    }
+
     @Test func anOldOrNewAgentIsRefusedByVersion() throws {
         let out = try ChildProcess.run("/bin/sh", ["-c", AgentScript.source, "ccpod-agent", "999", "none"], input: Data())
         #expect(out.stdoutText.contains("protocol mismatch"))

@@ -18,7 +18,7 @@ struct RestrictedPathConnection: PodConnection {
     static func bin(in dir: String, without missing: Set<String>) throws -> String {
         let tools = ["sh", "head", "tail", "sha256sum", "find", "sort", "join", "mktemp", "wc", "tr", "cat", "cp", "mv",
                      "mkdir", "rm", "date", "sed", "readlink", "truncate", "sync", "base64", "zstd", "gzip",
-                     "nl", "cut", "paste", "xargs", "cmp"]
+                     "nl", "cut", "paste", "xargs", "cmp", "awk"]
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for tool in tools where !missing.contains(tool) {
             let path = try ChildProcess.resolve(tool, environment: ProcessInfo.processInfo.environment)
