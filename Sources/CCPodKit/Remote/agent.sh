@@ -131,19 +131,27 @@ files_match() { # names digests
 # Unpacks the archive of new files (T record): tar when the pod has it, else the
 # same ustar stream read with head alone. The archive is exactly what ccpod wrote,
 # one member a P payload in order; head bounds it, so tar never reads past it.
-# The new files are flushed (each file itself, so nothing else written on the pod
-# is waited for) before anything is placed: again and again while many arrive, so
-# the disk writes overlap the transfer, and once more while they are hashed.
+# The new files are flushed before anything is placed, while they are hashed. Many
+# files on a pod where little else waits to be written: their file systems are
+# flushed (once per file system, not once per file), again and again while the
+# archive arrives, so the disk writes overlap the transfer. Otherwise each file is
+# flushed itself, so a pod busy writing (a training run's checkpoints) never makes
+# ccpod wait for its data.
 take_archive() {
     IFS="$TAB" read -r kind size || fail "the request ended early"
     [ "$kind" = T ] || fail "unknown request record"
     case "$size" in ''|*[!0-9]*) fail "unknown request record" ;; esac
-    flusher=''
-    if [ "$(wc -l < "$work/newdests")" -gt 32 ]; then
+    flusher='' byfs=no
+    if [ "$(wc -l < "$work/newdests")" -gt 32 ] &&
+        [ "$(awk '/^(Dirty|Writeback):/ { s += $2 } END { print s + 0 }' /proc/meminfo 2>/dev/null || echo 1048576)" -lt 131072 ] &&
+        (cd "$base" && xargs -d '\n' stat -f -c "%i$TAB%n" -- < "$work/stages") > "$work/filesystems" 2>/dev/null; then
+        byfs=yes
+        sort -u -t "$TAB" -k1,1 "$work/filesystems" | cut -f 2- > "$work/flush"
         : > "$work/receiving"
         (
+            cd "$base" || exit 0
             while [ -e "$work/receiving" ]; do
-                xargs -d '\n' sync -- < "$work/newdests"
+                xargs -d '\n' sync -f -- < "$work/flush"
                 sleep 0.2 || sleep 1
             done
         ) > /dev/null 2>&1 &
@@ -159,7 +167,11 @@ take_archive() {
         rm -f "$work/receiving"
         kill "$flusher" 2>/dev/null
     fi
-    xargs -d '\n' sync -- < "$work/newdests" > /dev/null 2>&1 &
+    if [ "$byfs" = yes ]; then
+        (cd "$base" && xargs -d '\n' sync -f -- < "$work/flush") > /dev/null 2>&1 &
+    else
+        xargs -d '\n' sync -- < "$work/newdests" > /dev/null 2>&1 &
+    fi
     flushing=$!
     tool=sha256sum
     command -v openssl >/dev/null 2>&1 && tool=openssl
@@ -220,23 +232,29 @@ take_records() { # n
     fi
     # Names, expected digests and paths: of the payloads here (dests, sums.want,
     # rels), of the new files in the archive after them (newdests, sums.want.new, newrels).
-    : > "$work/newdests"
-    : > "$work/sums.want.new"
-    : > "$work/newrels"
+    # (The new files' lists made by awk at once, as stage_path would: there may be
+    # thousands, and sh reads a line a byte at a time.)
+    awk -F "$TAB" -v base="$base" -v stage="$stage" -v dests="$work/newdests" -v sums="$work/sums.want.new" \
+        -v rels="$work/newrels" '
+        $7 !~ /^[0-9]+$/ { bad = 1; exit }
+        $6 == "P" {
+            i = index($1, "/")
+            print (i ? base "/" substr($1, 1, i - 1) "/" stage "/" substr($1, i + 1) : base "/" stage "/" $1) > dests
+            print $8 > sums
+            print $1 > rels
+            next
+        }
+        { print }
+        END { exit bad }' "$work/payloads" > "$work/payloads.here" || fail "unknown request record"
+    : >> "$work/newdests"
+    : >> "$work/sums.want.new"
+    : >> "$work/newrels"
     while IFS="$TAB" read -r rel _ _ _ _ op len sha idx <&4; do
-        case "$len" in ''|*[!0-9]*) fail "unknown request record" ;; esac
-        if [ "$op" = P ]; then
-            stage_path "$rel"
-            printf '%s\n' "$staged" >> "$work/newdests"
-            printf '%s\n' "$sha" >> "$work/sums.want.new"
-            printf '%s\n' "$rel" >> "$work/newrels"
-            continue
-        fi
         head -c "$len" > "$work/p.$idx" || fail "cannot write $work/p.$idx on the pod"
         printf '%s\n' "$work/p.$idx" >&5
         printf '%s\n' "$sha" >&6
         printf '%s\n' "$rel" >&7
-    done 4< "$work/payloads" 5> "$work/dests" 6> "$work/sums.want" 7> "$work/rels"
+    done 4< "$work/payloads.here" 5> "$work/dests" 6> "$work/sums.want" 7> "$work/rels"
     [ -s "$work/newdests" ] && take_archive
     if [ -s "$work/dests" ] && ! files_match "$work/dests" "$work/sums.want"; then
         damaged "$work/rels" "$work/sums.want" "$work/sums.got"
@@ -672,14 +690,31 @@ main() {
     fi
     sort -u -t "$TAB" -k1,1 "$work/pod.unsorted" > "$work/pod"
     sort -t "$TAB" -k1,1 "$work/known" > "$work/known.sorted"
-    # Files whose pod stat is the one ccpod saw last time, only checked: nothing to say
-    # (the stats come first in each line, so the test stays quick).
+    # Files whose pod stat is the one ccpod saw last time, only checked: nothing to say.
+    # New files the pod has no trace of (a first push's hundreds) are placed as they
+    # are, unless the name exists after all (outside the scanned folders) or is a
+    # link: one test for all of them; the loop below sees only the others.
     join -t "$TAB" -a1 -a2 -e - -o 1.2,1.3,2.2,2.3,1.6,0,1.4,1.5,1.7,1.8,1.9 "$work/known.sorted" "$work/pod" |
-        awk -F "$TAB" '!($5 == "C" && $1 != "-" && $1 "" == $3 "" && $2 "" == $4 "")' > "$work/joined"
+        awk -F "$TAB" -v news="$work/news" '
+            $5 == "C" && $1 != "-" && $1 "" == $3 "" && $2 "" == $4 "" { next }
+            $5 == "P" && $3 == "-" { print $6 > news; next }
+            { print }' > "$work/joined"
+    : > "$work/placed"
+    if [ -s "$work/news" ]; then
+        # shellcheck disable=SC2016
+        (cd "$base" && xargs -d '\n' sh -c '
+            for r; do
+                if [ -e "$r" ] || [ -L "$r" ]; then printf "%s\n" "$r" >&3; else printf "%s\n" "$r"; fi
+            done' ccpod-new < "$work/news" > "$work/placed" 3> "$work/news.there")
+        if [ -s "$work/news.there" ]; then
+            join -t "$TAB" -a1 -a2 -e - -o 1.2,1.3,2.2,2.3,1.6,0,1.4,1.5,1.7,1.8,1.9 "$work/known.sorted" "$work/pod" |
+                awk -F "$TAB" 'NR == FNR { there[$0] = 1; next } $5 == "P" && $3 == "-" && ($6 in there)' \
+                "$work/news.there" - >> "$work/joined"
+        fi
+    fi
 
     : > "$work/appends"
     : > "$work/sendnew"
-    : > "$work/placed"
     : > "$work/unstage"
     while IFS="$TAB" read -r seen_size seen_mtime size mtime op rel anc anc_sha len sha idx; do
         f="$base/$rel"
