@@ -33,6 +33,14 @@ public struct AgentExchange: Sendable {
     public struct Answer: Sendable {
         public var records: [AgentRecord]
         public var responseCompression: Compression
+        /// What was sent of each new file (hashed as it went), by pod path.
+        public var sent: [String: Sent] = [:]
+
+        /// A new file's bytes as they were sent: their SHA-256 and newline count.
+        public struct Sent: Sendable, Equatable {
+            public var sha256: String
+            public var lines: Int
+        }
 
         /// Where data for a pod path landed.
         public struct DataFile: Sendable {
@@ -107,6 +115,7 @@ public struct AgentExchange: Sendable {
             stderrDone.signal()
         }
         let writeError = Locked<CCPodError?>(nil)
+        let sent = Locked<[String: Answer.Sent]>([:])
         let writeDone = DispatchSemaphore(value: 0)
         let writeFD = requestWrite
         let progress = self.progress
@@ -114,7 +123,8 @@ public struct AgentExchange: Sendable {
         progress?.expect(files: payloads.count, bytes: payloads.reduce(0) { $0 + $1.length })
         Thread.detachNewThread {
             do {
-                try RequestWriter.write(request, to: writeFD, progress: progress)
+                let digests = try RequestWriter.write(request, to: writeFD, progress: progress)
+                sent.withLock { $0 = digests }
             } catch let error as CCPodError {
                 writeError.withLock { $0 = error }
             } catch {
@@ -169,8 +179,9 @@ public struct AgentExchange: Sendable {
         writeDone.wait()
         stderrDone.wait()
         let errText = String(decoding: stderrText.current, as: UTF8.self)
-        if let answer, parseError == nil {
+        if var answer, parseError == nil {
             if let error = writeError.current { throw error }
+            answer.sent = sent.current
             return answer
         }
         if let refused = parseError as? RequestCompressionRefused { throw refused }
@@ -290,9 +301,15 @@ public struct AgentExchange: Sendable {
 
 /// Writes a request: the options, then every file record in one block (`B`), then
 /// the payloads of the records that have one, in order, back to back, except those of
-/// new files (`P`): these follow as one tar archive (`T`), unpacked by one process.
+/// new files (`P`): these follow as one tar archive (`T`), unpacked by one process,
+/// and then their SHA-256 digests (`H`), computed as they are sent (so a first push
+/// streams at once instead of reading every file beforehand).
 enum RequestWriter {
-    static func write(_ request: AgentRequest, to fd: Int32, progress: TransferProgress? = nil) throws {
+    typealias Sent = AgentExchange.Answer.Sent
+
+    /// Writes `request` to `fd`; returns what was sent of each new file, by pod path.
+    @discardableResult
+    static func write(_ request: AgentRequest, to fd: Int32, progress: TransferProgress? = nil) throws -> [String: Sent] {
         var head = "CCPOD-REQ \(AgentScript.protocolVersion)\n"
         func option(_ key: String, _ value: String) { head += "O\t\(key)\t\(value)\n" }
         option("root", request.rootPrefix)
@@ -316,7 +333,8 @@ enum RequestWriter {
             let ancSize = file.ancestor.map { String($0.size) } ?? "-"
             let ancSha = file.ancestor?.sha256 ?? "-"
             let length = file.payload?.length ?? 0
-            let sha = file.payload?.sha256 ?? "-"
+            // A new file's digest follows its bytes (H).
+            let sha = file.operation == .put && file.payload != nil ? "-" : file.payload?.sha256 ?? "-"
             block.append(contentsOf: "K\t\(seenSize)\t\(seenMtime)\t\(ancSize)\t\(ancSha)\t\(file.operation.rawValue)\t\(length)\t\(sha)\t\(file.path)\n".utf8)
         }
         var pending = Data(head.utf8)
@@ -335,8 +353,15 @@ enum RequestWriter {
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
-        func send(_ payload: AgentFileRequest.Payload) throws {
+        /// Sends a payload; with `hasher`, also hashes it and counts its newlines.
+        func send(_ payload: AgentFileRequest.Payload, hasher: inout SHA256?, lines: inout Int) throws {
+            func seen(_ bytes: UnsafeRawBufferPointer) {
+                guard hasher != nil else { return }
+                hasher!.update(bufferPointer: bytes)
+                lines += SHA256Hex.newlines(in: bytes)
+            }
             if let data = payload.data {
+                data.withUnsafeBytes { seen($0) }
                 pending.append(data)
                 pendingBytes += data.count
                 pendingFiles += 1
@@ -353,6 +378,7 @@ enum RequestWriter {
             if remaining <= 1 << 16 {
                 let n = try FileDescriptorIO.read(input, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(remaining)]), path: path)
                 guard Int64(n) == remaining else { throw CCPodError.io("\(path) became shorter while it was sent; run the command again") }
+                seen(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 pendingBytes += n
                 pendingFiles += 1
@@ -364,37 +390,50 @@ enum RequestWriter {
                 let want = Int(min(Int64(buffer.count), remaining))
                 let n = try FileDescriptorIO.read(input, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), path: path)
                 guard n > 0 else { throw CCPodError.io("\(path) became shorter while it was sent; run the command again") }
+                seen(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 try FileDescriptorIO.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), path: "the pod")
                 remaining -= Int64(n)
                 progress?.moved(n)
             }
             progress?.fileDone()
         }
-        var news: [(member: TarArchive.Member, payload: AgentFileRequest.Payload)] = []
+        var news: [(path: String, member: TarArchive.Member, payload: AgentFileRequest.Payload)] = []
+        var none: SHA256?
+        var ignored = 0
         for file in request.files {
-            guard let payload = file.payload, payload.length > 0 else { continue }
+            // Every new file is in the archive, an empty one too (its member makes it).
+            guard let payload = file.payload, payload.length > 0 || file.operation == .put else { continue }
             if file.operation == .put {
-                news.append((TarArchive.Member(name: stagedName(file.path, stage: stage), size: payload.length), payload))
+                news.append((file.path, TarArchive.Member(name: stagedName(file.path, stage: stage), size: payload.length), payload))
             } else {
-                try send(payload)
+                try send(payload, hasher: &none, lines: &ignored)
             }
         }
+        var sent: [String: Sent] = [:]
         if !news.isEmpty {
             let length = TarArchive.length(of: news.map(\.member))
             pending.append(contentsOf: "T\t\(length)\n".utf8)
             var written: Int64 = 0
-            for (member, payload) in news {
+            var digests = ""
+            for (path, member, payload) in news {
                 let header = TarArchive.header(for: member)
                 pending.append(header)
-                try send(payload)
+                var hasher: SHA256? = SHA256()
+                var lines = 0
+                try send(payload, hasher: &hasher, lines: &lines)
+                let digest = SHA256Hex.hex(hasher!.finalize())
+                sent[path] = Sent(sha256: digest, lines: lines)
+                digests += digest + "\n"
                 pending.append(Data(count: TarArchive.padding(after: member.size)))
                 written += Int64(header.count) + member.size + Int64(TarArchive.padding(after: member.size))
                 if pending.count > 1 << 16 { try flush() }
             }
             pending.append(Data(count: Int(length - written)))
+            pending.append(contentsOf: "H\t\(digests.utf8.count)\n\(digests)".utf8)
         }
         pending.append(contentsOf: "END\n".utf8)
         try flush()
+        return sent
     }
 
     /// Where a new file waits on the pod until it is verified and flushed: under the

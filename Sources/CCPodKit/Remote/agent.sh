@@ -167,6 +167,16 @@ take_archive() {
         rm -f "$work/receiving"
         kill "$flusher" 2>/dev/null
     fi
+    # The digests of what ccpod sent (hashed as it went), one a new file in order;
+    # the file records get theirs too (a file the pod already has is compared by it).
+    IFS="$TAB" read -r kind n || fail "the request ended early"
+    [ "$kind" = H ] || fail "unknown request record"
+    case "$n" in ''|*[!0-9]*) fail "unknown request record" ;; esac
+    head -c "$n" > "$work/sums.want.new"
+    awk -v n="$(wc -l < "$work/newdests")" 'length($0) != 64 || /[^0-9a-f]/ { bad = 1 } END { exit (bad || NR != n + 0) }' \
+        "$work/sums.want.new" || fail "the digests of the new files do not match the archive"
+    awk -F "$TAB" -v OFS="$TAB" 'NR == FNR { h[FNR] = $0; next } $6 == "P" { $8 = h[++i] } { print }' \
+        "$work/sums.want.new" "$work/known" > "$work/known.new" && mv "$work/known.new" "$work/known"
     if [ "$byfs" = yes ]; then
         (cd "$base" && xargs -d '\n' sync -f -- < "$work/flush") > /dev/null 2>&1 &
     else
@@ -219,7 +229,8 @@ take_records() { # n
     esac
     # path seenSize seenMtime ancSize ancHash op len sha idx (the path moved first)
     awk -F "$TAB" -v OFS="$TAB" '{ p = $9; $9 = NR; $1 = p; print }' "$work/block" > "$work/known"
-    sed "/^\\([^${TAB}]*${TAB}\\)\\{6\\}0${TAB}/d" "$work/known" > "$work/payloads"
+    # Records with bytes to take, and every new file (an empty one is in the archive too).
+    awk -F "$TAB" '$7 != "0" || $6 == "P"' "$work/known" > "$work/payloads"
     [ -s "$work/payloads" ] || return 0
     [ -n "$claude" ] || fail "request names no Claude dir"
     base="$root$claude"

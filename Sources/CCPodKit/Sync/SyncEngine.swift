@@ -244,7 +244,14 @@ struct SyncRun {
         for pair in store.pairs.values where inScope(pair.localPath) { paths.insert(pair.localPath) }
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
 
-        // Every changed file read once, on all cores, before the plan is made.
+        func isBusy(_ localPath: String, _ stat: LocalStat, _ pair: AncestorPair?) -> Bool {
+            guard stat != pair?.localSeen else { return false }
+            if let id = SyncScope.sessionId(of: localPath), liveIds.contains(id) { return true }
+            return now - stat.mtimeNs < Int64(options.busySeconds) * 1_000_000_000
+        }
+
+        // Every changed file read once, on all cores, before the plan is made; a new
+        // file about to be sent is hashed as it is sent instead.
         let ordered = paths.sorted()
         var jobs: [ChangedFileScan.Job] = []
         var jobOf: [String: Int] = [:]
@@ -253,8 +260,9 @@ struct SyncRun {
             let pair = store.pair(local: localPath)
             if let pair, stat == pair.localSeen { continue }
             jobOf[localPath] = jobs.count
+            let hashedWhenSent = pair == nil && options.sends && !isBusy(localPath, stat, pair) && localPath != "settings.json"
             jobs.append(.init(file: claudeDir + "/" + localPath, size: stat.size, isLog: localPath.hasSuffix(".jsonl"),
-                              prefix: pair?.local.size ?? 0))
+                              prefix: pair?.local.size ?? 0, hash: !hashedWhenSent))
         }
         let scans = ChangedFileScan.run(jobs)
 
@@ -267,11 +275,7 @@ struct SyncRun {
                 podPath = Self.siblingPath(of: podPath)
             }
             let full = claudeDir + "/" + localPath
-            var busy = false
-            if let stat, stat != pair?.localSeen {
-                if let id = SyncScope.sessionId(of: localPath), liveIds.contains(id) { busy = true }
-                if now - stat.mtimeNs < Int64(options.busySeconds) * 1_000_000_000 { busy = true }
-            }
+            let busy = stat.map { isBusy(localPath, $0, pair) } ?? false
             let change: LocalChange
             // One read of a changed file: its hashes and newline counts (what a payload needs too).
             var scanned: SHA256Hex.Scan?
@@ -280,16 +284,17 @@ struct SyncRun {
                     change = .unchanged
                 } else {
                     let result = try scans[jobOf[localPath]!].get()
-                    let complete = result.complete, scan = result.scan
-                    scanned = scan
-                    if let pair {
+                    let complete = result.complete
+                    scanned = result.scan
+                    if let pair, let scan = result.scan {
                         if scan.prefix == pair.local.sha256 && complete >= pair.local.size {
                             change = complete == pair.local.size ? .unchanged : .grew(complete: complete, sha: scan.whole)
                         } else {
                             change = .rewritten(complete: complete, sha: scan.whole)
                         }
                     } else {
-                        change = .new(complete: complete, sha: scan.whole)
+                        // Without a scan, its hash comes from the exchange (`adoptSent`).
+                        change = .new(complete: complete, sha: result.scan?.whole ?? "")
                     }
                 }
             } else {
@@ -329,7 +334,9 @@ struct SyncRun {
                 }
             }
             entry.sent = request.operation
-            if let payload = request.payload {
+            if let payload = request.payload, payload.sha256.isEmpty {
+                // Hashed and counted as it is sent (adoptSent).
+            } else if let payload = request.payload {
                 if payload.data == nil, let scanned, payload.offset == 0 || payload.offset == entry.pair?.local.size {
                     entry.payloadLines = payload.offset == 0 ? scanned.lines : scanned.tailLines
                 } else {
@@ -381,6 +388,7 @@ struct SyncRun {
     // MARK: - Applying the answer
 
     mutating func apply(_ answer: AgentExchange.Answer) throws {
+        try adoptSent(answer.sent)
         let (states, data, said) = answer.index
         warnings += said
         for podPath in entries.keys.sorted() {
@@ -390,6 +398,21 @@ struct SyncRun {
         // Files only the pod has.
         for (podPath, state) in states.sorted(by: { $0.key < $1.key }) where entries[podPath] == nil && podPath != HistoryLog.path {
             try settlePodOnly(podPath: podPath, state: state, data: data[podPath])
+        }
+    }
+
+    /// The hashes and newline counts of new files that were hashed as they were sent.
+    private mutating func adoptSent(_ sent: [String: AgentExchange.Answer.Sent]) throws {
+        for (podPath, entry) in entries {
+            guard case .new(let complete, let sha) = entry.change, sha.isEmpty, entry.sent == .put else { continue }
+            guard let s = sent[podPath] ?? (complete == 0 ? .init(sha256: SHA256Hex.empty, lines: 0) : nil) else {
+                throw CCPodError.failure("\(entry.localPath) was not sent whole; run the command again")
+            }
+            var e = entry
+            e.change = .new(complete: complete, sha: s.sha256)
+            e.podVersion = FileVersion(size: complete, sha256: s.sha256)
+            e.payloadLines = s.lines
+            entries[podPath] = e
         }
     }
 

@@ -19,6 +19,34 @@ struct SyncSemanticsTests {
         #expect(mode == 0o600)
     }
 
+    /// Many new files (the pod flushes them by file system), one of them empty: each
+    /// arrives byte for byte, and the hashes taken while they were sent are the ones
+    /// the next sync agrees on (nothing moves again).
+    @Test func manyNewFilesAndAnEmptyOneArriveAndStayInSync() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        var ids: [String] = []
+        for i in 0..<40 {
+            let session = String(format: "11111111-2222-4333-8444-%012d", i)
+            ids.append(session)
+            try SyncTestBed.write(SyncTestBed.lines(session: session, count: 1 + i % 7), to: bed.localTranscript(session))
+        }
+        let results = "\(bed.localClaude)/projects/\(SyncTestBed.localSlug)/\(ids[0])/tool-results"
+        try SyncTestBed.write(Data(), to: results + "/empty.txt")
+        try SyncTestBed.write(Data("out\n".utf8), to: results + "/full.txt")
+        let report = try bed.run(.push)
+        #expect(report.exchanges == 1)
+        for session in ids {
+            #expect(SyncTestBed.read(bed.podTranscript(session)) == SyncTestBed.read(bed.localTranscript(session)))
+        }
+        let podResults = "\(bed.podClaude)/projects/\(SyncTestBed.podSlug)/\(ids[0])/tool-results"
+        #expect(FileManager.default.fileExists(atPath: podResults + "/empty.txt"))
+        #expect(SyncTestBed.read(podResults + "/empty.txt").isEmpty)
+        #expect(SyncTestBed.read(podResults + "/full.txt") == Data("out\n".utf8))
+        let again = try bed.run(.sync)
+        #expect(again.items.allSatisfy { $0.action == .inSync })
+    }
+
     @Test func nothingChangedIsOneExchangeAndNoWrites() throws {
         let bed = try SyncTestBed()
         defer { bed.remove() }
