@@ -20,7 +20,8 @@ public struct ArtifactRequest: Sendable {
     public var dryRun: Bool
     /// Replace files that differ on the receiving side without an agreed version.
     public var force: Bool
-    /// How file data is compressed on the wire; nil picks zstd when both ends have it.
+    /// How file data that compresses is compressed on the wire; nil picks zstd when both
+    /// ends have it. Files that do not compress (random checkpoints) always travel as they are.
     public var compression: Compression?
 
     public init(direction: Direction, podDirectory: String, localDirectory: String, selection: ArtifactSelection,
@@ -298,11 +299,10 @@ public final class ArtifactTransfer: @unchecked Sendable {
         var lastSave = Date()
         progress?.expect(files: planned.count, bytes: total)
         do {
-            guard let answer = channel.answer else { throw CCPodError.failure("no answer stream") }
             func bad(_ why: String) -> CCPodError {
                 CCPodError.badData("the pod \(connection.displayName) sent an invalid answer (\(why)); files that arrived before are kept")
             }
-            try readAnswer(answer, bad, warn: { report.warnings.append($0) }) { fields in
+            try readAnswer(channel, bad, warn: { report.warnings.append($0) }) { fields, answer in
                 switch fields[0] {
                 case "H":
                     let action = try compared(fields, compares: compares, local: { LocalStat.of(root + "/" + $0) }, &state, bad,
@@ -570,11 +570,10 @@ public final class ArtifactTransfer: @unchecked Sendable {
         var results: [String: ArtifactAction] = [:]
         let byPath = Dictionary(planned.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         do {
-            guard let answer = channel.answer else { throw CCPodError.failure("no answer stream") }
             func bad(_ why: String) -> CCPodError {
                 CCPodError.badData("the pod \(connection.displayName) sent an invalid answer (\(why)); what it confirmed is kept")
             }
-            try readAnswer(answer, bad, warn: { report.warnings.append($0) }) { fields in
+            try readAnswer(channel, bad, warn: { report.warnings.append($0) }) { fields, _ in
                 switch fields[0] {
                 case "H":
                     let action = try compared(fields, compares: compares, local: { local.files[$0] }, &state, bad,
@@ -624,9 +623,11 @@ public final class ArtifactTransfer: @unchecked Sendable {
     /// Reads the answer's records until `END ok`: warnings are collected, every other
     /// record goes to `handle` with its fields (the path last); `handle` returns false
     /// to stop reading early.
-    private func readAnswer(_ answer: FDReader, _ bad: (String) -> CCPodError, warn: (String) -> Void,
-                            _ handle: ([String]) throws -> Bool) throws {
+    /// A `Y` record switches the rest of the answer to the response compression.
+    private func readAnswer(_ channel: ArtifactChannel, _ bad: (String) -> CCPodError, warn: (String) -> Void,
+                            _ handle: ([String], FDReader) throws -> Bool) throws {
         while true {
+            guard let answer = channel.answer else { throw CCPodError.failure("no answer stream") }
             guard let lineBytes = try answer.readLine(limit: 64 * 1024) else { throw bad("it ended early") }
             let fields = lineBytes.split(separator: 0x09, maxSplits: 4, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
             switch fields[0] {
@@ -635,8 +636,10 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 return
             case "W":
                 warn("pod: " + fields.dropFirst().joined(separator: " "))
+            case "Y":
+                guard fields.count == 1, try channel.decompressRest() else { throw bad("compression nobody asked for") }
             default:
-                if try !handle(fields) { return }
+                if try !handle(fields, answer) { return }
             }
         }
     }
@@ -656,7 +659,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
         return ArtifactAction(path: path, kind: .conflict, note: differs)
     }
 
-    /// zstd when both ends have it (fast level; incompressible data costs little), else gzip, else none.
+    /// zstd when both ends have it (fast level), else gzip, else none. The pod applies it
+    /// only to files whose sample shrinks; the others travel as they are.
     private func chooseCompression(_ listing: RunListing) -> Compression {
         if let chosen = request.compression { return listing.tools.contains(chosen) || chosen == .none ? chosen : .none }
         let here = Compression.locallyAvailable
