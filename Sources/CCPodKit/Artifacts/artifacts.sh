@@ -74,6 +74,26 @@ sha_stdin() { # stdin -> sha256 hex
     printf '%s' "${sum%% *}"
 }
 
+file_size() {
+    wc -c < "$1" | tr -d ' '
+}
+
+# Exactly length bytes of a file from offset (fewer if it shrank), in large reads:
+# GNU dd where it can count bytes, else head (8 KiB reads).
+if dd if=/dev/null of=/dev/null bs=1048576 iflag=skip_bytes,count_bytes skip=0 count=0 status=none 2>/dev/null; then
+    read_range() { # file offset length
+        dd if="$1" bs=1048576 iflag=skip_bytes,count_bytes skip="$2" count="$3" status=none
+    }
+else
+    read_range() { # file offset length
+        if [ "$2" -eq 0 ]; then
+            head -c "$3" -- "$1"
+        else
+            tail -c +"$(($2 + 1))" -- "$1" | head -c "$3"
+        fi
+    }
+fi
+
 compress_file() { # comp file -> stdout
     case "$1" in
         zstd) zstd -q -1 -c < "$2" ;;
@@ -138,9 +158,9 @@ is_safe_rel() {
     return 0
 }
 
-# Send length bytes of a file from offset, hashing them on the way. A file that
-# shrank meanwhile sends fewer bytes: ccpod then finds the framing broken, keeps
-# the files that arrived whole and tries the rest on its next run.
+# Send length bytes of a file from offset. A file that shrank meanwhile sends
+# fewer bytes: ccpod then finds the framing broken, keeps the files that arrived
+# whole and tries the rest on its next run.
 send_range() { # rel offset length prefixsha
     f=$rundir/$1
     off=$2
@@ -151,14 +171,27 @@ send_range() { # rel offset length prefixsha
         [ "$off" -eq 0 ] && len=$(( $(wc -c < "$f") ))
     fi
     printf 'D\t%s\t%s\t%s\n' "$off" "$len" "$1"
-    sha_stdin < "$work/fifo" > "$work/sum" &
-    if [ "$off" -eq 0 ]; then
-        head -c "$len" -- "$f" | tee "$work/fifo"
-    else
-        tail -c +"$((off + 1))" -- "$f" | head -c "$len" | tee "$work/fifo"
-    fi
+    hash_range "$f" "$off" "$len" > "$work/sum" &
+    read_range "$f" "$off" "$len"
     wait
-    printf 'Z\t%s\t%s\n' "$(cat "$work/sum")" "$1"
+    read -r range_sum < "$work/sum"
+    printf 'Z\t%s\t%s\n' "$range_sum" "$1"
+}
+
+# The SHA-256 of what send_range sends, from a second read beside it (the page
+# cache serves both; no copy through tee). A whole file is hashed straight from
+# disk unless its size changed meanwhile (a log being written). Bytes that
+# changed between the two reads show as a mismatch, which ccpod rejects.
+hash_range() { # file offset length -> sha256 hex and a newline
+    if [ "$2" -eq 0 ] && [ "$(file_size "$1")" = "$3" ]; then
+        whole_sum=$(sha_stdin < "$1")
+        if [ "$(file_size "$1")" = "$3" ]; then
+            printf '%s\n' "$whole_sum"
+            return
+        fi
+    fi
+    read_range "$1" "$2" "$3" | sha_stdin
+    echo
 }
 
 # Whether a file is worth compressing: a 64 KiB sample from its middle shrinks by
@@ -290,7 +323,6 @@ answer_end() { # ok|no
 # the rest waits in $work/later and follows, compressed, after a `Y` record.
 serve() {
     ok=yes
-    mkfifo "$work/fifo" || { printf 'W\tcannot create a fifo in %s\nEND\tfailed\n' "$work"; return; }
     : > "$work/batch"
     : > "$work/later"
     real_run=$(readlink -f -- "$rundir")

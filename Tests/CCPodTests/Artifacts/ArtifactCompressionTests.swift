@@ -78,6 +78,40 @@ struct ArtifactCompressionTests {
             + Data("END\tok\n".utf8))
     }
 
+    /// A range of a log that grows while it is sent: the hash is of the bytes sent, not of the file.
+    @Test func aRangeIsHashedAsSentEvenWhenTheFileIsLongerNow() throws {
+        let bed = try ArtifactTestBed()
+        defer { bed.remove() }
+        let log = Self.logText(3 * Self.mebibyte)
+        try ArtifactTestBed.write(log, to: bed.pod("logs/train.log"))
+        let listed = 2 * Self.mebibyte + 7
+        let answer = try Self.answer(bed, "G\t0\t\(listed)\t-\tlogs/train.log\n", response: .none)
+        #expect(answer == Self.dataRecord("logs/train.log", log.prefix(listed)) + Data("END\tok\n".utf8))
+    }
+
+    /// A pod whose dd cannot count bytes (not GNU) reads ranges with head and tail instead.
+    @Test func withoutGNUDdRangesAreReadWithHeadAndTail() throws {
+        var bed = try ArtifactTestBed()
+        defer { bed.remove() }
+        let bin = bed.root.appendingPathComponent("bin").path
+        try ArtifactTestBed.write("#!/bin/sh\ncase \"$*\" in *iflag=*) echo refused >> \"\(bin)/refusals\"; exit 1 ;; esac\nexec /bin/dd \"$@\"\n",
+                                  to: bin + "/dd")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: bin + "/dd")
+        bed.connection = PathConnection(root: bed.podRoot, bin: bin)
+        let checkpoint = ArtifactTestBed.random(2 * Self.mebibyte + 3)
+        try ArtifactTestBed.write(checkpoint, to: bed.pod("checkpoints/model.safetensors"))
+        try ArtifactTestBed.write(Self.logText(Self.mebibyte + 5), to: bed.pod("logs/train.log"))
+        let answer = try Self.answer(bed, "G\t0\t\(checkpoint.count)\t-\tcheckpoints/model.safetensors\n", response: .none)
+        #expect(answer == Self.dataRecord("checkpoints/model.safetensors", checkpoint) + Data("END\tok\n".utf8))
+        try bed.pull()
+        try ArtifactTestBed.append(Self.logText(Self.mebibyte), to: bed.pod("logs/train.log"))
+        let grown = try bed.pull()
+        #expect(grown.paths(.grown) == ["logs/train.log"])
+        #expect(ArtifactTestBed.contents(bed.localDirectory) == ArtifactTestBed.contents(bed.podRun))
+        // The script did ask this dd (and was refused), so every range above came from head and tail.
+        #expect(ArtifactTestBed.read(bin + "/refusals") != nil)
+    }
+
     /// Over ssh, end to end: every file arrives whole and verified; the log's bytes are
     /// compressed on the wire, the checkpoint's cannot be.
     @Test(.enabled(if: LoopbackSSHD.isAvailable, "sshd is not installed"))
@@ -108,4 +142,21 @@ struct ArtifactCompressionTests {
             #expect(agreed.sha256 == (try SHA256Hex.ofFile(bed.local(path))), "\(path)")
         }
     }
+}
+
+/// A `local:` pod whose shell finds the programs in `bin` first.
+struct PathConnection: PodConnection {
+    let root: String
+    let bin: String
+    var paths = PodPaths()
+    var displayName: String { "path:\(root)" }
+    var rootPrefix: String { root }
+
+    func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = bin + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
+        return (["/bin/sh", "-c", remoteCommand], environment)
+    }
+
+    func explainFailure(status: Int32, stderr: String) -> CCPodError? { nil }
 }
