@@ -381,8 +381,10 @@ public final class ArtifactTransfer: @unchecked Sendable {
         try LocalFolder.makeParents(root: root, of: fetch.path)
         let fd = open(target, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CCPodError.io("cannot write \(target): \(String(cString: strerror(errno)))") }
-        var whole = offset > 0 ? (fetch.prefix ?? SHA256()) : SHA256()
+        // The pod hashes the range it sends; the agreement is about the whole file, which
+        // needs a second hasher only when the range does not start at 0.
         var chunk = SHA256()
+        var whole = offset > 0 ? (fetch.prefix ?? SHA256()) : nil
         var ok = false
         defer {
             close(fd)
@@ -399,7 +401,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         }
         var remaining = length
         try answer.stream(&remaining, hasher: &chunk) { raw in
-            whole.update(bufferPointer: raw)
+            whole?.update(bufferPointer: raw)
             try FileDescriptorIO.writeAll(fd, raw, path: target)
             progress(Int64(raw.count))
         }
@@ -416,7 +418,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
             }
             podSha = zf[1]
         }
-        guard SHA256Hex.hex(chunk.finalize()) == podSha else {
+        let rangeSha = SHA256Hex.hex(chunk.finalize())
+        guard rangeSha == podSha else {
             if !appending { unlink(target) }
             state.partial[fetch.path] = nil
             state.appending[fetch.path] = nil
@@ -428,7 +431,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         let podStat = size == fetch.listed.size ? fetch.listed : PodStat(size: size, mtime: "-")
         let kind: ArtifactAction.Kind = offset == fetch.offset ? fetch.kind : (fetch.kind == .new || fetch.kind == .resumed ? .new : .replaced)
         finisher.submit(.init(fd: dup(fd), target: target, finalPath: finalPath, rename: !appending, path: fetch.path,
-                              pod: podStat, sha256: SHA256Hex.hex(whole.finalize())),
+                              pod: podStat, sha256: whole.map { SHA256Hex.hex($0.finalize()) } ?? rangeSha),
                         small: size <= Self.smallFile)
         return ArtifactAction(path: fetch.path, kind: kind, bytes: length)
     }
