@@ -400,9 +400,11 @@ public final class ArtifactTransfer: @unchecked Sendable {
             throw CCPodError.io("cannot write \(target): \(String(cString: strerror(errno)))")
         }
         var remaining = length
+        var writeBehind = WriteBehind(fd: fd, offset: offset)
         try answer.stream(&remaining, hasher: &chunk) { raw in
             whole?.update(bufferPointer: raw)
             try FileDescriptorIO.writeAll(fd, raw, path: target)
+            writeBehind.wrote(raw.count)
             progress(Int64(raw.count))
         }
         let podSha: String
