@@ -74,10 +74,6 @@ sha_stdin() { # stdin -> sha256 hex
     printf '%s' "${sum%% *}"
 }
 
-file_size() {
-    wc -c < "$1" | tr -d ' '
-}
-
 # Exactly length bytes of a file from offset (fewer if it shrank), in large reads:
 # GNU dd where it can count bytes, else head (8 KiB reads).
 if dd if=/dev/null of=/dev/null bs=1048576 iflag=skip_bytes,count_bytes skip=0 count=0 status=none 2>/dev/null; then
@@ -180,12 +176,13 @@ send_range() { # rel offset length prefixsha
 
 # The SHA-256 of what send_range sends, from a second read beside it (the page
 # cache serves both; no copy through tee). A whole file is hashed straight from
-# disk unless its size changed meanwhile (a log being written). Bytes that
-# changed between the two reads show as a mismatch, which ccpod rejects.
+# disk and the hash kept when the file still has the length afterwards (it did
+# not grow meanwhile, as a log does); otherwise the range is hashed as sent.
+# Bytes that changed between the two reads show as a mismatch, which ccpod rejects.
 hash_range() { # file offset length -> sha256 hex and a newline
-    if [ "$2" -eq 0 ] && [ "$(file_size "$1")" = "$3" ]; then
+    if [ "$2" -eq 0 ]; then
         whole_sum=$(sha_stdin < "$1")
-        if [ "$(file_size "$1")" = "$3" ]; then
+        if [ "$(( $(wc -c < "$1") ))" -eq "$3" ]; then
             printf '%s\n' "$whole_sum"
             return
         fi
@@ -196,11 +193,26 @@ hash_range() { # file offset length -> sha256 hex and a newline
 
 # Whether a file is worth compressing: a 64 KiB sample from its middle shrinks by
 # a sixteenth or more. Random checkpoints, images and archives do not; they
-# travel as they are instead of costing CPU on both ends for nothing.
+# travel as they are instead of costing CPU on both ends for nothing. Files of
+# one folder with one extension are taken to compress alike: one sample for all.
+compressible_kinds=$NL
+plain_kinds=$NL
 compresses() { # file length
     [ "$2" -gt 131072 ] || return 0
+    sample_name=${1##*/}
+    case "$sample_name" in
+        *.*) sample_kind="${1%/*}/*.${sample_name##*.}" ;;
+        *) sample_kind=$1 ;;
+    esac
+    case "$compressible_kinds" in *"$NL$sample_kind$NL"*) return 0 ;; esac
+    case "$plain_kinds" in *"$NL$sample_kind$NL"*) return 1 ;; esac
     sample=$(dd if="$1" bs=65536 skip="$(($2 / 131072))" count=1 2>/dev/null | encode | wc -c)
-    [ "$((sample))" -le 61440 ]
+    if [ "$((sample))" -le 61440 ]; then
+        compressible_kinds=$compressible_kinds$sample_kind$NL
+        return 0
+    fi
+    plain_kinds=$plain_kinds$sample_kind$NL
+    return 1
 }
 
 # Small files go together: copied to a snapshot in one `cp`, sized and hashed in

@@ -65,6 +65,25 @@ struct ArtifactCompressionTests {
         #expect(rest.stdout == batch + Self.dataRecord("logs/train.log", log) + Data("END\tok\n".utf8))
     }
 
+    /// One sample decides for the files of one folder with one extension (a hundred
+    /// plots cost one sample): a text file named like a random one before it travels
+    /// as it is too, while the same text under another extension is sampled itself.
+    @Test func filesOfOneFolderAndExtensionShareOneSample() throws {
+        let bed = try ArtifactTestBed()
+        defer { bed.remove() }
+        let image = ArtifactTestBed.random(Self.mebibyte)
+        let text = Self.logText(Self.mebibyte)
+        try ArtifactTestBed.write(image, to: bed.pod("artifacts/plot-1.png"))
+        try ArtifactTestBed.write(text, to: bed.pod("artifacts/plot-2.png"))
+        try ArtifactTestBed.write(text, to: bed.pod("artifacts/plot-2.txt"))
+        let records = ["plot-1.png", "plot-2.png", "plot-2.txt"].map { "G\t0\t\(Self.mebibyte)\t-\tartifacts/\($0)\n" }.joined()
+        let answer = try Self.answer(bed, records, response: .zstd)
+        let raw = Self.dataRecord("artifacts/plot-1.png", image) + Self.dataRecord("artifacts/plot-2.png", text) + Data("Y\n".utf8)
+        #expect(answer.starts(with: raw))
+        let rest = try ChildProcess.run("zstd", ["-q", "-d", "-c"], input: Data(answer.dropFirst(raw.count)))
+        #expect(rest.stdout == Self.dataRecord("artifacts/plot-2.txt", text) + Data("END\tok\n".utf8))
+    }
+
     @Test func withoutAResponseCompressionEverythingTravelsInTheOrderAsked() throws {
         let bed = try ArtifactTestBed()
         defer { bed.remove() }
