@@ -107,6 +107,7 @@ public struct ArtifactReport: Sendable, Codable {
 /// transfer received is kept; the next run checks it and sends only the rest.
 public final class ArtifactTransfer: @unchecked Sendable {
     private let finisher = ArtifactFinisher()
+    private let prefixQueue = DispatchQueue(label: "ccpod.artifacts.prefix-hash")
     public let connection: any PodConnection
     public let request: ArtifactRequest
     let store: ArtifactStateStore
@@ -177,7 +178,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         var offset: Int64
         var length: Int64
         var prefixSha: String?
-        var prefix: SHA256?
+        var prefix: PrefixHash?
         var listed: PodStat
         var kind: ArtifactAction.Kind
         var landing: Landing
@@ -204,8 +205,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 report.actions.append(ArtifactAction(path: path, kind: .conflict, note: "not a regular file here; left alone"))
                 continue
             }
-            func fetch(_ kind: ArtifactAction.Kind, offset: Int64 = 0, prefix: SHA256? = nil, landing: Fetch.Landing = .part) {
-                let prefixSha = prefix.map { SHA256Hex.hex($0.finalize()) }
+            func fetch(_ kind: ArtifactAction.Kind, offset: Int64 = 0, prefix: PrefixHash? = nil, prefixSha: String? = nil,
+                       landing: Fetch.Landing = .part) {
                 fetches[path] = Fetch(path: path, offset: offset, length: pod.size - offset, prefixSha: prefixSha,
                                       prefix: prefix, listed: pod, kind: kind, landing: landing)
                 order.append(path)
@@ -214,7 +215,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 // New here, or an interrupted pull of this very version to finish.
                 if let part = local.parts[path], state.partial[path] == pod, part.size > 0, part.size < pod.size,
                    let hasher = try? Self.hasher(of: root + "/" + LocalFolder.partPath(path), length: part.size) {
-                    fetch(.resumed, offset: part.size, prefix: hasher)
+                    fetch(.resumed, offset: part.size, prefix: PrefixHash(hasher), prefixSha: SHA256Hex.hex(hasher.finalize()))
                 } else {
                     fetch(.new)
                 }
@@ -223,9 +224,11 @@ public final class ArtifactTransfer: @unchecked Sendable {
             if let agreed, agreed.local == stamp || (agreed.local.size == stamp.size && (try? SHA256Hex.ofFile(root + "/" + path)) == agreed.sha256) {
                 if agreed.local != stamp { state.files[path]?.local = stamp }
                 if agreed.pod == pod { report.unchanged += 1; continue }
-                if pod.size > agreed.pod.size, agreed.pod.size == stamp.size,
-                   let hasher = try? Self.hasher(of: root + "/" + path, length: stamp.size) {
-                    fetch(.grown, offset: stamp.size, prefix: hasher, landing: .append)
+                if pod.size > agreed.pod.size, agreed.pod.size == stamp.size {
+                    // The pod checks its first bytes against the agreed hash while the same
+                    // bytes here are hashed (to go on with the new end) in the background.
+                    let prefix = request.dryRun ? nil : PrefixHash(of: root + "/" + path, length: stamp.size, on: prefixQueue)
+                    fetch(.grown, offset: stamp.size, prefix: prefix, prefixSha: agreed.sha256, landing: .append)
                 } else {
                     fetch(.replaced)
                 }
@@ -374,6 +377,22 @@ public final class ArtifactTransfer: @unchecked Sendable {
     /// (a batch says it first) or the `Z` record that follows them.
     private func receive(_ fetch: Fetch, offset: Int64, length: Int64, sha expected: String?, from answer: FDReader,
                          state: inout ArtifactState, progress: (Int64) -> Void) throws -> ArtifactAction {
+        var prefix: SHA256?
+        if offset > 0 {
+            prefix = fetch.prefix?.wait()
+            guard let prefix, SHA256Hex.hex(prefix.finalize()) == fetch.prefixSha else {
+                // The bytes here are not the agreed ones after all (changed without a new
+                // size or time): nothing is added to them, and they are no longer agreed.
+                var remaining = length
+                var ignored = SHA256()
+                try answer.stream(&remaining, hasher: &ignored) { _ in }
+                _ = try answer.readLine(limit: 64 * 1024)
+                state.files[fetch.path] = nil
+                state.partial[fetch.path] = nil
+                state.appending[fetch.path] = nil
+                return ArtifactAction(path: fetch.path, kind: .failed, note: "changed here while it was pulled; pull again")
+            }
+        }
         let root = request.localDirectory
         let finalPath = root + "/" + fetch.path
         let appending = fetch.landing == .append && offset == fetch.offset && offset > 0
@@ -384,7 +403,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         // The pod hashes the range it sends; the agreement is about the whole file, which
         // needs a second hasher only when the range does not start at 0.
         var chunk = SHA256()
-        var whole = offset > 0 ? (fetch.prefix ?? SHA256()) : nil
+        var whole = prefix
         var ok = false
         defer {
             close(fd)
@@ -742,6 +761,32 @@ public final class ArtifactTransfer: @unchecked Sendable {
 
     static func bytes(_ n: Int64) -> String {
         ByteCountFormatter.string(fromByteCount: n, countStyle: .binary)
+    }
+}
+
+/// The SHA-256 state over a local file's first bytes, hashed on a background queue
+/// (or known already) for a pull to go on with the bytes that follow.
+final class PrefixHash: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var state: SHA256?
+
+    init(_ state: SHA256) {
+        self.state = state
+        done.signal()
+    }
+
+    init(of path: String, length: Int64, on queue: DispatchQueue) {
+        queue.async { [self] in
+            state = try? ArtifactTransfer.hasher(of: path, length: length)
+            done.signal()
+        }
+    }
+
+    /// Waits for the hash; nil when the file could not be read that far.
+    func wait() -> SHA256? {
+        done.wait()
+        done.signal()
+        return state
     }
 }
 
