@@ -34,7 +34,7 @@ struct ArtifactsArguments: ParsableArguments {
     @Flag(help: "Replace files that differ on the receiving side even though nothing was agreed about them.")
     var force = false
 
-    @Option(help: ArgumentHelp("Compression on the wire: zstd, gzip or none (default: zstd when both ends have it).", valueName: "kind"))
+    @Option(help: ArgumentHelp("Compression on the wire for files that compress: zstd, gzip or none (default: zstd when both ends have it).", valueName: "kind"))
     var compress: String?
 
     @Option(help: ArgumentHelp("The project directory (default: the current directory).", valueName: "path"))

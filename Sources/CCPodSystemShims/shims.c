@@ -41,3 +41,14 @@ int ccpod_syncfs(int fd) {
     return ENOSYS;
 #endif
 }
+
+int ccpod_write_out(int fd, long long offset, long long length, int wait) {
+#if defined(__linux__)
+    unsigned int flags = SYNC_FILE_RANGE_WRITE;
+    if (wait) flags |= SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WAIT_AFTER;
+    return sync_file_range(fd, (off_t)offset, (off_t)length, flags) == 0 ? 0 : errno;
+#else
+    (void)fd; (void)offset; (void)length; (void)wait;
+    return ENOSYS;
+#endif
+}

@@ -8,7 +8,7 @@ import Darwin
 
 /// The pod-side artifacts script (Artifacts/artifacts.sh), sent in the command line.
 public enum ArtifactsScript {
-    public static let protocolVersion = 1
+    public static let protocolVersion = 2
 
     /// The command that lists `runDir`'s `tops` at once and then serves one transfer request.
     public static func remoteCommand(rootPrefix: String, runDir: String, tops: [String]) -> String {
@@ -172,23 +172,31 @@ final class ArtifactChannel: @unchecked Sendable {
         }
         writer = thread
         thread.start()
-        if let tool = responseCompression.decompressor {
-            let out = try Pipe2()
-            let pending = reader.takeBuffered()
-            if pending.isEmpty {
-                decompressor = try ChildProcess.spawn(tool[0], Array(tool.dropFirst()), stdin: .fd(reader.fd), stdout: .fd(out.write), stderr: .null)
-            } else {
-                decompressor = try AgentExchange.spawnWithPrefix(tool, prefix: pending, rest: reader.fd, output: out.write)
-            }
-            out.closeWrite()
-            answer = FDReader(fd: out.read)
-        } else {
-            answer = reader
-        }
+        self.responseCompression = responseCompression
+        answer = reader
     }
 
-    /// Where the answer of phase 2 is read from (decompressed).
+    /// Where the answer of phase 2 is read from: the stream as it arrives, and after
+    /// a `Y` record (`decompressRest`) the decompressor's output.
     private(set) var answer: FDReader?
+    private var responseCompression = Compression.none
+
+    /// The pod said that the rest of its answer is compressed: reads it through the
+    /// decompressor from here on. False when that cannot be (no response compression
+    /// was asked for, or the switch came already).
+    func decompressRest() throws -> Bool {
+        guard let tool = responseCompression.decompressor, decompressor == nil, answer === reader else { return false }
+        let out = try Pipe2()
+        let pending = reader.takeBuffered()
+        if pending.isEmpty {
+            decompressor = try ChildProcess.spawn(tool[0], Array(tool.dropFirst()), stdin: .fd(reader.fd), stdout: .fd(out.write), stderr: .null)
+        } else {
+            decompressor = try AgentExchange.spawnWithPrefix(tool, prefix: pending, rest: reader.fd, output: out.write)
+        }
+        out.closeWrite()
+        answer = FDReader(fd: out.read)
+        return true
+    }
 
     /// Ends the call when no transfer is wanted (a dry run, nothing to do).
     func endWithoutTransfer() {

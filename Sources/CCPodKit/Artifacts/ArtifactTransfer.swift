@@ -20,7 +20,8 @@ public struct ArtifactRequest: Sendable {
     public var dryRun: Bool
     /// Replace files that differ on the receiving side without an agreed version.
     public var force: Bool
-    /// How file data is compressed on the wire; nil picks zstd when both ends have it.
+    /// How file data that compresses is compressed on the wire; nil picks zstd when both
+    /// ends have it. Files that do not compress (random checkpoints) always travel as they are.
     public var compression: Compression?
 
     public init(direction: Direction, podDirectory: String, localDirectory: String, selection: ArtifactSelection,
@@ -106,6 +107,7 @@ public struct ArtifactReport: Sendable, Codable {
 /// transfer received is kept; the next run checks it and sends only the rest.
 public final class ArtifactTransfer: @unchecked Sendable {
     private let finisher = ArtifactFinisher()
+    private let prefixQueue = DispatchQueue(label: "ccpod.artifacts.prefix-hash")
     public let connection: any PodConnection
     public let request: ArtifactRequest
     let store: ArtifactStateStore
@@ -176,7 +178,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         var offset: Int64
         var length: Int64
         var prefixSha: String?
-        var prefix: SHA256?
+        var prefix: PrefixHash?
         var listed: PodStat
         var kind: ArtifactAction.Kind
         var landing: Landing
@@ -203,8 +205,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 report.actions.append(ArtifactAction(path: path, kind: .conflict, note: "not a regular file here; left alone"))
                 continue
             }
-            func fetch(_ kind: ArtifactAction.Kind, offset: Int64 = 0, prefix: SHA256? = nil, landing: Fetch.Landing = .part) {
-                let prefixSha = prefix.map { SHA256Hex.hex($0.finalize()) }
+            func fetch(_ kind: ArtifactAction.Kind, offset: Int64 = 0, prefix: PrefixHash? = nil, prefixSha: String? = nil,
+                       landing: Fetch.Landing = .part) {
                 fetches[path] = Fetch(path: path, offset: offset, length: pod.size - offset, prefixSha: prefixSha,
                                       prefix: prefix, listed: pod, kind: kind, landing: landing)
                 order.append(path)
@@ -213,7 +215,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 // New here, or an interrupted pull of this very version to finish.
                 if let part = local.parts[path], state.partial[path] == pod, part.size > 0, part.size < pod.size,
                    let hasher = try? Self.hasher(of: root + "/" + LocalFolder.partPath(path), length: part.size) {
-                    fetch(.resumed, offset: part.size, prefix: hasher)
+                    fetch(.resumed, offset: part.size, prefix: PrefixHash(hasher), prefixSha: SHA256Hex.hex(hasher.finalize()))
                 } else {
                     fetch(.new)
                 }
@@ -222,9 +224,11 @@ public final class ArtifactTransfer: @unchecked Sendable {
             if let agreed, agreed.local == stamp || (agreed.local.size == stamp.size && (try? SHA256Hex.ofFile(root + "/" + path)) == agreed.sha256) {
                 if agreed.local != stamp { state.files[path]?.local = stamp }
                 if agreed.pod == pod { report.unchanged += 1; continue }
-                if pod.size > agreed.pod.size, agreed.pod.size == stamp.size,
-                   let hasher = try? Self.hasher(of: root + "/" + path, length: stamp.size) {
-                    fetch(.grown, offset: stamp.size, prefix: hasher, landing: .append)
+                if pod.size > agreed.pod.size, agreed.pod.size == stamp.size {
+                    // The pod checks its first bytes against the agreed hash while the same
+                    // bytes here are hashed (to go on with the new end) in the background.
+                    let prefix = request.dryRun ? nil : PrefixHash(of: root + "/" + path, length: stamp.size, on: prefixQueue)
+                    fetch(.grown, offset: stamp.size, prefix: prefix, prefixSha: agreed.sha256, landing: .append)
                 } else {
                     fetch(.replaced)
                 }
@@ -298,11 +302,10 @@ public final class ArtifactTransfer: @unchecked Sendable {
         var lastSave = Date()
         progress?.expect(files: planned.count, bytes: total)
         do {
-            guard let answer = channel.answer else { throw CCPodError.failure("no answer stream") }
             func bad(_ why: String) -> CCPodError {
                 CCPodError.badData("the pod \(connection.displayName) sent an invalid answer (\(why)); files that arrived before are kept")
             }
-            try readAnswer(answer, bad, warn: { report.warnings.append($0) }) { fields in
+            try readAnswer(channel, bad, warn: { report.warnings.append($0) }) { fields, answer in
                 switch fields[0] {
                 case "H":
                     let action = try compared(fields, compares: compares, local: { LocalStat.of(root + "/" + $0) }, &state, bad,
@@ -374,6 +377,22 @@ public final class ArtifactTransfer: @unchecked Sendable {
     /// (a batch says it first) or the `Z` record that follows them.
     private func receive(_ fetch: Fetch, offset: Int64, length: Int64, sha expected: String?, from answer: FDReader,
                          state: inout ArtifactState, progress: (Int64) -> Void) throws -> ArtifactAction {
+        var prefix: SHA256?
+        if offset > 0 {
+            prefix = fetch.prefix?.wait()
+            guard let prefix, SHA256Hex.hex(prefix.finalize()) == fetch.prefixSha else {
+                // The bytes here are not the agreed ones after all (changed without a new
+                // size or time): nothing is added to them, and they are no longer agreed.
+                var remaining = length
+                var ignored = SHA256()
+                try answer.stream(&remaining, hasher: &ignored) { _ in }
+                _ = try answer.readLine(limit: 64 * 1024)
+                state.files[fetch.path] = nil
+                state.partial[fetch.path] = nil
+                state.appending[fetch.path] = nil
+                return ArtifactAction(path: fetch.path, kind: .failed, note: "changed here while it was pulled; pull again")
+            }
+        }
         let root = request.localDirectory
         let finalPath = root + "/" + fetch.path
         let appending = fetch.landing == .append && offset == fetch.offset && offset > 0
@@ -381,8 +400,10 @@ public final class ArtifactTransfer: @unchecked Sendable {
         try LocalFolder.makeParents(root: root, of: fetch.path)
         let fd = open(target, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CCPodError.io("cannot write \(target): \(String(cString: strerror(errno)))") }
-        var whole = offset > 0 ? (fetch.prefix ?? SHA256()) : SHA256()
+        // The pod hashes the range it sends; the agreement is about the whole file, which
+        // needs a second hasher only when the range does not start at 0.
         var chunk = SHA256()
+        var whole = prefix
         var ok = false
         defer {
             close(fd)
@@ -398,9 +419,11 @@ public final class ArtifactTransfer: @unchecked Sendable {
             throw CCPodError.io("cannot write \(target): \(String(cString: strerror(errno)))")
         }
         var remaining = length
+        var writeBehind = WriteBehind(fd: fd, offset: offset)
         try answer.stream(&remaining, hasher: &chunk) { raw in
-            whole.update(bufferPointer: raw)
+            whole?.update(bufferPointer: raw)
             try FileDescriptorIO.writeAll(fd, raw, path: target)
+            writeBehind.wrote(raw.count)
             progress(Int64(raw.count))
         }
         let podSha: String
@@ -416,7 +439,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
             }
             podSha = zf[1]
         }
-        guard SHA256Hex.hex(chunk.finalize()) == podSha else {
+        let rangeSha = SHA256Hex.hex(chunk.finalize())
+        guard rangeSha == podSha else {
             if !appending { unlink(target) }
             state.partial[fetch.path] = nil
             state.appending[fetch.path] = nil
@@ -428,7 +452,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
         let podStat = size == fetch.listed.size ? fetch.listed : PodStat(size: size, mtime: "-")
         let kind: ArtifactAction.Kind = offset == fetch.offset ? fetch.kind : (fetch.kind == .new || fetch.kind == .resumed ? .new : .replaced)
         finisher.submit(.init(fd: dup(fd), target: target, finalPath: finalPath, rename: !appending, path: fetch.path,
-                              pod: podStat, sha256: SHA256Hex.hex(whole.finalize())),
+                              pod: podStat, sha256: whole.map { SHA256Hex.hex($0.finalize()) } ?? rangeSha),
                         small: size <= Self.smallFile)
         return ArtifactAction(path: fetch.path, kind: kind, bytes: length)
     }
@@ -570,11 +594,10 @@ public final class ArtifactTransfer: @unchecked Sendable {
         var results: [String: ArtifactAction] = [:]
         let byPath = Dictionary(planned.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         do {
-            guard let answer = channel.answer else { throw CCPodError.failure("no answer stream") }
             func bad(_ why: String) -> CCPodError {
                 CCPodError.badData("the pod \(connection.displayName) sent an invalid answer (\(why)); what it confirmed is kept")
             }
-            try readAnswer(answer, bad, warn: { report.warnings.append($0) }) { fields in
+            try readAnswer(channel, bad, warn: { report.warnings.append($0) }) { fields, _ in
                 switch fields[0] {
                 case "H":
                     let action = try compared(fields, compares: compares, local: { local.files[$0] }, &state, bad,
@@ -624,9 +647,11 @@ public final class ArtifactTransfer: @unchecked Sendable {
     /// Reads the answer's records until `END ok`: warnings are collected, every other
     /// record goes to `handle` with its fields (the path last); `handle` returns false
     /// to stop reading early.
-    private func readAnswer(_ answer: FDReader, _ bad: (String) -> CCPodError, warn: (String) -> Void,
-                            _ handle: ([String]) throws -> Bool) throws {
+    /// A `Y` record switches the rest of the answer to the response compression.
+    private func readAnswer(_ channel: ArtifactChannel, _ bad: (String) -> CCPodError, warn: (String) -> Void,
+                            _ handle: ([String], FDReader) throws -> Bool) throws {
         while true {
+            guard let answer = channel.answer else { throw CCPodError.failure("no answer stream") }
             guard let lineBytes = try answer.readLine(limit: 64 * 1024) else { throw bad("it ended early") }
             let fields = lineBytes.split(separator: 0x09, maxSplits: 4, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
             switch fields[0] {
@@ -635,8 +660,10 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 return
             case "W":
                 warn("pod: " + fields.dropFirst().joined(separator: " "))
+            case "Y":
+                guard fields.count == 1, try channel.decompressRest() else { throw bad("compression nobody asked for") }
             default:
-                if try !handle(fields) { return }
+                if try !handle(fields, answer) { return }
             }
         }
     }
@@ -656,7 +683,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
         return ArtifactAction(path: path, kind: .conflict, note: differs)
     }
 
-    /// zstd when both ends have it (fast level; incompressible data costs little), else gzip, else none.
+    /// zstd when both ends have it (fast level), else gzip, else none. The pod applies it
+    /// only to files whose sample shrinks; the others travel as they are.
     private func chooseCompression(_ listing: RunListing) -> Compression {
         if let chosen = request.compression { return listing.tools.contains(chosen) || chosen == .none ? chosen : .none }
         let here = Compression.locallyAvailable
@@ -733,6 +761,32 @@ public final class ArtifactTransfer: @unchecked Sendable {
 
     static func bytes(_ n: Int64) -> String {
         ByteCountFormatter.string(fromByteCount: n, countStyle: .binary)
+    }
+}
+
+/// The SHA-256 state over a local file's first bytes, hashed on a background queue
+/// (or known already) for a pull to go on with the bytes that follow.
+final class PrefixHash: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var state: SHA256?
+
+    init(_ state: SHA256) {
+        self.state = state
+        done.signal()
+    }
+
+    init(of path: String, length: Int64, on queue: DispatchQueue) {
+        queue.async { [self] in
+            state = try? ArtifactTransfer.hasher(of: path, length: length)
+            done.signal()
+        }
+    }
+
+    /// Waits for the hash; nil when the file could not be read that far.
+    func wait() -> SHA256? {
+        done.wait()
+        done.signal()
+        return state
     }
 }
 

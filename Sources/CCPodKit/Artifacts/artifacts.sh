@@ -31,10 +31,13 @@
 #   A <ok|bad|restart|refused|short> <size> <mtime> <path>   for P (short: the
 #       stream ended early; the part is kept and the agent stops)
 #   W <message>
+#   Y                                        the rest of the answer is compressed
+#       (response compression); files whose sample does not shrink come before it
+#       as they are, everything else after it
 #   END ok
 # shellcheck shell=sh
 
-PROTOCOL=1
+PROTOCOL=2
 TAB=$(printf '\t')
 NL='
 '
@@ -70,6 +73,22 @@ sha_stdin() { # stdin -> sha256 hex
     sum=$(hash_cmd)
     printf '%s' "${sum%% *}"
 }
+
+# Exactly length bytes of a file from offset (fewer if it shrank), in large reads:
+# GNU dd where it can count bytes, else head (8 KiB reads).
+if dd if=/dev/null of=/dev/null bs=1048576 iflag=skip_bytes,count_bytes skip=0 count=0 status=none 2>/dev/null; then
+    read_range() { # file offset length
+        dd if="$1" bs=1048576 iflag=skip_bytes,count_bytes skip="$2" count="$3" status=none
+    }
+else
+    read_range() { # file offset length
+        if [ "$2" -eq 0 ]; then
+            head -c "$3" -- "$1"
+        else
+            tail -c +"$(($2 + 1))" -- "$1" | head -c "$3"
+        fi
+    }
+fi
 
 compress_file() { # comp file -> stdout
     case "$1" in
@@ -135,9 +154,9 @@ is_safe_rel() {
     return 0
 }
 
-# Send length bytes of a file from offset, hashing them on the way. A file that
-# shrank meanwhile sends fewer bytes: ccpod then finds the framing broken, keeps
-# the files that arrived whole and tries the rest on its next run.
+# Send length bytes of a file from offset. A file that shrank meanwhile sends
+# fewer bytes: ccpod then finds the framing broken, keeps the files that arrived
+# whole and tries the rest on its next run.
 send_range() { # rel offset length prefixsha
     f=$rundir/$1
     off=$2
@@ -148,14 +167,52 @@ send_range() { # rel offset length prefixsha
         [ "$off" -eq 0 ] && len=$(( $(wc -c < "$f") ))
     fi
     printf 'D\t%s\t%s\t%s\n' "$off" "$len" "$1"
-    sha_stdin < "$work/fifo" > "$work/sum" &
-    if [ "$off" -eq 0 ]; then
-        head -c "$len" -- "$f" | tee "$work/fifo"
-    else
-        tail -c +"$((off + 1))" -- "$f" | head -c "$len" | tee "$work/fifo"
-    fi
+    hash_range "$f" "$off" "$len" > "$work/sum" &
+    read_range "$f" "$off" "$len"
     wait
-    printf 'Z\t%s\t%s\n' "$(cat "$work/sum")" "$1"
+    read -r range_sum < "$work/sum"
+    printf 'Z\t%s\t%s\n' "$range_sum" "$1"
+}
+
+# The SHA-256 of what send_range sends, from a second read beside it (the page
+# cache serves both; no copy through tee). A whole file is hashed straight from
+# disk and the hash kept when the file still has the length afterwards (it did
+# not grow meanwhile, as a log does); otherwise the range is hashed as sent.
+# Bytes that changed between the two reads show as a mismatch, which ccpod rejects.
+hash_range() { # file offset length -> sha256 hex and a newline
+    if [ "$2" -eq 0 ]; then
+        whole_sum=$(sha_stdin < "$1")
+        if [ "$(( $(wc -c < "$1") ))" -eq "$3" ]; then
+            printf '%s\n' "$whole_sum"
+            return
+        fi
+    fi
+    read_range "$1" "$2" "$3" | sha_stdin
+    echo
+}
+
+# Whether a file is worth compressing: a 64 KiB sample from its middle shrinks by
+# a sixteenth or more. Random checkpoints, images and archives do not; they
+# travel as they are instead of costing CPU on both ends for nothing. Files of
+# one folder with one extension are taken to compress alike: one sample for all.
+compressible_kinds=$NL
+plain_kinds=$NL
+compresses() { # file length
+    [ "$2" -gt 131072 ] || return 0
+    sample_name=${1##*/}
+    case "$sample_name" in
+        *.*) sample_kind="${1%/*}/*.${sample_name##*.}" ;;
+        *) sample_kind=$1 ;;
+    esac
+    case "$compressible_kinds" in *"$NL$sample_kind$NL"*) return 0 ;; esac
+    case "$plain_kinds" in *"$NL$sample_kind$NL"*) return 1 ;; esac
+    sample=$(dd if="$1" bs=65536 skip="$(($2 / 131072))" count=1 2>/dev/null | encode | wc -c)
+    if [ "$((sample))" -le 61440 ]; then
+        compressible_kinds=$compressible_kinds$sample_kind$NL
+        return 0
+    fi
+    plain_kinds=$plain_kinds$sample_kind$NL
+    return 1
 }
 
 # Small files go together: copied to a snapshot in one `cp`, sized and hashed in
@@ -237,43 +294,78 @@ receive_part() { # rel offset length
     fi
 }
 
-serve() {
-    ok=yes
-    mkfifo "$work/fifo" || { printf 'W\tcannot create a fifo in %s\nEND\tfailed\n' "$work"; return; }
-    : > "$work/batch"
-    real_run=$(readlink -f -- "$rundir")
-    while IFS="$TAB" read -r kind a b c d; do
-        [ "$kind" = S ] || flush_batch
-        case "$kind" in
-            S) is_safe_rel "$a" && printf '%s\n' "$a" >> "$work/batch" ;;
-            X) ;;
-            G)
-                if is_safe_rel "$d" && [ -f "$rundir/$d" ] && [ ! -L "$rundir/$d" ]; then
-                    send_range "$d" "$a" "$b" "$c"
-                else
-                    printf 'W\tcannot read %s on the pod\n' "$d"
-                fi ;;
-            C)
-                if is_safe_rel "$d" && [ -f "$rundir/$d" ] && [ ! -L "$rundir/$d" ]; then
-                    st=$(stat_of "$rundir/$d")
-                    printf 'H\t%s\t%s\t%s\n' "$(sha_stdin < "$rundir/$d")" "$st" "$d"
-                fi ;;
-            P)
-                if is_safe_rel "$d" && [ "$a" -ge 0 ] 2>/dev/null && [ "$b" -ge 0 ] 2>/dev/null; then
-                    receive_part "$d" "$a" "$b"
-                else
-                    ok=no
-                    break
-                fi ;;
-            END) break ;;
-            *) ok=no; break ;;
-        esac
-    done
-    if [ "$ok" = yes ]; then
+# One record of the request. Small files wait for their batch, which goes out
+# before any other record.
+serve_record() { # kind a b c d
+    [ "$1" = S ] || flush_batch
+    case "$1" in
+        S) is_safe_rel "$2" && printf '%s\n' "$2" >> "$work/batch" ;;
+        X) ;;
+        G)
+            if is_safe_rel "$5" && [ -f "$rundir/$5" ] && [ ! -L "$rundir/$5" ]; then
+                send_range "$5" "$2" "$3" "$4"
+            else
+                printf 'W\tcannot read %s on the pod\n' "$5"
+            fi ;;
+        C)
+            if is_safe_rel "$5" && [ -f "$rundir/$5" ] && [ ! -L "$rundir/$5" ]; then
+                st=$(stat_of "$rundir/$5")
+                printf 'H\t%s\t%s\t%s\n' "$(sha_stdin < "$rundir/$5")" "$st" "$5"
+            fi ;;
+        P)
+            if is_safe_rel "$5" && [ "$2" -ge 0 ] 2>/dev/null && [ "$3" -ge 0 ] 2>/dev/null; then
+                receive_part "$5" "$2" "$3"
+            else
+                return 1
+            fi ;;
+        *) return 1 ;;
+    esac
+}
+
+answer_end() { # ok|no
+    flush_batch
+    if [ "$1" = yes ]; then
         printf 'END\tok\n'
     else
         printf 'W\tthe request was malformed\nEND\tfailed\n'
     fi
+}
+
+# With a response compression, what does not compress goes out at once as it is;
+# the rest waits in $work/later and follows, compressed, after a `Y` record.
+serve() {
+    ok=yes
+    : > "$work/batch"
+    : > "$work/later"
+    real_run=$(readlink -f -- "$rundir")
+    while IFS="$TAB" read -r kind a b c d; do
+        [ "$kind" = END ] && break
+        if [ "$resp_comp" != none ]; then
+            case "$kind" in
+                S|X) printf '%s\t%s\n' "$kind" "$a" >> "$work/later"; continue ;;
+                C) printf 'C\t-\t-\t-\t%s\n' "$d" >> "$work/later"; continue ;;
+                G)
+                    if ! is_safe_rel "$d" || ! [ -f "$rundir/$d" ] || compresses "$rundir/$d" "$b"; then
+                        printf 'G\t%s\t%s\t%s\t%s\n' "$a" "$b" "$c" "$d" >> "$work/later"
+                        continue
+                    fi ;;
+            esac
+        fi
+        serve_record "$kind" "$a" "$b" "$c" "$d" || { ok=no; break; }
+    done
+    if [ "$ok" = yes ] && [ -s "$work/later" ]; then
+        printf 'Y\n'
+        serve_later | encode
+    else
+        answer_end "$ok"
+    fi
+}
+
+serve_later() {
+    while IFS="$TAB" read -r kind a b c d; do
+        serve_record "$kind" "$a" "$b" "$c" "$d"
+    done < "$work/later"
+    answer_end yes
 }
 
 IFS=' ' read -r hello proto req_comp resp_comp || exit 0
@@ -286,6 +378,6 @@ esac
 case "$resp_comp" in
     zstd) encode() { zstd -q -1 -c; } ;;
     gzip) encode() { gzip -1 -c; } ;;
-    *) encode() { cat; } ;;
+    *) resp_comp=none; encode() { cat; } ;;
 esac
-decode | serve | encode
+decode | serve

@@ -9,5 +9,8 @@ int ccpod_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 int ccpod_pipe_cloexec(int fds[2]);
 /* Flushes the whole filesystem that holds fd (Linux syncfs); ENOSYS elsewhere. */
 int ccpod_syncfs(int fd);
+/* Starts writing a file's range to disk (Linux sync_file_range); with wait, first
+   waits for the range's earlier write-out to finish. ENOSYS elsewhere. */
+int ccpod_write_out(int fd, long long offset, long long length, int wait);
 
 #endif

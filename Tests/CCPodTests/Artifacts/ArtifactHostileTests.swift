@@ -14,13 +14,18 @@ struct ScriptedArtifactPod: PodConnection {
     var displayName: String { "scripted" }
     var rootPrefix: String { "/nonexistent" }
 
-    /// `body` is the listing's records (uncompressed); `header` replaces the whole phase 1 when given.
-    init(folder: String, body: String, answer: String, header: String? = nil) throws {
+    /// `body` is the listing's records (uncompressed); `header` replaces the whole phase 1 when given;
+    /// `tools` is what the pod says it can compress with.
+    init(folder: String, body: String, answer: String, header: String? = nil, tools: String = "none") throws {
+        try self.init(folder: folder, body: body, answer: Data(answer.utf8), header: header, tools: tools)
+    }
+
+    init(folder: String, body: String, answer: Data, header: String? = nil, tools: String = "none") throws {
         self.folder = folder
         hangUp = header != nil
         let records = Array(body.utf8)
-        listing = header.map { Array($0.utf8) } ?? Array("CCPOD-ART 1 none\nLIST none \(records.count)\n".utf8) + records
-        self.answer = Array(answer.utf8)
+        listing = header.map { Array($0.utf8) } ?? Array("CCPOD-ART \(ArtifactsScript.protocolVersion) \(tools)\nLIST none \(records.count)\n".utf8) + records
+        self.answer = Array(answer)
         try Data(listing).write(to: URL(fileURLWithPath: folder + "/listing"))
         try Data(self.answer).write(to: URL(fileURLWithPath: folder + "/answer"))
     }
@@ -60,6 +65,8 @@ struct ArtifactHostileTests {
         (good, "END\tfailed\n", "an answer that stopped"),
         (good, "", "no answer"),
         (good, "H\t\(sha)\t5\t1.0\tresults/a.txt\nEND\tok\n", "a hash nobody asked for"),
+        (good, "Y\nD\t0\t5\tresults/a.txt\n\(hello)Z\t\(sha)\tresults/a.txt\nEND\tok\n", "compression nobody asked for"),
+        (good, "Y\tzstd\nEND\tok\n", "a malformed compression record"),
     ]
 
     @Test(arguments: cases)
@@ -69,14 +76,39 @@ struct ArtifactHostileTests {
 
     @Test(arguments: [
         "Welcome to Ubuntu!\n",
-        "CCPOD-ART 1 none\nLIST none 999999\nR\tok\n",
-        "CCPOD-ART 1 none\nLIST none -1\n",
-        "CCPOD-ART 1 none\nLIST bzip2 3\nR\tok\n",
-        "CCPOD-ART 2 none\nLIST none 5\nR\tok\n",
+        "CCPOD-ART \(ArtifactsScript.protocolVersion) none\nLIST none 999999\nR\tok\n",
+        "CCPOD-ART \(ArtifactsScript.protocolVersion) none\nLIST none -1\n",
+        "CCPOD-ART \(ArtifactsScript.protocolVersion) none\nLIST bzip2 3\nR\tok\n",
+        "CCPOD-ART \(ArtifactsScript.protocolVersion + 1) none\nLIST none 5\nR\tok\n",
         "",
     ])
     func aHostileHeaderIsRejected(_ header: String) throws {
         try check(body: "", answer: "", what: header.debugDescription, header: header)
+    }
+
+    /// What follows a `Y` goes through zstd and is then checked like the rest: a valid
+    /// record arrives, bytes zstd cannot read end the answer early and are rejected.
+    @Test(.enabled(if: ChildProcess.exists("zstd"), "zstd is not installed"))
+    func whatFollowsTheSwitchIsDecompressedAndChecked() throws {
+        let inside = "D\t0\t5\tresults/a.txt\n\(Self.hello)Z\t\(Self.sha)\tresults/a.txt\nEND\tok\n"
+        let zstd = try ChildProcess.run("zstd", ["-q", "-c"], input: Data(inside.utf8)).stdout
+        #expect(try answerIsAccepted(Data("Y\n".utf8) + zstd, tools: "zstd"))
+        #expect(try !answerIsAccepted(Data("Y\n".utf8) + Data(inside.utf8), tools: "zstd"))
+    }
+
+    /// Whether a pull of `results/a.txt` takes `answer`; when not, nothing is left but parts.
+    func answerIsAccepted(_ answer: Data, tools: String) throws -> Bool {
+        let bed = try ArtifactTestBed()
+        defer { bed.remove() }
+        var scripted = bed
+        scripted.connection = try ScriptedArtifactPod(folder: bed.root.path, body: Self.good, answer: answer, tools: tools)
+        do {
+            let report = try scripted.pull()
+            return report.paths(.new) == ["results/a.txt"] && ArtifactTestBed.read(bed.local("results/a.txt")) == Data(Self.hello.utf8)
+        } catch is CCPodError {
+            #expect(ArtifactTestBed.files(bed.localDirectory).allSatisfy { $0.hasSuffix(".ccpod-part") })
+            return false
+        }
     }
 
     /// Data whose hash does not match is not put in place (and leaves no part).

@@ -224,6 +224,34 @@ struct ArtifactSemanticsTests {
         #expect(ArtifactTestBed.files(bed.localDirectory) == ["logs/train.log"])
     }
 
+    /// A log edited here in place with its size and time put back looks agreed by its stat;
+    /// the pod's new end is then not appended to it, and the pod's copy does not replace it.
+    @Test func aLogEditedHereBehindItsStatIsNeitherGrownNorReplaced() throws {
+        let bed = try ArtifactTestBed()
+        defer { bed.remove() }
+        let start = Data(repeating: 0x61, count: 100_000)
+        try ArtifactTestBed.write(start, to: bed.pod("logs/train.log"))
+        try bed.pull()
+        try ArtifactTestBed.append(Data("step 1 loss 0.5\n".utf8), to: bed.pod("logs/train.log"))
+        let path = bed.local("logs/train.log")
+        var before = stat()
+        #expect(stat(path, &before) == 0)
+        let fd = open(path, O_WRONLY)
+        #expect(pwrite(fd, "edited", 6, 0) == 6)
+        close(fd)
+        var times = [before.st_atim, before.st_mtim]
+        #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+        let report = try bed.pull()
+        #expect(report.paths(.failed) == ["logs/train.log"], "\(report.actions)")
+        var edited = start
+        edited.replaceSubrange(0..<6, with: Data("edited".utf8))
+        #expect(ArtifactTestBed.read(path) == edited)
+        // No longer agreed: a file here unlike the pod's is a conflict until --force.
+        #expect(try bed.pull().paths(.conflict) == ["logs/train.log"])
+        #expect(try bed.pull(force: true).paths(.replaced) == ["logs/train.log"])
+        #expect(ArtifactTestBed.read(path) == ArtifactTestBed.read(bed.pod("logs/train.log")))
+    }
+
     // MARK: - The pod-side script
 
     @Test(.enabled(if: ChildProcess.exists("shellcheck"), "shellcheck is not installed"))
