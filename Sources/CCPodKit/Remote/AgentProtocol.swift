@@ -52,7 +52,7 @@ public enum Compression: String, Sendable, CaseIterable {
 
     var compressor: [String]? {
         switch self {
-        case .zstd: return ["zstd", "-q", "-3", "-c"]
+        case .zstd: return ["zstd", "-q", "-3", "-T2", "-c"]
         case .gzip: return ["gzip", "-1", "-c"]
         case .none: return nil
         }

@@ -118,6 +118,34 @@ hash_files() { # tool
     fi | sed 's/^\\//' | cut -c 1-64
 }
 
+# The digests of the new files (newdests, their lengths in newlens) into sums.new,
+# in order, hashed by one process per core (at most 4), each a run of files of
+# about the same number of bytes.
+hash_in_parts() { # tool
+    parts=$(nproc 2>/dev/null || echo 1)
+    case "$parts" in ''|*[!0-9]*) parts=1 ;; esac
+    [ "$parts" -gt 4 ] && parts=4
+    [ "$parts" -lt 1 ] && parts=1
+    awk -v parts="$parts" -v out="$work/hashpart." '
+        NR == FNR { len[FNR] = $1; total += $1; next }
+        { part = int(before * parts / (total + 1)); print > (out part); before += len[FNR] }' \
+        "$work/newlens" "$work/newdests"
+    pids='' i=0
+    while [ "$i" -lt "$parts" ]; do
+        if [ -f "$work/hashpart.$i" ]; then
+            hash_files "$1" < "$work/hashpart.$i" > "$work/hashpart.$i.sums" &
+            pids="$pids $!"
+        fi
+        i=$((i + 1))
+    done
+    for pid in $pids; do wait "$pid"; done
+    i=0
+    while [ "$i" -lt "$parts" ]; do
+        [ -f "$work/hashpart.$i.sums" ] && cat "$work/hashpart.$i.sums"
+        i=$((i + 1))
+    done > "$work/sums.new"
+}
+
 # Checks that the files named in $1 hold the digests in $2 (same order).
 files_match() { # names digests
     if command -v openssl >/dev/null 2>&1; then
@@ -158,7 +186,12 @@ take_archive() {
         flusher=$!
     fi
     if command -v tar >/dev/null 2>&1; then
-        head -c "$size" | { (cd "$base" && tar -x -m -o -f -); ok=$?; cat > /dev/null; exit $ok; } ||
+        # GNU dd copies it in 1 MiB blocks (head in 8 KiB ones: a third more CPU).
+        if dd if=/dev/null of=/dev/null bs=1048576 iflag=fullblock,count_bytes count=0 status=none 2>/dev/null; then
+            dd bs=1048576 iflag=fullblock,count_bytes count="$size" status=none
+        else
+            head -c "$size"
+        fi | { (cd "$base" && tar -x -m -o -f -); ok=$?; cat > /dev/null; exit $ok; } ||
             fail "cannot unpack the new files in $base on the pod"
     else
         unpack_plain "$size"
@@ -185,7 +218,7 @@ take_archive() {
     flushing=$!
     tool=sha256sum
     command -v openssl >/dev/null 2>&1 && tool=openssl
-    hash_files "$tool" < "$work/newdests" > "$work/sums.new"
+    hash_in_parts "$tool"
     wait "$flushing" || fail "cannot flush the new files in $base on the pod"
 }
 
@@ -246,13 +279,14 @@ take_records() { # n
     # (The new files' lists made by awk at once, as stage_path would: there may be
     # thousands, and sh reads a line a byte at a time.)
     awk -F "$TAB" -v base="$base" -v stage="$stage" -v dests="$work/newdests" -v sums="$work/sums.want.new" \
-        -v rels="$work/newrels" '
+        -v rels="$work/newrels" -v lens="$work/newlens" '
         $7 !~ /^[0-9]+$/ { bad = 1; exit }
         $6 == "P" {
             i = index($1, "/")
             print (i ? base "/" substr($1, 1, i - 1) "/" stage "/" substr($1, i + 1) : base "/" stage "/" $1) > dests
             print $8 > sums
             print $1 > rels
+            print $7 > lens
             next
         }
         { print }
@@ -260,6 +294,7 @@ take_records() { # n
     : >> "$work/newdests"
     : >> "$work/sums.want.new"
     : >> "$work/newrels"
+    : >> "$work/newlens"
     while IFS="$TAB" read -r rel _ _ _ _ op len sha idx <&4; do
         head -c "$len" > "$work/p.$idx" || fail "cannot write $work/p.$idx on the pod"
         printf '%s\n' "$work/p.$idx" >&5
@@ -356,7 +391,7 @@ if [ "$comp" = none ]; then
 fi
 printf 'CCPOD-AGENT %s %s\n' "$PROTOCOL" "$comp"
 case "$comp" in
-    zstd) main | zstd -q -3 -c ;;
+    zstd) main | zstd -q -3 -T2 -c ;;
     gzip) main | gzip -1 -c ;;
     *) main ;;
 esac
