@@ -71,6 +71,8 @@ extension Bench {
         return (files, bytes)
     }
 
+    static let catWithCCPodCiphers = "ssh pod cat, ccpod's ciphers"
+
     func runArtifacts() throws {
         let total = settings.artifactMegabytes << 20
         let podName = "artifacts"
@@ -126,19 +128,22 @@ extension Bench {
             }
             recordArtifacts(rtt, "training log grown by 1 MB", "ccpod artifacts pull", samples)
 
-            // The transport's own limit: every byte through one `ssh pod cat …` into one file.
+            // The transport's own limit: every byte through one `ssh pod cat …` into one file,
+            // with ssh's default cipher and with the ones ccpod asks for.
             let files = Trees.listing(runDir, folders: folders).keys.sorted()
-            samples = []
-            for _ in 0..<runs {
-                samples.append(try measure {
-                    let script = "cd \(Processes.quote(runDir)) && cat " + files.map(Processes.quote).joined(separator: " ")
-                    let r = try Processes.run("ssh", ssh.options + [ssh.destination, script], stdoutPath: work + "/cat-all.bin")
-                    guard r.status == 0 else { throw BenchError("ssh cat exited \(r.status)") }
-                    return Outcome(seconds: r.seconds, execs: 1)
-                })
-                try Trees.remove(work + "/cat-all.bin")
+            for (access, tool) in [(ssh, "ssh pod cat (all bytes, one stream)"), (ssh.withCCPodCiphers, Self.catWithCCPodCiphers)] {
+                samples = []
+                for _ in 0..<runs {
+                    samples.append(try measure {
+                        let script = "cd \(Processes.quote(runDir)) && cat " + files.map(Processes.quote).joined(separator: " ")
+                        let r = try Processes.run("ssh", access.options + [access.destination, script], stdoutPath: work + "/cat-all.bin")
+                        guard r.status == 0 else { throw BenchError("ssh cat exited \(r.status)") }
+                        return Outcome(seconds: r.seconds, execs: 1)
+                    })
+                    try Trees.remove(work + "/cat-all.bin")
+                }
+                recordArtifacts(rtt, "cold pull", tool, samples)
             }
-            recordArtifacts(rtt, "cold pull", "ssh pod cat (all bytes, one stream)", samples)
             let rsyncLocal = work + "/artifacts-rsync"
             func rsyncPull() throws -> Outcome {
                 let r = try Processes.run("rsync", ["-az", "-e", ssh.commandLine, "\(ssh.destination):\(runDir)/", rsyncLocal + "/"],
@@ -194,7 +199,8 @@ extension Bench {
         md += "A generated run directory: \(bench.artifactFiles) files, \(Report.bytes(bench.artifactBytes)) "
         md += "(four checkpoints of random bytes, 80 %; a training log, 10 %; 100 plots, 20 evaluation logs, 200 small JSON results). "
         md += "Tools: `ccpod artifacts pull --from RUN --to DIR --json` (release build, warm ControlMaster; cold pull forgets its state and empties the folder first); "
-        md += "`ssh pod 'cat f1 f2 …' > one-file` (every byte through one plain ssh stream: the transport's own limit); `rsync -az`. "
+        md += "`ssh pod 'cat f1 f2 …' > one-file` (every byte through one plain ssh stream: the transport's own limit), with ssh's default cipher "
+        md += "(chacha20-poly1305) and with the ciphers ccpod's connections ask for (`Ciphers=\(SSHConnection.preferredCiphers)`); `rsync -az`. "
         md += "“training log grown by 1 MB”: 1 MB appended to `logs/train.log` on the pod before each run. \(bench.settings.runs) runs per cell, median.\n\n"
         for rtt in bench.settings.rtts {
             md += "### Round trip \(rtt) ms\n\n| scenario | tool | median s | MB/s | up | down | ssh execs | peak RSS |\n|---|---|---:|---:|---:|---:|---:|---:|\n"
@@ -208,6 +214,9 @@ extension Bench {
                let rsync = bench.artifactRow(rtt, "cold pull", "rsync -az") {
                 md += "\nThroughput of a cold pull: \(String(format: "%.2fx", cat.median / c.median)) of `ssh cat` (target ≥ 0.9x), "
                 md += "\(String(format: "%.2fx", rsync.median / c.median)) of rsync -az (target ≥ 1x)."
+                if let same = bench.artifactRow(rtt, "cold pull", Self.catWithCCPodCiphers) {
+                    md += " Against `ssh cat` with ccpod's ciphers (AES-GCM first, as ccpod's own connections): \(String(format: "%.2fx", same.median / c.median))."
+                }
             }
             if let c = bench.artifactRow(rtt, "no change", "ccpod artifacts pull"), let r = bench.artifactRow(rtt, "no change", "rsync -az") {
                 md += " Nothing changed: \(String(format: "%.2fx", c.median / r.median)) of rsync's time (target ≤ 0.5x)."

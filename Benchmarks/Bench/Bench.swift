@@ -66,7 +66,7 @@ struct Settings {
     /// Only the artifacts benchmark.
     var onlyArtifacts = false
     /// Which tools run (ccpod, rsync, tar, perfile): a subset is for quick comparisons while working.
-    var tools: Set<String> = ["ccpod", "rsync", "tar", "perfile"]
+    var tools: Set<String> = ["ccpod", "rsync", "rsync-aes", "tar", "perfile"]
 }
 
 /// One deterministic assertion of `--check` (never about wall time).
@@ -228,7 +228,11 @@ final class Bench {
                 try runTool(ccpodTool, rtt: rtt, sides: Sides(local: work + "/rtt\(rtt)/ccpod/local", pod: podClaude(podName)),
                             emptyPod: { try self.emptyPod(podName) })
             }
-            let competitors: [(SyncTool, String)] = [(RsyncTool(ssh: ssh), "rsync"), (TarTool(ssh: ssh), "tar"), (PerFileTool(ssh: ssh), "perfile")]
+            let competitors: [(SyncTool, String)] = [
+                (RsyncTool(ssh: ssh), "rsync"),
+                (RsyncTool(name: "rsync -az, ssh with ccpod's ciphers", ssh: ssh.withCCPodCiphers), "rsync-aes"),
+                (TarTool(ssh: ssh), "tar"), (PerFileTool(ssh: ssh), "perfile"),
+            ]
             for (tool, slug) in competitors where settings.tools.contains(slug) {
                 let root = work + "/rtt\(rtt)/\(slug)"
                 let sides = Sides(local: root + "/local", pod: root + "/pod/claude")

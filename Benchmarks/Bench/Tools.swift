@@ -37,6 +37,12 @@ struct SSHAccess {
     let scratch: String
 
     var commandLine: String { (["ssh"] + options).map(Processes.quote).joined(separator: " ") }
+
+    /// The same, asking for ccpod's ciphers (AES-GCM first): what plain ssh would cost
+    /// with the cipher ccpod's own connections use.
+    var withCCPodCiphers: SSHAccess {
+        SSHAccess(options: options + ["-o", "Ciphers=" + SSHConnection.preferredCiphers], destination: destination, scratch: scratch)
+    }
 }
 
 /// ccpod itself, the release binary, with its own config and state under the work folder.
@@ -98,7 +104,7 @@ struct CCPodTool: SyncTool {
 
 /// `rsync -az -e "ssh …"`: one ssh exec per run.
 struct RsyncTool: SyncTool {
-    let name = "rsync -az"
+    var name = "rsync -az"
     let ssh: SSHAccess
 
     func push(_ sides: Sides) throws -> Outcome {

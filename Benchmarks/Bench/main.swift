@@ -7,7 +7,7 @@ import Foundation
 let usage = """
 usage: ccpod-bench --ccpod PATH [--quick] [--check] [--sessions N] [--mb M] [--runs R]
                    [--per-file-runs R] [--rtt MS[,MS…]] [--big-mb M] [--output FILE | --no-output] [--keep]
-                   [--artifacts-mb M | --no-artifacts | --only-artifacts] [--tools ccpod,rsync,tar,perfile] [--no-big]
+                   [--artifacts-mb M | --no-artifacts | --only-artifacts] [--tools ccpod,rsync,rsync-aes,tar,perfile] [--no-big]
 """
 
 var settings = Settings()

@@ -526,6 +526,8 @@ final class FDReader: @unchecked Sendable {
         var hasher = SHA256()
         var lines = 0
         var remaining = count
+        // Written out to disk as it arrives, so flushing it later finds little to do.
+        var behind = WriteBehind(fd: out, offset: 0)
         while remaining > 0 {
             if start == buffer.count {
                 if try !fill() { throw CCPodError.badData("the pod's answer ended in the middle of a file") }
@@ -536,10 +538,12 @@ final class FDReader: @unchecked Sendable {
                 lines += SHA256Hex.newlines(in: raw)
                 try FileDescriptorIO.writeAll(out, raw, path: path)
             }
+            behind.wrote(take)
             start += take
             remaining -= Int64(take)
             progress?.moved(take)
         }
+        behind.finish()
         return (SHA256Hex.hex(hasher.finalize()), lines)
     }
 }

@@ -113,6 +113,10 @@ public struct SSHConnection: PodConnection {
             "-o", "UpdateHostKeys=no",
         ]
         o += settings.sshOptions
+        // AES-GCM first: hardware-accelerated on x86-64 and Apple silicon, it costs ssh
+        // and sshd about half the CPU of chacha20-poly1305 (ssh's default) per byte.
+        // Options the pod's own ssh settings give come first and win.
+        o += ["-o", "Ciphers=" + Self.preferredCiphers]
         if let identity = settings.identity {
             o += ["-i", (identity as NSString).expandingTildeInPath, "-o", "IdentitiesOnly=yes"]
         }
@@ -135,6 +139,9 @@ public struct SSHConnection: PodConnection {
         }
         return o
     }
+
+    /// The ciphers ccpod asks for, best first; all in OpenSSH since 6.5.
+    public static let preferredCiphers = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com"
 
     /// The destination argument.
     public var destination: String { "\(endpoint.user)@\(endpoint.host)" }

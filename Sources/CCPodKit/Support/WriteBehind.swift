@@ -28,4 +28,9 @@ struct WriteBehind {
             next += Self.step
         }
     }
+
+    /// Call when the file is complete: starts writing out what is left, without waiting.
+    func finish() {
+        if written > next { _ = ccpod_write_out(fd, next, written - next, 0) }
+    }
 }

@@ -155,6 +155,10 @@ struct SyncRun {
     var items: [SyncItem] = []
     var warnings: [String] = []
     var conflicts: [String] = []
+    /// Received data files already flushed (`apply`), and the folders that gained a
+    /// file by rename and wait to be flushed.
+    var flushedData: Set<String> = []
+    var renamedInto: Set<String> = []
 
     /// How the local side of a file compares with its ancestor.
     enum LocalChange {
@@ -391,6 +395,11 @@ struct SyncRun {
         try adoptSent(answer.sent)
         let (states, data, said) = answer.index
         warnings += said
+        // The pod's new files, received whole, are flushed all at once before they
+        // are renamed into place (one by one, each would wait for the disk).
+        flushedData = ParallelFlush.paths(data.compactMap { podPath, file in
+            entries[podPath] == nil && states[podPath]?.kind == .new ? file.file : nil
+        })
         for podPath in entries.keys.sorted() {
             try settle(podPath: podPath, state: states[podPath], data: data[podPath])
         }
@@ -399,6 +408,14 @@ struct SyncRun {
         for (podPath, state) in states.sorted(by: { $0.key < $1.key }) where entries[podPath] == nil && podPath != HistoryLog.path {
             try settlePodOnly(podPath: podPath, state: state, data: data[podPath])
         }
+        flushRenamedFolders()
+    }
+
+    /// The folders that gained files by rename, flushed once each (all at once) so the
+    /// renames survive a crash before anything records them as agreed.
+    private mutating func flushRenamedFolders() {
+        _ = ParallelFlush.paths(renamedInto.sorted())
+        renamedInto = []
     }
 
     /// The hashes and newline counts of new files that were hashed as they were sent.
@@ -816,20 +833,23 @@ struct SyncRun {
 
     /// Moves a received, verified data file into place as a new local file: flushed,
     /// renamed (atomic), its folder flushed. False when it lies on another file system.
-    private func adoptLocal(_ path: String, from source: String) throws -> Bool {
+    /// Its folder is flushed with the others' after all renames (`flushRenamedFolders`).
+    private mutating func adoptLocal(_ path: String, from source: String) throws -> Bool {
         guard PodPathCheck.isSafeRelative(path) else { throw CCPodError.badData("refusing to write \(path.debugDescription) outside the Claude dir") }
         let target = URL(fileURLWithPath: claudeDir + "/" + path)
         try SafeFolders.make(relative: (path as NSString).deletingLastPathComponent, under: claudeDir)
-        let fd = open(source, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CCPodError.io("cannot read \(source): \(String(cString: strerror(errno)))") }
-        let flushed = fsync(fd) == 0
-        close(fd)
-        guard flushed else { throw CCPodError.io("cannot flush \(source)") }
+        if !flushedData.contains(source) {
+            let fd = open(source, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw CCPodError.io("cannot read \(source): \(String(cString: strerror(errno)))") }
+            let flushed = fsync(fd) == 0
+            close(fd)
+            guard flushed else { throw CCPodError.io("cannot flush \(source)") }
+        }
         guard rename(source, target.path) == 0 else {
             if errno == EXDEV { return false }
             throw CCPodError.io("cannot move \(source) to \(target.path): \(String(cString: strerror(errno)))")
         }
-        AtomicFile.syncDirectory(target.deletingLastPathComponent())
+        renamedInto.insert(target.deletingLastPathComponent().path)
         return true
     }
 

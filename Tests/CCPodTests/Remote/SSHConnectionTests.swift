@@ -85,6 +85,18 @@ struct SSHConnectionTests {
         #expect(error.message.contains("refused the key \(wrong)"))
     }
 
+    /// ccpod's connections use AES-GCM (hardware-accelerated) when the pod offers it.
+    @Test func theConnectionPrefersAESGCM() throws {
+        let t = try SSHTestPod()
+        defer { withExtendedLifetime(t) {} }
+        try t.add()
+        let ssh = try t.connection()
+        let options = ssh.sshOptions(multiplex: false).map { $0 == "LogLevel=ERROR" ? "LogLevel=DEBUG1" : $0 }
+        let out = try ChildProcess.run(ssh.sshExecutable, options + [ssh.destination, "--", "true"])
+        #expect(out.status == 0, "\(out.stderrText)")
+        #expect(out.stderrText.contains("server->client cipher: aes128-gcm@openssh.com"), "\(out.stderrText)")
+    }
+
     @Test func podAddWithAWrongKeyChangesNothing() throws {
         let t = try SSHTestPod()
         defer { withExtendedLifetime(t) {} }
