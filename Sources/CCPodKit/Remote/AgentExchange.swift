@@ -354,11 +354,13 @@ enum RequestWriter {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         /// Sends a payload; with `hasher`, also hashes it and counts its newlines.
+        var lastByte: UInt8 = 0
         func send(_ payload: AgentFileRequest.Payload, hasher: inout SHA256?, lines: inout Int) throws {
             func seen(_ bytes: UnsafeRawBufferPointer) {
                 guard hasher != nil else { return }
                 hasher!.update(bufferPointer: bytes)
                 lines += SHA256Hex.newlines(in: bytes)
+                if let last = bytes.last { lastByte = last }
             }
             if let data = payload.data {
                 data.withUnsafeBytes { seen($0) }
@@ -421,6 +423,12 @@ enum RequestWriter {
                 var hasher: SHA256? = SHA256()
                 var lines = 0
                 try send(payload, hasher: &hasher, lines: &lines)
+                // A transcript planned without a hash is sent up to its last newline; bytes
+                // that no longer end with one were rewritten since: the request stops (the
+                // pod sees it cut short and places nothing).
+                if payload.sha256.isEmpty && path.hasSuffix(".jsonl") && member.size > 0 && lastByte != 0x0A {
+                    throw CCPodError.io("\(path) changed while it was sent; run the command again")
+                }
                 let digest = SHA256Hex.hex(hasher!.finalize())
                 sent[path] = Sent(sha256: digest, lines: lines)
                 digests += digest + "\n"

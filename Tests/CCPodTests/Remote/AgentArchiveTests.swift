@@ -212,4 +212,28 @@ struct AgentArchiveTests {
         let left = FileManager.default.enumerator(atPath: bed.podClaude)?.allObjects as? [String] ?? []
         #expect(!left.contains { $0.hasSuffix(".jsonl") || $0.contains(".ccpod-") }, "\(left)")
     }
+
+    /// A new transcript planned without a hash (hashed as it is sent) that no longer ends
+    /// with a newline where the plan said its complete lines end was rewritten meanwhile:
+    /// the request stops before its archive is complete, so the pod places nothing.
+    @Test func aTranscriptRewrittenWhileItIsSentStopsTheRequest() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let local = bed.root.appendingPathComponent("a.jsonl").path
+        try SyncTestBed.write(Data("{\"n\":1}\n{\"n\":2}\n".utf8), to: local)
+        // Planned: 16 bytes of complete lines. Rewritten since: the 16th byte is no newline.
+        try SyncTestBed.write(Data("{\"n\":1}\n{\"n\":22}\n".utf8), to: local)
+        let file = AgentFileRequest(path: "projects/x/a.jsonl", seen: nil, ancestor: nil, operation: .put,
+                                    payload: .init(file: local, offset: 0, length: 16, sha256: ""))
+        let request = AgentRequest(mode: .push, rootPrefix: bed.podRoot, paths: PodPaths(), scope: ["projects/x"], sessionIds: [],
+                                   files: [file], busySeconds: 0, accept: [])
+        let fd = open(bed.root.appendingPathComponent("request").path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        defer { close(fd) }
+        let error = try #require(throws: CCPodError.self) { try RequestWriter.write(request, to: fd) }
+        #expect(error.message.contains("changed while it was sent"))
+        // Unchanged, the same request goes through and reports what was sent.
+        try SyncTestBed.write(Data("{\"n\":1}\n{\"n\":2}\n".utf8), to: local)
+        let sent = try RequestWriter.write(request, to: fd)
+        #expect(sent["projects/x/a.jsonl"] == .init(sha256: SHA256Hex.of(Data("{\"n\":1}\n{\"n\":2}\n".utf8)), lines: 2))
+    }
 }
