@@ -116,7 +116,7 @@ public struct SSHConnection: PodConnection {
         // AES-GCM first: hardware-accelerated on x86-64 and Apple silicon, it costs ssh
         // and sshd about half the CPU of chacha20-poly1305 (ssh's default) per byte.
         // Options the pod's own ssh settings give come first and win.
-        o += ["-o", "Ciphers=" + Self.preferredCiphers]
+        if let ciphers = Self.usableCiphers(for: sshExecutable) { o += ["-o", "Ciphers=" + ciphers] }
         if let identity = settings.identity {
             o += ["-i", (identity as NSString).expandingTildeInPath, "-o", "IdentitiesOnly=yes"]
         }
@@ -142,6 +142,23 @@ public struct SSHConnection: PodConnection {
 
     /// The ciphers ccpod asks for, best first; all in OpenSSH since 6.5.
     public static let preferredCiphers = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com"
+
+    /// The preferred ciphers this machine's ssh knows (`ssh -Q cipher`, asked once per
+    /// executable): ssh refuses a whole list that names one it lacks (a FIPS build without
+    /// chacha20-poly1305), even one an earlier option overrides. Nil: leave it to ssh.
+    public static func usableCiphers(for executable: String) -> String? {
+        if let known = cipherCache.withLock({ $0[executable] }) { return known }
+        var usable: String?
+        if let out = try? ChildProcess.run(executable, ["-Q", "cipher"]), out.status == 0 {
+            let known = Set(out.stdoutText.split(whereSeparator: \.isNewline).map(String.init))
+            let wanted = preferredCiphers.split(separator: ",").map(String.init).filter(known.contains)
+            usable = wanted.isEmpty ? nil : wanted.joined(separator: ",")
+        }
+        cipherCache.withLock { $0[executable] = .some(usable) }
+        return usable
+    }
+
+    private static let cipherCache = Locked<[String: String?]>([:])
 
     /// The destination argument.
     public var destination: String { "\(endpoint.user)@\(endpoint.host)" }

@@ -97,6 +97,22 @@ struct SSHConnectionTests {
         #expect(out.stderrText.contains("server->client cipher: aes128-gcm@openssh.com"), "\(out.stderrText)")
     }
 
+    /// An ssh that lacks one of the preferred ciphers gets only the ones it has, and one
+    /// that cannot say gets no cipher option at all (its own choice).
+    @Test func onlyCiphersTheLocalSSHKnowsAreAskedFor() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ccpod-ciphers-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fips = dir.appendingPathComponent("ssh-fips").path
+        try "#!/bin/sh\nprintf 'aes128-ctr\\naes256-gcm@openssh.com\\naes128-gcm@openssh.com\\n'\n".write(toFile: fips, atomically: true, encoding: .utf8)
+        let mute = dir.appendingPathComponent("ssh-mute").path
+        try "#!/bin/sh\nexit 1\n".write(toFile: mute, atomically: true, encoding: .utf8)
+        for tool in [fips, mute] { chmod(tool, 0o755) }
+        #expect(SSHConnection.usableCiphers(for: fips) == "aes128-gcm@openssh.com,aes256-gcm@openssh.com")
+        #expect(SSHConnection.usableCiphers(for: mute) == nil)
+        #expect(SSHConnection.usableCiphers(for: "ssh") == SSHConnection.preferredCiphers)
+    }
+
     @Test func podAddWithAWrongKeyChangesNothing() throws {
         let t = try SSHTestPod()
         defer { withExtendedLifetime(t) {} }
