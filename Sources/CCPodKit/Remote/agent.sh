@@ -158,7 +158,7 @@ files_match() { # names digests
 
 # Unpacks the archive of new files (T record): tar when the pod has it, else the
 # same ustar stream read with head alone. The archive is exactly what ccpod wrote,
-# one member a P payload in order; head bounds it, so tar never reads past it.
+# one member a P payload in order; dd (or head) bounds it, so tar never reads past it.
 # The new files are flushed before anything is placed, while they are hashed. Many
 # files on a pod where little else waits to be written: their file systems are
 # flushed (once per file system, not once per file), again and again while the
@@ -274,17 +274,17 @@ take_records() { # n
     if [ -s "$work/stages" ]; then
         (cd "$base" && xargs -d '\n' mkdir -p --) < "$work/stages" || fail "cannot create folders in $base on the pod"
     fi
-    # Names, expected digests and paths: of the payloads here (dests, sums.want,
-    # rels), of the new files in the archive after them (newdests, sums.want.new, newrels).
+    # Names, expected digests and paths of the payloads here (dests, sums.want, rels);
+    # names, paths and lengths of the new files in the archive after them (newdests,
+    # newrels, newlens; their digests follow the archive: take_archive).
     # (The new files' lists made by awk at once, as stage_path would: there may be
     # thousands, and sh reads a line a byte at a time.)
-    awk -F "$TAB" -v base="$base" -v stage="$stage" -v dests="$work/newdests" -v sums="$work/sums.want.new" \
+    awk -F "$TAB" -v base="$base" -v stage="$stage" -v dests="$work/newdests" \
         -v rels="$work/newrels" -v lens="$work/newlens" '
         $7 !~ /^[0-9]+$/ { bad = 1; exit }
         $6 == "P" {
             i = index($1, "/")
             print (i ? base "/" substr($1, 1, i - 1) "/" stage "/" substr($1, i + 1) : base "/" stage "/" $1) > dests
-            print $8 > sums
             print $1 > rels
             print $7 > lens
             next
@@ -292,7 +292,6 @@ take_records() { # n
         { print }
         END { exit bad }' "$work/payloads" > "$work/payloads.here" || fail "unknown request record"
     : >> "$work/newdests"
-    : >> "$work/sums.want.new"
     : >> "$work/newrels"
     : >> "$work/newlens"
     while IFS="$TAB" read -r rel _ _ _ _ op len sha idx <&4; do

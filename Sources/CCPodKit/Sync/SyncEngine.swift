@@ -264,7 +264,7 @@ struct SyncRun {
             let pair = store.pair(local: localPath)
             if let pair, stat == pair.localSeen { continue }
             jobOf[localPath] = jobs.count
-            let hashedWhenSent = pair == nil && options.sends && !isBusy(localPath, stat, pair) && localPath != "settings.json"
+            let hashedWhenSent = pair == nil && options.sends && !isBusy(localPath, stat, pair) && !Self.isRewrittenForPod(localPath)
             jobs.append(.init(file: claudeDir + "/" + localPath, size: stat.size, isLog: localPath.hasSuffix(".jsonl"),
                               prefix: pair?.local.size ?? 0, hash: !hashedWhenSent))
         }
@@ -338,9 +338,8 @@ struct SyncRun {
                 }
             }
             entry.sent = request.operation
-            if let payload = request.payload, payload.sha256.isEmpty {
-                // Hashed and counted as it is sent (adoptSent).
-            } else if let payload = request.payload {
+            // A payload without a hash is hashed and counted as it is sent (adoptSent).
+            if let payload = request.payload, !payload.sha256.isEmpty {
                 if payload.data == nil, let scanned, payload.offset == 0 || payload.offset == entry.pair?.local.size {
                     entry.payloadLines = payload.offset == 0 ? scanned.lines : scanned.tailLines
                 } else {
@@ -376,8 +375,12 @@ struct SyncRun {
         return .init(file: file, offset: 0, length: length, sha256: sha256)
     }
 
+    /// A file the pod gets rewritten (settings.json, with a safe cleanupPeriodDays): its
+    /// bytes travel in the request, hashed as they are.
+    static func isRewrittenForPod(_ path: String) -> Bool { path == "settings.json" }
+
     static func podBytes(of path: String, file: String, length: Int64) throws -> Data? {
-        guard path == "settings.json" else { return nil }
+        guard isRewrittenForPod(path) else { return nil }
         let data = try Data(contentsOf: URL(fileURLWithPath: file)).prefix(Int(length))
         return try SettingsGuard.apply(to: Data(data))
     }
@@ -422,7 +425,7 @@ struct SyncRun {
     private mutating func adoptSent(_ sent: [String: AgentExchange.Answer.Sent]) throws {
         for (podPath, entry) in entries {
             guard case .new(let complete, let sha) = entry.change, sha.isEmpty, entry.sent == .put else { continue }
-            guard let s = sent[podPath] ?? (complete == 0 ? .init(sha256: SHA256Hex.empty, lines: 0) : nil) else {
+            guard let s = sent[podPath] else {
                 throw CCPodError.failure("\(entry.localPath) was not sent whole; run the command again")
             }
             var e = entry
