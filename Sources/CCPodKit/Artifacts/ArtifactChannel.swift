@@ -88,6 +88,8 @@ final class ArtifactChannel: @unchecked Sendable {
         let command = ArtifactsScript.remoteCommand(rootPrefix: connection.rootPrefix, runDir: runDir, tops: tops)
         let (arguments, environment) = try connection.invocation(remoteCommand: command)
         let input = try Pipe2(), output = try Pipe2(), errors = try Pipe2()
+        input.enlarge()
+        output.enlarge()
         do {
             // Its own process group: a Ctrl-C reaches ccpod, which stops the transfer itself.
             child = try ChildProcess.spawn(arguments[0], Array(arguments.dropFirst()), environment: environment,
@@ -152,6 +154,7 @@ final class ArtifactChannel: @unchecked Sendable {
         var target = toRemote
         if let tool = requestCompression.fastCompressor {
             let pipe = try Pipe2()
+            pipe.enlarge()
             compressor = try ChildProcess.spawn(tool[0], Array(tool.dropFirst()),
                                                 stdin: .fd(pipe.read), stdout: .fd(toRemote), stderr: .null)
             pipe.closeRead()
@@ -187,6 +190,7 @@ final class ArtifactChannel: @unchecked Sendable {
     func decompressRest() throws -> Bool {
         guard let tool = responseCompression.decompressor, decompressor == nil, answer === reader else { return false }
         let out = try Pipe2()
+        out.enlarge()
         let pending = reader.takeBuffered()
         if pending.isEmpty {
             decompressor = try ChildProcess.spawn(tool[0], Array(tool.dropFirst()), stdin: .fd(reader.fd), stdout: .fd(out.write), stderr: .null)

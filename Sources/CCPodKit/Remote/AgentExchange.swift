@@ -77,12 +77,15 @@ public struct AgentExchange: Sendable {
 
         let toRemote = try Pipe2()
         let fromRemote = try Pipe2()
+        toRemote.enlarge()
+        fromRemote.enlarge()
         let remoteErr = try Pipe2()
         var compressor: ChildProcess?
         var requestWrite = toRemote.write
         var compressorInput: Pipe2?
         if let tool = requestCompression.compressor {
             let input = try Pipe2()
+            input.enlarge()
             compressor = try ChildProcess.spawn(tool[0], Array(tool.dropFirst()), stdin: .fd(input.read), stdout: .fd(toRemote.write), stderr: .null)
             input.closeRead()
             requestWrite = input.write
@@ -154,6 +157,7 @@ public struct AgentExchange: Sendable {
             var recordReader = reader
             if let tool = compression.decompressor {
                 let out = try Pipe2()
+                out.enlarge()
                 // The decompressor reads the rest of the stream straight from the pipe.
                 let pending = reader.takeBuffered()
                 if pending.isEmpty {

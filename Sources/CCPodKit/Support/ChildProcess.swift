@@ -219,6 +219,14 @@ public struct Pipe2: Sendable {
         write = fds[1]
     }
 
+    /// Asks the kernel for a larger buffer (Linux only; best effort). A stream of
+    /// gigabytes through the default 64 KiB makes both ends wait on each other.
+    public func enlarge(to bytes: Int32 = 1 << 20) {
+        #if os(Linux)
+        _ = fcntl(write, 1031 /* F_SETPIPE_SZ */, bytes)
+        #endif
+    }
+
     public func closeRead() { close(read) }
     public func closeWrite() { close(write) }
     public func closeBoth() { close(read); close(write) }
