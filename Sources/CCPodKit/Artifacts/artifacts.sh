@@ -33,7 +33,8 @@
 #   W <message>
 #   Y                                        the rest of the answer is compressed
 #       (response compression); files whose sample does not shrink come before it
-#       as they are, everything else after it
+#       as they are, everything else after it (no Y: the rest as it is, when the
+#       link took the plain files as fast as the pod could compress them)
 #   END ok
 # shellcheck shell=sh
 
@@ -331,10 +332,40 @@ answer_end() { # ok|no
     fi
 }
 
+# Nanoseconds since the epoch, or nothing where date cannot say (no GNU date).
+now_ns() {
+    t=$(date +%s%N 2>/dev/null)
+    case "$t" in ''|*[!0-9]*) t='' ;; esac
+    printf '%s' "$t"
+}
+
+# Whether compressing the files that wait in $work/later would make them arrive
+# sooner. The plain files went first, so how fast the link took them is known;
+# the compressor is timed on 8 MiB of the first large file waiting. Compressing
+# pays only when it outruns the link by half again (a pod on the far side of the
+# internet: always); on a link as fast as the compressor (a LAN, loopback, a
+# machine short of cores) it only adds work at both ends, so the rest travels
+# as it is. Unknown (little sent plainly, no GNU date): compress.
+compression_pays() {
+    [ "$plain_bytes" -ge 33554432 ] && [ "$plain_ns" -ge 100000000 ] || return 0
+    probe=$(awk -F "$TAB" '$1 == "G" && $3 >= 8388608 { print $5; exit }' "$work/later")
+    [ -n "$probe" ] && [ -f "$rundir/$probe" ] || return 0
+    t0=$(now_ns)
+    dd if="$rundir/$probe" bs=1048576 count=8 2>/dev/null | encode > /dev/null
+    t1=$(now_ns)
+    [ -n "$t0" ] && [ -n "$t1" ] && [ "$t1" -gt "$t0" ] || return 0
+    # both rates in KiB per millisecond; compress when the compressor's is 1.5x the link's
+    compressor_rate=$((8192 * 1000000 / (t1 - t0)))
+    link_rate=$((plain_bytes * 1000000 / plain_ns / 1024))
+    [ $((compressor_rate * 2)) -gt $((link_rate * 3)) ]
+}
+
 # With a response compression, what does not compress goes out at once as it is;
-# the rest waits in $work/later and follows, compressed, after a `Y` record.
+# the rest waits in $work/later and follows, compressed, after a `Y` record (or
+# as it is, when compressing would not make it arrive sooner: compression_pays).
 serve() {
     ok=yes
+    plain_bytes=0 plain_ns=0
     : > "$work/batch"
     : > "$work/later"
     real_run=$(readlink -f -- "$rundir")
@@ -348,14 +379,26 @@ serve() {
                     if ! is_safe_rel "$d" || ! [ -f "$rundir/$d" ] || compresses "$rundir/$d" "$b"; then
                         printf 'G\t%s\t%s\t%s\t%s\n' "$a" "$b" "$c" "$d" >> "$work/later"
                         continue
-                    fi ;;
+                    fi
+                    t0=$(now_ns)
+                    serve_record "$kind" "$a" "$b" "$c" "$d" || { ok=no; break; }
+                    t1=$(now_ns)
+                    if [ -n "$t0" ] && [ -n "$t1" ]; then
+                        plain_bytes=$((plain_bytes + b))
+                        plain_ns=$((plain_ns + t1 - t0))
+                    fi
+                    continue ;;
             esac
         fi
         serve_record "$kind" "$a" "$b" "$c" "$d" || { ok=no; break; }
     done
     if [ "$ok" = yes ] && [ -s "$work/later" ]; then
-        printf 'Y\n'
-        serve_later | encode
+        if compression_pays; then
+            printf 'Y\n'
+            serve_later | encode
+        else
+            serve_later
+        fi
     else
         answer_end "$ok"
     fi

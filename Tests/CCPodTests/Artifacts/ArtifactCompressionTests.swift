@@ -65,6 +65,58 @@ struct ArtifactCompressionTests {
         #expect(rest.stdout == batch + Self.dataRecord("logs/train.log", log) + Data("END\tok\n".utf8))
     }
 
+    /// The compressible files are compressed only when that makes them arrive sooner: the
+    /// pod times how fast the link took the plain files before them and how fast it
+    /// compresses 8 MiB of the first large one. A stand-in `date` tells it the times:
+    /// 32 MiB in 8 s (4 MB/s, a pod across the internet) against 8 MiB compressed in
+    /// 40 ms: compressed after `Y`. 32 MiB in 200 ms (168 MB/s, a LAN or loopback)
+    /// against 8 MiB in 100 ms: no `Y`, the log as it is.
+    @Test(arguments: [(linkNanoseconds: 8_000_000_000, compressNanoseconds: 40_000_000, compressed: true),
+                      (linkNanoseconds: 200_000_000, compressNanoseconds: 100_000_000, compressed: false)])
+    func theLogIsCompressedOnlyWhenTheLinkIsSlowerThanTheCompressor(linkNanoseconds: Int, compressNanoseconds: Int, compressed: Bool) throws {
+        var bed = try ArtifactTestBed()
+        defer { bed.remove() }
+        let bin = bed.root.appendingPathComponent("bin").path
+        let start = 1_764_000_000_000_000_000
+        let times = [start, start + linkNanoseconds, start + linkNanoseconds + 1, start + linkNanoseconds + 1 + compressNanoseconds]
+        try ArtifactTestBed.write(times.map { "\($0)\n" }.joined(), to: bin + "/times")
+        try ArtifactTestBed.write("""
+            #!/bin/sh
+            [ "$1" = '+%s%N' ] || exec /bin/date "$@"
+            n=$(cat '\(bin)/calls' 2>/dev/null || echo 0)
+            echo $((n + 1)) > '\(bin)/calls'
+            sed -n "$((n + 1))p" '\(bin)/times'
+
+            """, to: bin + "/date")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: bin + "/date")
+        bed.connection = PathConnection(root: bed.podRoot, bin: bin)
+        let checkpoint = ArtifactTestBed.random(32 * Self.mebibyte)
+        let log = Self.logText(8 * Self.mebibyte)
+        try ArtifactTestBed.write(checkpoint, to: bed.pod("checkpoints/model.safetensors"))
+        try ArtifactTestBed.write(log, to: bed.pod("logs/train.log"))
+        let records = "G\t0\t\(log.count)\t-\tlogs/train.log\nG\t0\t\(checkpoint.count)\t-\tcheckpoints/model.safetensors\n"
+        let answer = try Self.answer(bed, records, response: .zstd)
+        // (Bools, not Data comparisons: a failing comparison of megabytes would be diffed for ever.)
+        let calls = String(decoding: ArtifactTestBed.read(bin + "/calls") ?? Data(), as: UTF8.self)
+        #expect(calls == "4\n", "the script timed something else than the plain file and the probe")
+        let plain = Self.dataRecord("checkpoints/model.safetensors", checkpoint)
+        #expect(Bool(answer.prefix(plain.count) == plain), "the answer does not start with the checkpoint as it is")
+        let rest = Data(answer.dropFirst(plain.count))
+        let logRecord = Self.dataRecord("logs/train.log", log) + Data("END\tok\n".utf8)
+        let head = String(decoding: rest.prefix(40), as: UTF8.self)
+        if compressed {
+            #expect(head.hasPrefix("Y\n"), "no Y after the plain file: \(head.debugDescription)")
+            let decoded = try ChildProcess.run("zstd", ["-q", "-d", "-c"], input: Data(rest.dropFirst(2)))
+            #expect(Bool(decoded.stdout == logRecord), "the log decoded to \(decoded.stdout.count) bytes")
+        } else {
+            #expect(Bool(rest == logRecord), "the log as it is: \(rest.count) bytes, starting \(head.debugDescription)")
+        }
+        // Either way ccpod reads it: the pull lands both files whole.
+        let report = try bed.pull()
+        #expect(report.failures == 0 && report.paths(.new).count == 2, "\(report.actions)")
+        #expect(ArtifactTestBed.contents(bed.localDirectory) == ArtifactTestBed.contents(bed.podRun))
+    }
+
     /// One sample decides for the files of one folder with one extension (a hundred
     /// plots cost one sample): a text file named like a random one before it travels
     /// as it is too, while the same text under another extension is sampled itself.
