@@ -201,7 +201,7 @@ extension Bench {
         md += "Tools: `ccpod artifacts pull --from RUN --to DIR --json` (release build, warm ControlMaster; cold pull forgets its state and empties the folder first); "
         md += "`ssh pod 'cat f1 f2 …' > one-file` (every byte through one plain ssh stream: the transport's own limit), with ssh's default cipher "
         md += "(chacha20-poly1305) and with the ciphers ccpod's connections ask for (`Ciphers=\(SSHConnection.preferredCiphers)`); `rsync -az`. "
-        md += "“training log grown by 1 MB”: 1 MB appended to `logs/train.log` on the pod before each run. \(bench.settings.runs) runs per cell, median.\n\n"
+        md += "“training log grown by 1 MB”: 1 MB appended to `logs/train.log` on the pod before each run. Every run starts after a `sync` (nothing left to write back from the generation or an earlier tool); ccpod flushes what it writes within its own time, `ssh cat` and rsync do not. \(bench.settings.runs) runs per cell, median.\n\n"
         for rtt in bench.settings.rtts {
             md += "### Round trip \(rtt) ms\n\n| scenario | tool | median s | MB/s | up | down | ssh execs | peak RSS |\n|---|---|---:|---:|---:|---:|---:|---:|\n"
             for row in bench.artifactRows where row.rttMs == rtt {

@@ -174,6 +174,9 @@ final class Bench {
     // MARK: - Measuring
 
     func measure(_ operation: () throws -> Outcome) throws -> Sample {
+        // Nothing left to write back from the setup or an earlier tool (a generated corpus,
+        // a competitor's unflushed copy) slows down the run that happens to come next.
+        sync()
         let before = relay.activeConnections
         relay.resetCounters()
         let outcome = try operation()

@@ -85,6 +85,7 @@ enum Report {
         md += "script is measured on cold push only (its other scenarios cost the same).\n"
         md += "- The pod's sessions get an empty `HOME` (`SetEnv` in the test sshd's config), so the machine's own "
         md += "`~/.bashrc` (here: pyenv init, ~0.3 s) is not added to every ssh exec of every tool; a stock pod image has a quick profile.\n"
+        md += "- Every run starts after a `sync`, so nothing the setup or an earlier tool left to write back (a generated corpus, a competitor's unflushed copy) is billed to it; ccpod flushes what it writes within its own time, `ssh cat` and rsync do not.\n"
         md += "- After every run the file lists and sizes of both sides are compared; after every scenario, the SHA-256 of every file. "
         md += "Any difference stops the benchmark.\n"
         md += "- \(s.runs) runs per cell (per-file: \(s.perFileRuns) at 0 ms and 1 at higher RTTs, as one ssh per file takes minutes); time = median (min–max). "
