@@ -98,7 +98,7 @@ struct ArtifactCompressionTests {
         let answer = try Self.answer(bed, records, response: .zstd)
         // (Bools, not Data comparisons: a failing comparison of megabytes would be diffed for ever.)
         let calls = String(decoding: ArtifactTestBed.read(bin + "/calls") ?? Data(), as: UTF8.self)
-        #expect(calls == "4\n", "the script timed something else than the plain file and the probe")
+        #expect(calls == "4\n", "the script timed something else than the plain phase and the probe")
         let plain = Self.dataRecord("checkpoints/model.safetensors", checkpoint)
         #expect(Bool(answer.prefix(plain.count) == plain), "the answer does not start with the checkpoint as it is")
         let rest = Data(answer.dropFirst(plain.count))
