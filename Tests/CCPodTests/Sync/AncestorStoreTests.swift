@@ -55,7 +55,7 @@ struct AncestorStoreTests {
     }
 
     @Test(arguments: [
-        "", "ccpod-ancestors 1\n", "ccpod-ancestors 2\na\tb\n", "ccpod-ancestors 2\n" + String(repeating: "x\t", count: 10) + "x\n",
+        "", "ccpod-ancestors 1\n", "ccpod-ancestors 2\na\tb\n", "ccpod-ancestors 2\n\n", "ccpod-ancestors 2x\n", "ccpod-ancestors 2\n" + String(repeating: "x\t", count: 10) + "x\n",
         "ccpod-ancestors 2\nprojects/a\tprojects/b\t-\t-\t1\tx\t1\tx\t1,2\t-\t-\n", "ccpod-ancestors 2\nbad%zz\tp\t-\t-\t1\tx\t1\tx\t-\t-\t-\n",
         // A last line cut short (no newline): a torn store is refused, not half read.
         "ccpod-ancestors 2\nprojects/a\tprojects/b\t-\t-\t1\tx\t1\tx\t-\t-\t-",
