@@ -118,10 +118,12 @@ hash_files() { # tool
     fi | sed 's/^\\//' | cut -c 1-64
 }
 
-# The digests of the new files (newdests, their lengths in newlens) into sums.new,
-# in order, hashed by one process per core (at most 4), each a run of files of
-# about the same number of bytes.
-hash_in_parts() { # tool
+# The new files (newdests, their lengths in newlens) split into one list per core
+# (at most 4), each a run of files of about the same number of bytes: hashpart.<i>,
+# with an empty hashpart.<i>.sums beside it. Made before the archive arrives: once
+# the flush of the new files has begun, creating a file on the same file system can
+# wait for it, and the hashers must not.
+split_for_hashing() {
     parts=$(nproc 2>/dev/null || echo 1)
     case "$parts" in ''|*[!0-9]*) parts=1 ;; esac
     [ "$parts" -gt 4 ] && parts=4
@@ -130,15 +132,28 @@ hash_in_parts() { # tool
         NR == FNR { len[FNR] = $1; total += $1; next }
         { part = int(before * parts / (total + 1)); print > (out part); before += len[FNR] }' \
         "$work/newlens" "$work/newdests"
-    pids='' i=0
+    i=0
+    while [ "$i" -lt "$parts" ]; do
+        [ -f "$work/hashpart.$i" ] && : > "$work/hashpart.$i.sums"
+        i=$((i + 1))
+    done
+}
+
+# Starts a hasher per list of split_for_hashing, in the background (pids in $hashers).
+start_hashers() { # tool
+    hashers='' i=0
     while [ "$i" -lt "$parts" ]; do
         if [ -f "$work/hashpart.$i" ]; then
-            hash_files "$1" < "$work/hashpart.$i" > "$work/hashpart.$i.sums" &
-            pids="$pids $!"
+            hash_files "$1" < "$work/hashpart.$i" >> "$work/hashpart.$i.sums" &
+            hashers="$hashers $!"
         fi
         i=$((i + 1))
     done
-    for pid in $pids; do wait "$pid"; done
+}
+
+# Waits for the hashers; the digests of the new files, in order, into sums.new.
+collect_hashes() {
+    for pid in $hashers; do wait "$pid"; done
     i=0
     while [ "$i" -lt "$parts" ]; do
         [ -f "$work/hashpart.$i.sums" ] && cat "$work/hashpart.$i.sums"
@@ -169,6 +184,9 @@ take_archive() {
     IFS="$TAB" read -r kind size || fail "the request ended early"
     [ "$kind" = T ] || fail "unknown request record"
     case "$size" in ''|*[!0-9]*) fail "unknown request record" ;; esac
+    tool=sha256sum
+    command -v openssl >/dev/null 2>&1 && tool=openssl
+    split_for_hashing
     flusher='' byfs=no
     if [ "$(wc -l < "$work/newdests")" -gt 32 ] &&
         [ "$(awk '/^(Dirty|Writeback):/ { s += $2 } END { print s + 0 }' /proc/meminfo 2>/dev/null || echo 1048576)" -lt 131072 ] &&
@@ -196,6 +214,8 @@ take_archive() {
     else
         unpack_plain "$size"
     fi
+    # Hashed from the page cache at once, while the rest goes on and the disk catches up.
+    start_hashers "$tool"
     if [ -n "$flusher" ]; then
         rm -f "$work/receiving"
         kill "$flusher" 2>/dev/null
@@ -216,9 +236,7 @@ take_archive() {
         xargs -d '\n' sync -- < "$work/newdests" > /dev/null 2>&1 &
     fi
     flushing=$!
-    tool=sha256sum
-    command -v openssl >/dev/null 2>&1 && tool=openssl
-    hash_in_parts "$tool"
+    collect_hashes
     wait "$flushing" || fail "cannot flush the new files in $base on the pod"
 }
 
