@@ -20,13 +20,16 @@ public struct AgentExchange: Sendable {
     public var compressedScript: Bool
     /// Told about every payload and data byte as it crosses the stream.
     public var progress: TransferProgress?
+    /// Keeps the packed script between runs.
+    public var scriptCache: DerivedValueCache?
 
     public init(connection: any PodConnection, requestCompression: Compression = .none, compressedScript: Bool = true,
-                progress: TransferProgress? = nil) {
+                progress: TransferProgress? = nil, scriptCache: DerivedValueCache? = nil) {
         self.connection = connection
         self.requestCompression = requestCompression
         self.compressedScript = compressedScript
         self.progress = progress
+        self.scriptCache = scriptCache
     }
 
     /// The answer: records in order, and the compression the agent chose.
@@ -71,7 +74,8 @@ public struct AgentExchange: Sendable {
 
     /// Runs the exchange. Data records are written under `scratch` (a folder the caller removes).
     public func run(_ request: AgentRequest, scratch: URL) throws -> Answer {
-        let command = AgentScript.remoteCommand(requestCompression: requestCompression, compressedScript: compressedScript)
+        let command = AgentScript.remoteCommand(requestCompression: requestCompression, compressedScript: compressedScript,
+                                                cache: scriptCache)
         let (arguments, environment) = try connection.invocation(remoteCommand: command)
         guard let executable = arguments.first else { throw CCPodError.failure("empty command for \(connection.displayName)") }
 

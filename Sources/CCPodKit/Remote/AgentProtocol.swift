@@ -13,14 +13,24 @@ public enum AgentScript {
     /// `requestCompression` is how ccpod compresses what it writes to stdin. With
     /// `compressedScript` the script travels gzipped (about 4 KB instead of 19 KB per
     /// call); a pod without gzip answers `no-gzip-script` at once, without reading stdin.
-    public static func remoteCommand(requestCompression: Compression, compressedScript: Bool = true) -> String {
+    /// `cache` keeps the packed script between runs (packing it forks gzip).
+    public static func remoteCommand(requestCompression: Compression, compressedScript: Bool = true,
+                                     cache: DerivedValueCache? = nil) -> String {
         let tail = "ccpod-agent \(protocolVersion) \(requestCompression.rawValue)"
-        if compressedScript, let packed = packedScript {
+        if compressedScript, let packed = packedScript(cache: cache) {
             return "if command -v gzip >/dev/null 2>&1; then exec sh -c \"$(printf %s \(packed) | base64 -d | gzip -dc)\" \(tail); "
                 + "else echo 'CCPOD-AGENT \(protocolVersion) no-gzip-script'; fi"
         }
         return InlineScript.command(PackageResources.agent_sh, name: "ccpod-agent",
                                     arguments: [String(protocolVersion), requestCompression.rawValue])
+    }
+
+    /// `packedScript`, from `cache` when it has this script's.
+    static func packedScript(cache: DerivedValueCache?) -> String? {
+        guard let cache else { return packedScript }
+        return cache.value(for: "agent script, comments stripped, gzip -9 -n, base64\t" + SHA256Hex.of(Data(PackageResources.agent_sh))) {
+            packedScript
+        }
     }
 
     /// The script without its comment lines, gzipped and base64-encoded (nil without a local gzip).

@@ -116,7 +116,9 @@ public struct SSHConnection: PodConnection {
         // AES-GCM first: hardware-accelerated on x86-64 and Apple silicon, it costs ssh
         // and sshd about half the CPU of chacha20-poly1305 (ssh's default) per byte.
         // Options the pod's own ssh settings give come first and win.
-        if let ciphers = Self.usableCiphers(for: sshExecutable) { o += ["-o", "Ciphers=" + ciphers] }
+        if let ciphers = Self.usableCiphers(for: sshExecutable, cache: DerivedValueCache(directory: locations.cacheDir)) {
+            o += ["-o", "Ciphers=" + ciphers]
+        }
         if let identity = settings.identity {
             o += ["-i", (identity as NSString).expandingTildeInPath, "-o", "IdentitiesOnly=yes"]
         }
@@ -144,16 +146,23 @@ public struct SSHConnection: PodConnection {
     public static let preferredCiphers = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com"
 
     /// The preferred ciphers this machine's ssh knows (`ssh -Q cipher`, asked once per
-    /// executable): ssh refuses a whole list that names one it lacks (a FIPS build without
-    /// chacha20-poly1305), even one an earlier option overrides. Nil: leave it to ssh.
-    public static func usableCiphers(for executable: String) -> String? {
+    /// executable, and kept in `cache` while the executable stays the same): ssh refuses
+    /// a whole list that names one it lacks (a FIPS build without chacha20-poly1305),
+    /// even one an earlier option overrides. Nil: leave it to ssh.
+    public static func usableCiphers(for executable: String, cache: DerivedValueCache? = nil) -> String? {
         if let known = cipherCache.withLock({ $0[executable] }) { return known }
-        var usable: String?
-        if let out = try? ChildProcess.run(executable, ["-Q", "cipher"]), out.status == 0 {
+        let ask = { () -> String? in
+            guard let out = try? ChildProcess.run(executable, ["-Q", "cipher"]), out.status == 0 else { return nil }
             let known = Set(out.stdoutText.split(whereSeparator: \.isNewline).map(String.init))
-            let wanted = preferredCiphers.split(separator: ",").map(String.init).filter(known.contains)
-            usable = wanted.isEmpty ? nil : wanted.joined(separator: ",")
+            return preferredCiphers.split(separator: ",").map(String.init).filter(known.contains).joined(separator: ",")
         }
+        let answer: String?
+        if let cache, let identity = DerivedValueCache.executableIdentity(executable) {
+            answer = cache.value(for: "ssh -Q cipher\t\(identity)\t\(preferredCiphers)", derive: ask)
+        } else {
+            answer = ask()
+        }
+        let usable = answer.flatMap { $0.isEmpty ? nil : $0 }
         cipherCache.withLock { $0[executable] = .some(usable) }
         return usable
     }

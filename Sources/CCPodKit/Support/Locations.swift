@@ -29,6 +29,9 @@ public struct CCPodLocations: Sendable, Equatable {
 
     public var configFile: URL { configDir.appendingPathComponent("config.toml") }
 
+    /// Facts derived from this machine's programs (`DerivedValueCache`).
+    public var cacheDir: URL { stateDir.appendingPathComponent("cache", isDirectory: true) }
+
     /// Creates `url` and its missing parents with mode 0700.
     public static func makePrivateDirectory(_ url: URL) throws {
         do {

@@ -126,7 +126,8 @@ public struct SyncEngine: Sendable {
         calls += 1
         do {
             answer = try AgentExchange(connection: connection, requestCompression: compression,
-                                       compressedScript: !FileManager.default.fileExists(atPath: plainScriptFile.path), progress: progress)
+                                       compressedScript: !FileManager.default.fileExists(atPath: plainScriptFile.path), progress: progress,
+                                       scriptCache: DerivedValueCache(directory: stateDir.appendingPathComponent("cache")))
                 .run(request, scratch: scratch)
         } catch let refused as AgentExchange.RequestCompressionRefused {
             // The pod lacks the tool (zstd for the request, gzip for the script): again, plainly.
