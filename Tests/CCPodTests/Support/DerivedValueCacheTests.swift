@@ -59,3 +59,51 @@ struct DerivedValueCacheTests {
         #expect(AgentScript.remoteCommand(requestCompression: .zstd, cache: cache) == first)
     }
 }
+
+@Suite("ssh's ciphers kept between runs")
+struct CipherCacheTests {
+    /// A stand-in `ssh` that answers `-Q cipher` and counts how often it was asked.
+    static func standIn(in dir: URL) throws -> (path: String, calls: URL) {
+        let calls = dir.appendingPathComponent("calls")
+        let path = dir.appendingPathComponent("ssh").path
+        try "#!/bin/sh\necho x >> '\(calls.path)'\nprintf 'aes128-ctr\\naes128-gcm@openssh.com\\nchacha20-poly1305@openssh.com\\n'\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return (path, calls)
+    }
+
+    static func count(_ calls: URL) -> Int {
+        ((try? String(contentsOf: calls, encoding: .utf8)) ?? "").split(separator: "\n").count
+    }
+
+    @Test func sshIsAskedOnceAndATamperedAnswerIsNeverPassedOn() throws {
+        let dir = try DerivedValueCacheTests.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = DerivedValueCache(directory: dir.appendingPathComponent("cache"))
+        let wanted = "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com"
+
+        let one = try Self.standIn(in: dir.appendingPathComponent("a").creatingDirectory())
+        #expect(SSHConnection.usableCiphers(for: one.path, cache: cache) == wanted)
+        #expect(Self.count(one.calls) == 1)
+        // A later run (a new process: a new cache value, same file) asks nothing.
+        let again = DerivedValueCache(directory: cache.directory)
+        let key = "ssh -Q cipher\t\(try #require(DerivedValueCache.executableIdentity(one.path)))\t\(SSHConnection.preferredCiphers)"
+        #expect(again.value(for: key) { "asked" } == wanted)
+
+        // A value file holding more than cipher names: ssh is asked instead.
+        let two = try Self.standIn(in: dir.appendingPathComponent("b").creatingDirectory())
+        let key2 = "ssh -Q cipher\t\(try #require(DerivedValueCache.executableIdentity(two.path)))\t\(SSHConnection.preferredCiphers)"
+        try CCPodLocations.makePrivateDirectory(cache.directory)
+        try Data((DerivedValueCache.marker + "aes128-ctr\nProxyCommand=sh -c evil").utf8)
+            .write(to: cache.directory.appendingPathComponent(SHA256Hex.of(Data(key2.utf8))))
+        #expect(SSHConnection.usableCiphers(for: two.path, cache: cache) == wanted)
+        #expect(Self.count(two.calls) == 1)
+    }
+}
+
+private extension URL {
+    func creatingDirectory() throws -> URL {
+        try FileManager.default.createDirectory(at: self, withIntermediateDirectories: true)
+        return self
+    }
+}
