@@ -154,6 +154,7 @@ start_hashers() { # tool
 # Waits for the hashers; the digests of the new files, in order, into sums.new.
 collect_hashes() {
     for pid in $hashers; do wait "$pid"; done
+    hashers=''
     i=0
     while [ "$i" -lt "$parts" ]; do
         [ -f "$work/hashpart.$i.sums" ] && cat "$work/hashpart.$i.sums"
@@ -341,6 +342,9 @@ damaged() { # rels wanted got
 
 # Removes the work folder and whatever this run staged and did not place.
 cleanup() {
+    # Hashers still running (a run that failed after the archive) finish first, so
+    # nothing writes into the work folder while it is removed.
+    for pid in $hashers; do wait "$pid" 2>/dev/null; done
     if [ -n "$base" ] && [ -s "$work/stages" ]; then
         (cd "$base" 2>/dev/null && xargs -r -d '\n' rm -rf -- < "$work/stages")
     fi
@@ -354,7 +358,7 @@ case "$hello" in
     *) fail "unexpected request header" ;;
 esac
 
-root='' claude='' state='' mode=status busy=5 accept=none base=''
+root='' claude='' state='' mode=status busy=5 accept=none base='' hashers=''
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-agent.XXXXXX") || fail "cannot create a temporary folder"
 # This run's stage folders (see stage_path), hidden from every scan; ccpod names
 # them (option stage) when its archive of new files is to land there.

@@ -213,6 +213,49 @@ struct AgentArchiveTests {
         #expect(!left.contains { $0.hasSuffix(".jsonl") || $0.contains(".ccpod-") }, "\(left)")
     }
 
+    /// A request cut right after its archive (the digests never came): the agent stops
+    /// while the new files' hashers run (a stand-in openssl that takes its time); it
+    /// waits for them, so none outlives it, places nothing, and leaves neither a staged
+    /// file nor its work folder behind.
+    @Test(.enabled(if: ChildProcess.exists("openssl"), "openssl is not installed"))
+    func aRequestCutAfterItsArchiveLeavesNothingBehind() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let content = Data(String(repeating: "{\"type\":\"user\",\"n\":1}\n", count: 4000).utf8)
+        let files = (0..<40).map {
+            AgentFileRequest(path: "projects/x/\($0).jsonl", seen: nil, ancestor: nil, operation: .put, payload: .init(data: content))
+        }
+        let request = AgentRequest(mode: .push, rootPrefix: bed.podRoot, paths: PodPaths(), scope: ["projects/x"], sessionIds: [],
+                                   files: files, busySeconds: 0, accept: [])
+        let requestFile = bed.root.appendingPathComponent("request").path
+        let fd = open(requestFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        try RequestWriter.write(request, to: fd)
+        close(fd)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: requestFile))
+        let digests = try #require(bytes.range(of: Data([0]) + Data("H\t".utf8), options: .backwards))
+        let tmp = bed.root.appendingPathComponent("tmp")
+        let bin = bed.root.appendingPathComponent("slow-bin")
+        let finished = bed.root.appendingPathComponent("hashers-finished")
+        for dir in [tmp, bin] { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
+        let openssl = try ChildProcess.resolve("openssl", environment: ProcessInfo.processInfo.environment)
+        try "#!/bin/sh\nsleep 1\n'\(openssl)' \"$@\"\ns=$?\necho x >> '\(finished.path)'\nexit $s\n"
+            .write(to: bin.appendingPathComponent("openssl"), atomically: true, encoding: .utf8)
+        chmod(bin.appendingPathComponent("openssl").path, 0o755)
+        var env = ProcessInfo.processInfo.environment
+        env["TMPDIR"] = tmp.path
+        env["PATH"] = bin.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        // stderr to /dev/null: only the agent's answer stream is waited for.
+        let out = try ChildProcess.run("/bin/sh", ["-c", "exec 2>/dev/null; exec /bin/sh -c \"$1\" ccpod-agent \"$2\" none",
+                                                   "wrapper", AgentScript.source, String(AgentScript.protocolVersion)],
+                                       input: bytes.prefix(digests.lowerBound + 1), environment: env)
+        #expect(FileManager.default.fileExists(atPath: finished.path), "the agent ended before its hashers")
+        #expect(out.status != 0)
+        #expect(out.stdoutText.contains("the request ended early"), "\(out.stdoutText)")
+        let left = FileManager.default.enumerator(atPath: bed.podClaude)?.allObjects as? [String] ?? []
+        #expect(!left.contains { $0.hasSuffix(".jsonl") || $0.contains(".ccpod-") }, "\(left)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty)
+    }
+
     /// A new transcript planned without a hash (hashed as it is sent) that no longer ends
     /// with a newline where the plan said its complete lines end was rewritten meanwhile:
     /// the request stops before its archive is complete, so the pod places nothing.
