@@ -299,17 +299,6 @@ final class Bench {
         }
 
         if let ccpod = tool as? CCPodTool {
-            // A first push forgets everything, including what ccpod learned about the pod's
-            // compressors: it then sends uncompressed. The same push when only that is kept:
-            samples = []
-            for _ in 0..<runs {
-                try emptyPod()
-                try ccpod.forgetState(keepingCompression: true)
-                samples.append(try measure { try ccpod.push(sides) })
-                try Trees.verifyIdentical(sides.local, sides.pod, hashing: [])
-            }
-            try Trees.verifyIdentical(sides.local, sides.pod)
-            record(rtt, .coldPush, "ccpod, pod's zstd already known", samples)
             // The same operations when ccpod's ControlMaster is not up (the first command of the day).
             samples = []
             for _ in 0..<runs {

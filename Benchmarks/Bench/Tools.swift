@@ -58,19 +58,10 @@ struct CCPodTool: SyncTool {
     func pull(_ sides: Sides) throws -> Outcome { try run("pull", sides) }
     func sync(_ sides: Sides) throws -> Outcome { try run("sync", sides) }
 
-    func forgetState() throws { try forgetState(keepingCompression: false) }
-
-    /// Removes ccpod's state for the pod (ancestors, hash cache, journal), optionally keeping
-    /// the one thing it learned about the pod itself: which compressor it has.
-    func forgetState(keepingCompression: Bool) throws {
-        let dir = locations.podStateDir(podName: podName)
-        let caps = dir.appendingPathComponent("compression")
-        let known = keepingCompression ? try? Data(contentsOf: caps) : nil
-        try Trees.remove(dir.path)
-        if let known {
-            try Trees.makeDirectory(dir.path)
-            try known.write(to: caps)
-        }
+    /// Removes ccpod's state for the pod (ancestors, hash cache, journal, what it
+    /// learned about the pod's compressors).
+    func forgetState() throws {
+        try Trees.remove(locations.podStateDir(podName: podName).path)
     }
 
     /// Ends ccpod's ControlMaster, so the next call pays for a new connection.
