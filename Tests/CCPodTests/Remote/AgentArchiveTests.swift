@@ -180,6 +180,15 @@ struct AgentArchiveTests {
         #expect(!left.contains { $0.contains(".ccpod-") }, "\(left)")
     }
 
+    /// The bytes ccpod would send for `request` (written through a file, as to a pipe).
+    static func requestBytes(_ request: AgentRequest, in bed: SyncTestBed) throws -> Data {
+        let requestFile = bed.root.appendingPathComponent("request").path
+        let fd = open(requestFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        try RequestWriter.write(request, to: fd)
+        close(fd)
+        return try Data(contentsOf: URL(fileURLWithPath: requestFile))
+    }
+
     /// A new file whose bytes changed on the way (one flipped byte inside the archive)
     /// is refused by the pod: the agent stops, nothing is placed, nothing stays staged.
     @Test(arguments: [false, true])
@@ -192,11 +201,7 @@ struct AgentArchiveTests {
         }
         let request = AgentRequest(mode: .push, rootPrefix: bed.podRoot, paths: PodPaths(), scope: ["projects/x"], sessionIds: [],
                                    files: files, busySeconds: 0, accept: [])
-        let requestFile = bed.root.appendingPathComponent("request").path
-        let fd = open(requestFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        try RequestWriter.write(request, to: fd)
-        close(fd)
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: requestFile))
+        var bytes = try Self.requestBytes(request, in: bed)
         // The second file's bytes: flip one in the middle.
         let at = try #require(bytes.range(of: content + Data("projects/x/b.jsonl".utf8)))
         bytes[at.lowerBound + 100] ^= 0x20
@@ -227,11 +232,7 @@ struct AgentArchiveTests {
         }
         let request = AgentRequest(mode: .push, rootPrefix: bed.podRoot, paths: PodPaths(), scope: ["projects/x"], sessionIds: [],
                                    files: files, busySeconds: 0, accept: [])
-        let requestFile = bed.root.appendingPathComponent("request").path
-        let fd = open(requestFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        try RequestWriter.write(request, to: fd)
-        close(fd)
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: requestFile))
+        let bytes = try Self.requestBytes(request, in: bed)
         let digests = try #require(bytes.range(of: Data([0]) + Data("H\t".utf8), options: .backwards))
         let tmp = bed.root.appendingPathComponent("tmp")
         let bin = bed.root.appendingPathComponent("slow-bin")
