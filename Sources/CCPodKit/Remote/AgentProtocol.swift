@@ -25,12 +25,16 @@ public enum AgentScript {
                                     arguments: [String(protocolVersion), requestCompression.rawValue])
     }
 
-    /// `packedScript`, from `cache` when it has this script's.
+    /// `packedScript`, from `cache` when it has this script's. It goes into a command
+    /// line unquoted, so a kept value is used only when it is base64 and nothing else.
     static func packedScript(cache: DerivedValueCache?) -> String? {
         guard let cache else { return packedScript }
-        return cache.value(for: "agent script, comments stripped, gzip -9 -n, base64\t" + SHA256Hex.of(Data(PackageResources.agent_sh))) {
+        let kept = cache.value(for: "agent script, comments stripped, gzip -9 -n, base64\t" + SHA256Hex.of(Data(PackageResources.agent_sh))) {
             packedScript
         }
+        guard let kept, !kept.isEmpty,
+              kept.utf8.allSatisfy({ $0.isBase64Character }) else { return packedScript }
+        return kept
     }
 
     /// The script without its comment lines, gzipped and base64-encoded (nil without a local gzip).
@@ -219,5 +223,12 @@ public enum PodPathCheck {
             if component.isEmpty || component == "." || component == ".." { return false }
         }
         return true
+    }
+}
+
+private extension UInt8 {
+    var isBase64Character: Bool {
+        (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self) || (0x30...0x39).contains(self)
+            || self == 0x2B || self == 0x2F || self == 0x3D
     }
 }

@@ -57,6 +57,9 @@ struct DerivedValueCacheTests {
         #expect(kept.hasPrefix(DerivedValueCache.marker))
         #expect(first.contains(String(kept.dropFirst(DerivedValueCache.marker.count))))
         #expect(AgentScript.remoteCommand(requestCompression: .zstd, cache: cache) == first)
+        // A kept value that is not base64 never reaches the command line.
+        try Data((DerivedValueCache.marker + "AAAA; touch /tmp/owned").utf8).write(to: dir.appendingPathComponent(files[0]))
+        #expect(AgentScript.remoteCommand(requestCompression: .zstd, cache: cache) == first)
     }
 }
 
