@@ -29,12 +29,8 @@ public enum AgentScript {
     /// line unquoted, so a kept value is used only when it is base64 and nothing else.
     static func packedScript(cache: DerivedValueCache?) -> String? {
         guard let cache else { return packedScript }
-        let kept = cache.value(for: "agent script, comments stripped, gzip -9 -n, base64\t" + SHA256Hex.of(Data(PackageResources.agent_sh))) {
-            packedScript
-        }
-        guard let kept, !kept.isEmpty,
-              kept.utf8.allSatisfy({ $0.isBase64Character }) else { return packedScript }
-        return kept
+        return cache.value(for: "agent script, comments stripped, gzip -9 -n, base64\t" + SHA256Hex.of(Data(PackageResources.agent_sh)),
+                           isValid: { !$0.isEmpty && $0.utf8.allSatisfy(\.isBase64Character) }) { packedScript }
     }
 
     /// The script without its comment lines, gzipped and base64-encoded (nil without a local gzip).

@@ -156,12 +156,13 @@ public struct SSHConnection: PodConnection {
             let known = Set(out.stdoutText.split(whereSeparator: \.isNewline).map(String.init))
             return preferredCiphers.split(separator: ",").map(String.init).filter(known.contains).joined(separator: ",")
         }
-        var answer: String?
+        let answer: String?
         if let cache, let identity = DerivedValueCache.executableIdentity(executable) {
-            answer = cache.value(for: "ssh -Q cipher\t\(identity)\t\(preferredCiphers)", derive: ask)
-        }
-        // What goes into `-o Ciphers=` is cipher names and commas, whatever the cache file says.
-        if answer.map({ !$0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "@.,-".contains($0)) } }) ?? true {
+            // What goes into `-o Ciphers=` is cipher names and commas, whatever the cache file says.
+            answer = cache.value(for: "ssh -Q cipher\t\(identity)\t\(preferredCiphers)",
+                                 isValid: { $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "@.,-".contains($0)) } },
+                                 derive: ask)
+        } else {
             answer = ask()
         }
         let usable = answer.flatMap { $0.isEmpty ? nil : $0 }

@@ -16,14 +16,17 @@ public struct DerivedValueCache: Sendable {
         self.directory = directory
     }
 
-    /// The value for `key`: the kept one, else `derive()`'s (kept when not nil).
-    public func value(for key: String, derive: () -> String?) -> String? {
+    /// The value for `key`: the kept one, else `derive()`'s (kept when not nil). A value
+    /// that fails `isValid` is never returned: a kept one is derived again and replaced,
+    /// a derived one is dropped (nil).
+    public func value(for key: String, isValid: (String) -> Bool = { _ in true }, derive: () -> String?) -> String? {
         let file = directory.appendingPathComponent(SHA256Hex.of(Data(key.utf8)))
         if let data = FileManager.default.contents(atPath: file.path),
            let text = String(data: data, encoding: .utf8), text.hasPrefix(Self.marker) {
-            return String(text.dropFirst(Self.marker.count))
+            let kept = String(text.dropFirst(Self.marker.count))
+            if isValid(kept) { return kept }
         }
-        guard let value = derive() else { return nil }
+        guard let value = derive(), isValid(value) else { return nil }
         // Best effort: a cache that cannot be written costs the fork next time, nothing else.
         try? CCPodLocations.makePrivateDirectory(directory)
         try? AtomicFile.write(Data((Self.marker + value).utf8), to: file)

@@ -42,6 +42,14 @@ struct DerivedValueCacheTests {
         #expect(cache.value(for: "j") { derived += 1; return "w" } == "w")
         #expect(cache.value(for: "j") { derived += 1; return "z" } == "w")
         #expect(derived == 3)
+        // A kept value the caller refuses is derived again and replaced; a derived one it
+        // refuses is neither returned nor kept.
+        let digits = { (v: String) in v.allSatisfy(\.isNumber) }
+        #expect(cache.value(for: "j", isValid: digits) { derived += 1; return "42" } == "42")
+        #expect(cache.value(for: "j") { derived += 1; return "0" } == "42")
+        #expect(cache.value(for: "n", isValid: digits) { derived += 1; return "x" } == nil)
+        #expect(cache.value(for: "n") { derived += 1; return "y" } == "y")
+        #expect(derived == 6)
     }
 
     @Test func thePackedAgentScriptComesFromTheCacheTheSecondTime() throws {
@@ -60,6 +68,7 @@ struct DerivedValueCacheTests {
         // A kept value that is not base64 never reaches the command line.
         try Data((DerivedValueCache.marker + "AAAA; touch /tmp/owned").utf8).write(to: dir.appendingPathComponent(files[0]))
         #expect(AgentScript.remoteCommand(requestCompression: .zstd, cache: cache) == first)
+        #expect(try String(contentsOf: dir.appendingPathComponent(files[0]), encoding: .utf8) == kept, "the bad value is replaced")
     }
 }
 
