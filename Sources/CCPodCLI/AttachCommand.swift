@@ -55,7 +55,7 @@ struct AttachCommand: ParsableCommand {
         if names.count == 1 { return names[0] }
         if CLIContext.isInteractive {
             for (i, name) in names.enumerated() { Console.note("  \(i + 1)) \(name)") }
-            FileHandle.standardError.write(Data("attach to which one? [1-\(names.count)] ".utf8))
+            Console.ask("attach to which one? [1-\(names.count)] ")
             if let line = readLine(), let n = Int(line.trimmingCharacters(in: .whitespaces)), (1...names.count).contains(n) {
                 return names[n - 1]
             }

@@ -46,19 +46,26 @@ public struct CCPodCommand: AsyncParsableCommand {
     public init() {}
 }
 
-/// Writes to stderr, for people.
+/// Writes to stderr, for people, and results to stdout. Everything passes through
+/// `TerminalText.escape` (newlines and tabs kept): text from a pod or a file name
+/// never reaches the terminal raw, and JSON keeps its meaning (see TerminalText).
 public enum Console {
     public static func error(_ message: String) {
-        FileHandle.standardError.write(Data("ccpod: \(message)\n".utf8))
+        FileHandle.standardError.write(Data("ccpod: \(TerminalText.escape(message, keepingLayout: true))\n".utf8))
     }
 
     public static func note(_ message: String) {
-        FileHandle.standardError.write(Data("\(message)\n".utf8))
+        FileHandle.standardError.write(Data("\(TerminalText.escape(message, keepingLayout: true))\n".utf8))
+    }
+
+    /// A question on stderr, without a newline (the answer is typed after it).
+    public static func ask(_ question: String) {
+        FileHandle.standardError.write(Data(TerminalText.escape(question, keepingLayout: true).utf8))
     }
 
     /// Writes a result to stdout.
     public static func out(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        FileHandle.standardOutput.write(Data(TerminalText.escape(text, keepingLayout: true).utf8))
     }
 
     public static var stderrIsTerminal: Bool { isatty(2) == 1 }

@@ -17,7 +17,7 @@ public enum CLIContext {
 
     /// Asks on the terminal whether to go on; true only for y/yes.
     public static func askYesNo(_ question: String) -> Bool {
-        FileHandle.standardError.write(Data(question.utf8))
+        Console.ask(question)
         guard let answer = readLine() else { return false }
         let a = answer.trimmingCharacters(in: .whitespaces).lowercased()
         return a == "y" || a == "yes"

@@ -58,7 +58,7 @@ struct ResolveCommand: ParsableCommand {
             if choice == nil && CLIContext.isInteractive {
                 let session = path.hasSuffix(".jsonl") && path.hasPrefix("projects/")
                 let both = session ? ", keep [b]oth" : ""
-                FileHandle.standardError.write(Data("\(path): take [l]ocal, [p]od\(both), or [s]kip? ".utf8))
+                Console.ask("\(path): take [l]ocal, [p]od\(both), or [s]kip? ")
                 switch readLine()?.lowercased().first {
                 case "l": choice = .take(.local)
                 case "p": choice = .take(.pod)

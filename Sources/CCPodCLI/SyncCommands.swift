@@ -114,7 +114,7 @@ struct SyncArguments: ParsableArguments {
             var recovery = PodRecovery(locations: CLIContext.locations, environment: CLIContext.environment)
             if CLIContext.isInteractive {
                 recovery.ask = { @Sendable question in
-                    FileHandle.standardError.write(Data(question.utf8))
+                    Console.ask(question)
                     return readLine()
                 }
                 recovery.confirm = CLIContext.askYesNo
