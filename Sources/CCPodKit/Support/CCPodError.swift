@@ -14,6 +14,8 @@ public enum ExitStatus: Int32, Sendable {
     case unavailable = 69
     /// A local file or folder could not be read or written.
     case ioError = 74
+    /// Another ccpod holds the lock of this pod or Claude dir (`--no-wait`); sysexits' EX_TEMPFAIL.
+    case busy = 75
     /// A credential was rejected (the RunPod API key); sysexits' EX_NOPERM.
     case notPermitted = 77
 }
