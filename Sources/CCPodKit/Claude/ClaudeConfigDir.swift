@@ -7,7 +7,7 @@ public enum ClaudeConfigDir {
     /// - Parameters:
     ///   - override: the `--claude-dir` value, if given (relative paths are taken from the current directory).
     ///   - environment: usually `ProcessInfo.processInfo.environment`.
-    /// - Throws: `CCPodError` (exit 65) naming the folder when it does not exist or is not a folder.
+    /// - Throws: `CCPodError` (exit 66) naming the folder when it does not exist or is not a folder.
     public static func resolve(override: String?, environment: [String: String]) throws -> URL {
         let (path, source): (String, String)
         if let override, !override.isEmpty {
@@ -20,12 +20,13 @@ public enum ClaudeConfigDir {
         }
         let url = URL(fileURLWithPath: path, isDirectory: true).standardizedFileURL
         guard let stat = FileStat.of(url.path, followSymlinks: true) else {
-            throw CCPodError.badData(
-                "Claude Code config dir \(url.path) (from \(source)) does not exist; "
-                    + "pass --claude-dir or set CLAUDE_CONFIG_DIR to the folder that holds projects/")
+            throw CCPodError(.noInput,
+                "Claude Code config dir \(url.path) (from \(source)) does not exist: Claude Code has not run here yet; "
+                    + "pass --claude-dir (or set CLAUDE_CONFIG_DIR) to the folder that holds projects/, "
+                    + "e.g. --claude-dir Examples/claude in ccpod's source tree to try it on the example session")
         }
         guard stat.isDirectory else {
-            throw CCPodError.badData("Claude Code config dir \(url.path) (from \(source)) is not a folder")
+            throw CCPodError(.noInput, "Claude Code config dir \(url.path) (from \(source)) is not a folder")
         }
         return url
     }

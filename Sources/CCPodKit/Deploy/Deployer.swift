@@ -88,7 +88,14 @@ public struct Deployer: Sendable {
             warnings.append("Git LFS files arrive as pointer files, not their content: \(shown); copy them to the run's code/ yourself (or run `git lfs pull` there with credentials of your own)")
         }
 
-        let stamp = RunName.stamp(request.now)
+        // Two deploys of one run within a second get distinct names (-2, -3, …).
+        var stamp = RunName.stamp(request.now)
+        let base0 = stamp
+        var n = 1
+        while repo.hasTag("ccpod/\(run)-\(stamp)") {
+            n += 1
+            stamp = "\(base0)-\(n)"
+        }
         let tag = "ccpod/\(run)-\(stamp)"
         let now = RunName.iso(request.now)
         let local = LocalRunRecords(podStateDir: podStateDir)

@@ -115,6 +115,11 @@ public struct GitRepository: Sendable {
         }
     }
 
+    /// Whether the tag `name` exists here.
+    public func hasTag(_ name: String) -> Bool {
+        ((try? git(["rev-parse", "--verify", "--quiet", "refs/tags/" + name]))?.status ?? 1) == 0
+    }
+
     /// Deletes the tag `name` (after a failed deploy).
     public func deleteTag(_ name: String) {
         _ = try? git(["tag", "-d", "--", name])

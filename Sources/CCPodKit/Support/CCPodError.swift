@@ -10,6 +10,8 @@ public enum ExitStatus: Int32, Sendable {
     case usage = 64
     /// Bad data: a session file, a config file, an answer from the pod.
     case badData = 65
+    /// An input folder is missing (the Claude Code config dir); sysexits' EX_NOINPUT.
+    case noInput = 66
     /// The pod cannot be reached or is not usable.
     case unavailable = 69
     /// A local file or folder could not be read or written.

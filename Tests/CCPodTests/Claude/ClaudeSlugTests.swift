@@ -70,14 +70,14 @@ import Testing
             == home.appendingPathComponent(".claude").path)
     }
 
-    @Test func missingDirIsBadDataNamingIt() throws {
+    @Test func aMissingDirExitsWithNoInputNamingIt() throws {
         let tmp = try ClaudeTempDir()
         let missing = tmp.url.appendingPathComponent("nope").path
         do {
             _ = try ClaudeConfigDir.resolve(override: nil, environment: ["CLAUDE_CONFIG_DIR": missing, "HOME": tmp.url.path])
             Issue.record("expected an error")
         } catch let error as CCPodError {
-            #expect(error.status == .badData)
+            #expect(error.status == .noInput)
             #expect(error.message.contains(missing))
             #expect(error.message.contains("CLAUDE_CONFIG_DIR"))
         }

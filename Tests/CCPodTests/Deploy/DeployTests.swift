@@ -55,6 +55,21 @@ struct DeployOverSSHTests {
         #expect(second.record.folder != r.folder)
     }
 
+    @Test func twoDeploysOfOneRunInTheSameSecondGetDistinctNames() throws {
+        let pod = try DeployPod()
+        let git = try GitFixture()
+        defer { git.remove() }
+        let ssh = try pod.connection()
+        let now = Date()
+        let first = try pod.deployer(ssh, git: git).deploy(DeployRequest(directory: git.root.path, runName: "quick", now: now))
+        let second = try pod.deployer(ssh, git: git).deploy(DeployRequest(directory: git.root.path, runName: "quick", now: now))
+        let third = try pod.deployer(ssh, git: git).deploy(DeployRequest(directory: git.root.path, runName: "quick", now: now))
+        #expect(Set([first.record.tag, second.record.tag, third.record.tag]).count == 3)
+        #expect(second.record.tag == first.record.tag + "-2")
+        #expect(third.record.folder == first.record.folder + "-3")
+        #expect(Set(pod.runFolders) == Set([first, second, third].map(\.record.folder)))
+    }
+
     @Test func aDirtyTreeIsRefusedAndAllowDirtyLeavesBranchIndexAndStashAlone() throws {
         let pod = try DeployPod()
         let git = try GitFixture()
