@@ -39,8 +39,11 @@ let package = Package(
                 .embedInCode("Remote/agent.sh"), .embedInCode("Deploy/deploy.sh"),
                 .embedInCode("Pod/setup.sh"), .embedInCode("Pod/launch.sh"),
                 .embedInCode("Artifacts/artifacts.sh"),
-            ]
+            ],
+            plugins: ["VersionStamp"]
         ),
+        // `ccpod --version` from `git describe` (or a release tarball's VERSION file).
+        .plugin(name: "VersionStamp", capability: .buildTool()),
         // POSIX extensions the Glibc module does not export (posix_spawn chdir/closefrom, pipe2).
         .target(name: "CCPodSystemShims"),
         // Real parts for tests and benchmarks: a loopback sshd, a PTY-only proxy,
