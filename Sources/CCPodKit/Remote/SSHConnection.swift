@@ -5,22 +5,6 @@ import Glibc
 import Darwin
 #endif
 
-/// Why an `ssh` call failed before the remote command ran.
-public enum SSHFailure: String, Sendable, Codable, Equatable {
-    /// The server refused our key (`Permission denied (publickey)`).
-    case authenticationRefused
-    /// No answer: timed out, no route, unknown host name.
-    case unreachable
-    /// Nothing listens on the port (on RunPod: the pod restarted on another port, or is stopped).
-    case connectionRefused
-    /// The pinned host key does not match the one the server showed.
-    case hostKeyChanged
-    /// No host key is pinned for this pod yet.
-    case hostKeyUnknown
-    /// The connection was set up and then closed or reset.
-    case connectionLost
-}
-
 /// A pod reached with the system `ssh` on its direct endpoint: strict host key
 /// checking against a known_hosts file ccpod keeps for this pod
 /// (`<state>/known_hosts/<pod>`, keys stored under the pod's name via `HostKeyAlias`
