@@ -129,7 +129,7 @@ struct LaunchPlace {
 
     /// `--pod-path` > `pod_path` in .ccpod.toml > the mapping remembered from an earlier launch or push.
     static func resolve(podOptions: PodOptions, context: ProjectContext, podPathOverride: String?) throws -> LaunchPlace {
-        let pod = try podOptions.preferring(projectPod: context.settings.pod).resolve()
+        let pod = try podOptions.resolve(projectPod: context.settings.pod)
         guard let ssh = pod.connection as? SSHConnection else {
             throw CCPodError.usage("\(pod.name) is a folder, not a pod: launch and attach run Claude over ssh; add a pod with `ccpod pod add NAME --direct root@HOST:PORT`")
         }

@@ -97,10 +97,7 @@ enum SetupRunner {
 /// tmux sessions, GPUs, uptime. One exec (the setup script in status mode).
 enum PodSideSection {
     /// Prints the section on stdout; a pod that does not answer is reported, not thrown.
-    static func show(_ sync: SyncArguments) {
-        let directory = sync.project ?? FileManager.default.currentDirectoryPath
-        let options = sync.pod.preferring(projectPod: (try? ProjectContext.locate(directory: directory))?.settings.pod)
-        guard let pod = try? options.resolve() else { return }
+    static func show(_ pod: ResolvedPod) {
         do {
             let report = try PodSetup(connection: pod.connection, runtime: SetupRunner.runtime(of: pod)).run(mode: .status)
             Console.out(text(report))

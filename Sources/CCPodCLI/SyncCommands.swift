@@ -61,7 +61,7 @@ struct SyncArguments: ParsableArguments {
         let claudeDir = try claude.resolve()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
-        let resolved = try pod.preferring(projectPod: context.settings.pod).resolve()
+        let resolved = try pod.resolve(projectPod: context.settings.pod)
         let stateDir = CLIContext.locations.podStateDir(podName: resolved.name)
         let memory = MappingMemory(stateDir: stateDir)
         let scope: SyncScope
@@ -93,6 +93,11 @@ struct SyncArguments: ParsableArguments {
 
     /// Resolves everything and runs the engine; a pod that restarted is found again once.
     func run(_ options: SyncOptions) throws -> SyncReport {
+        try execute(options).report
+    }
+
+    /// `run`, also returning the pod it worked with (found again after a restart).
+    func execute(_ options: SyncOptions) throws -> (report: SyncReport, pod: ResolvedPod) {
         let prepared = try prepare(verb: options.direction.rawValue,
                                    rememberMapping: !options.dryRun && options.direction != .status)
         var options = options
@@ -105,24 +110,12 @@ struct SyncArguments: ParsableArguments {
             engine.progress = display.meter()
             return engine
         }
-        do {
-            return try engine().run(scope: prepared.scope, options: options)
-        } catch let error as CCPodError where PodRecovery.isRecoverable(error) && prepared.pod.settings != nil {
-            // The pod probably restarted: find it again, say what changed, retry once.
-            display.clear()
-            Console.note("\(error.message)\nlooking for pod \(prepared.pod.name) again…")
-            var recovery = PodRecovery(locations: CLIContext.locations, environment: CLIContext.environment)
-            if CLIContext.isInteractive {
-                recovery.ask = { @Sendable question in
-                    FileHandle.standardError.write(Data(question.utf8))
-                    return readLine()
-                }
-                recovery.confirm = CLIContext.askYesNo
-            }
-            let (repaired, summary) = try recovery.recover(prepared.pod, after: error)
-            Console.note(summary)
-            return try engine(repaired.connection).run(scope: prepared.scope, options: options)
+        // The pod probably restarted: find it again, say what changed, retry once.
+        var pod = prepared.pod
+        let report = try CLIContext.podAccess().withRecovery(&pod, whenLost: { display.clear() }) {
+            try engine($0.connection).run(scope: prepared.scope, options: options)
         }
+        return (report, pod)
     }
 
     /// Prints the report: JSON on stdout, or one line per file that moved (all files for
@@ -254,8 +247,8 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var sync: SyncArguments
 
     func run() throws {
-        let report = try sync.run(SyncOptions(direction: .status))
-        defer { if !sync.json { PodSideSection.show(sync) } }
+        let (report, pod) = try sync.execute(SyncOptions(direction: .status))
+        defer { if !sync.json { PodSideSection.show(pod) } }
         try sync.render(report, showInSync: true)
     }
 }
