@@ -29,8 +29,11 @@ struct SetupCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let pod = try podOptions.resolve()
-        let report = try SetupRunner.run(pod: pod, installTmux: installTmux, forgetAuth: forgetAuth, quiet: json)
+        var pod = try podOptions.resolve()
+        // A pod that restarted is found again once (and its setup repaired).
+        let report = try CLIContext.podAccess().withRecovery(&pod) {
+            try SetupRunner.run(pod: $0, installTmux: installTmux, forgetAuth: forgetAuth, quiet: json)
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
