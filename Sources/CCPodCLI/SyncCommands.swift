@@ -56,12 +56,13 @@ struct SyncArguments: ParsableArguments {
         }
     }
 
-    /// Resolves the Claude dir, the project and its mapping, the pod and its state folder.
-    func prepare(verb: String, rememberMapping: Bool) throws -> Prepared {
+    /// Resolves the Claude dir, the project and its mapping, the pod (unless the caller
+    /// has it already) and its state folder.
+    func prepare(verb: String, rememberMapping: Bool, on resolvedPod: ResolvedPod? = nil) throws -> Prepared {
         let claudeDir = try claude.resolve()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
-        let resolved = try pod.resolve(projectPod: context.settings.pod)
+        let resolved = try resolvedPod ?? pod.resolve(projectPod: context.settings.pod)
         let stateDir = CLIContext.locations.podStateDir(podName: resolved.name)
         let memory = MappingMemory(stateDir: stateDir)
         let scope: SyncScope
@@ -92,14 +93,15 @@ struct SyncArguments: ParsableArguments {
     }
 
     /// Resolves everything and runs the engine; a pod that restarted is found again once.
-    func run(_ options: SyncOptions) throws -> SyncReport {
-        try execute(options).report
+    /// `pod`: the pod the command resolved already (launch, attach).
+    func run(_ options: SyncOptions, on pod: ResolvedPod? = nil) throws -> SyncReport {
+        try execute(options, on: pod).report
     }
 
     /// `run`, also returning the pod it worked with (found again after a restart).
-    func execute(_ options: SyncOptions) throws -> (report: SyncReport, pod: ResolvedPod) {
+    func execute(_ options: SyncOptions, on pod: ResolvedPod? = nil) throws -> (report: SyncReport, pod: ResolvedPod) {
         let prepared = try prepare(verb: options.direction.rawValue,
-                                   rememberMapping: !options.dryRun && options.direction != .status)
+                                   rememberMapping: !options.dryRun && options.direction != .status, on: pod)
         var options = options
         options.busySeconds = busySeconds
         // One updating line on stderr while bytes move, only on a terminal and never with --json.
