@@ -33,7 +33,7 @@ public enum CLIContext {
 /// `--pod NAME`, shared by every command that works on a pod (`@OptionGroup var pod: PodOptions`).
 public struct PodOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "The pod to use: a name from `ccpod pod list`, or local:/path. Default: $CCPOD_POD, else the default pod.",
+        "The pod to use: a name from `ccpod pod list`, or local:/path. Default: $CCPOD_POD, else the project's pod (.ccpod.toml), else the default pod.",
         valueName: "name"))
     public var pod: String?
 
