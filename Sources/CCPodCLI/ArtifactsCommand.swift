@@ -62,7 +62,7 @@ struct ArtifactsArguments: ParsableArguments {
         ExecRecorder.shared.reset()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
-        let pod = try podOptions.preferring(projectPod: context.settings.pod).resolve()
+        let pod = try podOptions.resolve(projectPod: context.settings.pod)
         let stateDir = CLIContext.locations.podStateDir(podName: pod.name)
         let run = try ArtifactRun.locate(projectRoot: context.root, runName: runName, podDirectory: podDirectory,
                                          connection: pod.connection, podStateDir: stateDir)

@@ -34,7 +34,7 @@ struct AttachCommand: ParsableCommand {
         // Pull this project when the session is its own and its place on the pod is known; else every mapped project.
         let podPath = target == mine ? place.podPath : nil
         let status = try PodLaunch.runInteractive(place.launch.attachInvocation(session: target), environment: ProcessInfo.processInfo.environment)
-        try LaunchEnding.finish(sshStatus: status, launch: place.launch, session: target, pod: place.pod.name) { settled in
+        try LaunchEnding.finish(sshStatus: status, launch: place.launch, session: target, pod: place.pod) { settled in
             try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath, settled: settled)
         }
     }

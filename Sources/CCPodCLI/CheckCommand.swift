@@ -14,20 +14,15 @@ struct CheckCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        let access = CLIContext.podAccess()
         var pod = try podOptions.resolve()
         var report = PodChecker.check(pod)
-        var recovery = PodRecovery(locations: CLIContext.locations, environment: CLIContext.environment)
-        if CLIContext.isInteractive { recovery.confirm = CLIContext.askYesNo }
         // A restarted pod (refused, timed out, new host key): find it again and check once more.
-        if !report.usable, pod.settings != nil,
-           let failure = report.endpoints.compactMap(\.failure).first,
-           PodRecovery.isRecoverable(CCPodError(.unavailable, "", sshFailure: failure)) {
-            let error = CCPodError(.unavailable, report.endpoints.compactMap(\.error).first ?? "", sshFailure: failure)
-            Console.note("\(error.message)\nlooking for pod \(pod.name) again…")
+        if !report.usable, let failure = report.endpoints.compactMap(\.failure).first,
+           case let error = CCPodError(.unavailable, report.endpoints.compactMap(\.error).first ?? "", sshFailure: failure),
+           access.isRecoverable(error, for: pod) {
             do {
-                let (repaired, summary) = try recovery.recover(pod, after: error)
-                Console.note(summary)
-                pod = repaired
+                pod = try access.recover(pod, after: error)
                 report = PodChecker.check(pod)
             } catch let failed as CCPodError {
                 // Report what was found as it is, with why it could not be found again.
@@ -51,7 +46,7 @@ struct CheckCommand: ParsableCommand {
         }
         if let settings = pod.settings, let endpoint = settings.proxy {
             do {
-                if let proxy = try recovery.openProxy(for: settings) {
+                if let proxy = try access.recovery.openProxy(for: settings) {
                     defer { proxy.discard() }
                     let started = Date()
                     let answer = try proxy.run("echo ccpod-proxy-ok")

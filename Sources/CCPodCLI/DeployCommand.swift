@@ -46,7 +46,7 @@ struct DeployCommand: ParsableCommand {
     func run() throws {
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let projectPod = (try? ProjectContext.locate(directory: directory))?.settings.pod
-        let resolved = try podOptions.preferring(projectPod: projectPod).resolve()
+        let resolved = try podOptions.resolve(projectPod: projectPod)
         let deployer = Deployer(connection: resolved.connection,
                                 podStateDir: CLIContext.locations.podStateDir(podName: resolved.name))
         let result = try deployer.deploy(DeployRequest(directory: directory, runName: runName, ref: ref,

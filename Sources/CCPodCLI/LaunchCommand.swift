@@ -95,7 +95,8 @@ struct LaunchCommand: ParsableCommand {
 
         // 2. This project's sessions to the pod.
         let sync = try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath)
-        let pushed = try sync.run(SyncOptions(direction: .push))
+        // `pod`: found again when the push met a restart.
+        let (pushed, pod) = try sync.execute(SyncOptions(direction: .push), on: place.pod)
         Console.note(SyncRendering.summary(pushed))
         for warning in pushed.warnings { Console.note("warning: \(warning)") }
 
@@ -114,7 +115,7 @@ struct LaunchCommand: ParsableCommand {
 
         // 4. The terminal goes to tmux; 5. pull and pass claude's status through.
         let status = try PodLaunch.runInteractive(launch.attachInvocation(session: sessionName), environment: ProcessInfo.processInfo.environment)
-        try LaunchEnding.finish(sshStatus: status, launch: launch, session: sessionName, pod: place.pod.name) { settled in
+        try LaunchEnding.finish(sshStatus: status, launch: launch, session: sessionName, pod: pod) { settled in
             try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath, settled: settled)
         }
     }
@@ -129,7 +130,7 @@ struct LaunchPlace {
 
     /// `--pod-path` > `pod_path` in .ccpod.toml > the mapping remembered from an earlier launch or push.
     static func resolve(podOptions: PodOptions, context: ProjectContext, podPathOverride: String?) throws -> LaunchPlace {
-        let pod = try podOptions.preferring(projectPod: context.settings.pod).resolve()
+        let pod = try podOptions.resolve(projectPod: context.settings.pod)
         guard let ssh = pod.connection as? SSHConnection else {
             throw CCPodError.usage("\(pod.name) is a folder, not a pod: launch and attach run Claude over ssh; add a pod with `ccpod pod add NAME --direct root@HOST:PORT`")
         }
@@ -159,8 +160,9 @@ struct LaunchPlace {
 /// What launch and attach do when the terminal comes back.
 enum LaunchEnding {
     /// `pull(settled)`: the pull to run; `settled` when claude has exited.
-    static func finish(sshStatus: Int32, launch: PodLaunch, session: String, pod: String,
+    static func finish(sshStatus: Int32, launch: PodLaunch, session: String, pod resolved: ResolvedPod,
                        pull: (Bool) throws -> SyncArguments) throws {
+        let pod = resolved.name
         if sshStatus == 255 {
             Console.note("""
                 the connection to \(pod) dropped. Claude keeps running in tmux session \(session) on the pod: \
@@ -171,7 +173,7 @@ enum LaunchEnding {
         let outcome = try launch.finish(session: session)
         var settled = false
         if case .exited = outcome { settled = true }
-        let report = try pull(settled).run(SyncOptions(direction: .pull))
+        let report = try pull(settled).run(SyncOptions(direction: .pull), on: resolved)
         Console.note(SyncRendering.summary(report))
         for warning in report.warnings { Console.note("warning: \(warning)") }
         switch outcome {

@@ -33,53 +33,52 @@ public enum CLIContext {
 /// `--pod NAME`, shared by every command that works on a pod (`@OptionGroup var pod: PodOptions`).
 public struct PodOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "The pod to use: a name from `ccpod pod list`, or local:/path. Default: $CCPOD_POD, else the default pod.",
+        "The pod to use: a name from `ccpod pod list`, or local:/path. Default: $CCPOD_POD, else the project's pod (.ccpod.toml), else the default pod.",
         valueName: "name"))
     public var pod: String?
 
     public init() {}
 
-    /// These options with the project's pod (`pod` in its .ccpod.toml) as the choice
-    /// when neither --pod nor CCPOD_POD names one.
-    public func preferring(projectPod: String?) -> PodOptions {
-        var options = self
-        if options.pod == nil, CLIContext.environment["CCPOD_POD"] == nil, let projectPod { options.pod = projectPod }
-        return options
+    /// The pod for this command, ready (see `PodAccess.open`): `--pod`, else `CCPOD_POD`,
+    /// else `projectPod` (`pod` in the project's .ccpod.toml), else the default pod; its
+    /// host key learned on first contact.
+    public func resolve(projectPod: String? = nil, recorder: ExecRecorder? = nil) throws -> ResolvedPod {
+        try CLIContext.podAccess(recorder: recorder).open(name: pod, projectPod: projectPod)
+    }
+}
+
+extension CLIContext {
+    /// How commands reach their pod here: questions on a terminal when there is one,
+    /// and what was done told on stderr.
+    public static func podAccess(recorder: ExecRecorder? = nil) -> PodAccess {
+        var access = PodAccess(locations: locations, environment: environment, recorder: recorder,
+                               report: { PodAccessRendering.note($0) })
+        if isInteractive {
+            access.confirm = { askYesNo($0) }
+            access.ask = { askLine($0) }
+        }
+        return access
     }
 
-    /// The chosen pod and its connection. On first contact with a pod whose host key
-    /// is not pinned yet (a pod written into config.toml by hand), learns it as
-    /// `ccpod pod trust` does: through the pod's proxy when it has one, else by
-    /// fingerprint and question on a terminal; otherwise an error.
-    public func resolve(recorder: ExecRecorder? = nil) throws -> ResolvedPod {
-        let locations = CLIContext.locations
-        let resolved = try PodResolver.resolvePod(name: pod, environment: CLIContext.environment,
-                                                  locations: locations, recorder: recorder)
-        if let settings = resolved.settings, PodKnownHosts(pod: settings.name, locations: locations).keys().isEmpty {
-            let trust = HostKeyTrust(
-                acceptNew: false, interactive: CLIContext.isInteractive,
-                scriptHint: "run `ccpod pod trust \(settings.name) --accept-new` to trust it",
-                ask: CLIContext.askYesNo)
-            var source: ProxyHostKeySource?
-            defer { source?.discard() }
-            let learned: HostKeyTrust.Learned
-            do {
-                if settings.proxy != nil {
-                    source = try ProxyHostKeySource.probe(
-                        PodProxy(settings: settings, locations: locations, environment: CLIContext.environment), trust: trust)
-                }
-                learned = try trust.learn(pod: settings, trusted: source)
-            } catch let error as CCPodError where error.status == .unavailable && error.sshFailure != .hostKeyChanged {
-                // Nothing answers: leave it to the command to report what ssh says.
-                return resolved
-            }
-            try PodRegistry(locations: locations, recorder: recorder).verifyAndPin(settings, keys: learned.keys)
-            try source?.verified()
-            if let proxyKeys = source?.proxy.learned {
-                Console.note("proxy host key \(proxyKeys.keys.map(\.fingerprint).joined(separator: ", ")) \(proxyKeys.how), pinned for \(settings.name)'s proxy")
-            }
-            Console.note("host key \(learned.keys.map(\.fingerprint).joined(separator: ", ")) \(learned.how), pinned for \(settings.name)")
-        }
-        return resolved
+    /// Asks on the terminal for a line; nil at the end of input.
+    public static func askLine(_ question: String) -> String? {
+        FileHandle.standardError.write(Data(question.utf8))
+        return readLine()
     }
+}
+
+/// What reaching the pod did, as lines on stderr.
+enum PodAccessRendering {
+    static func text(_ event: PodAccessEvent) -> String {
+        switch event {
+        case let .pinned(pod, proxy, fingerprints, how):
+            return "\(proxy ? "proxy " : "")host key \(fingerprints.joined(separator: ", ")) \(how), pinned for \(pod)\(proxy ? "'s proxy" : "")"
+        case let .lookingAgain(pod, reason):
+            return "\(reason)\nlooking for pod \(pod) again…"
+        case let .recovered(_, summary):
+            return summary
+        }
+    }
+
+    static func note(_ event: PodAccessEvent) { Console.note(text(event)) }
 }

@@ -29,8 +29,11 @@ struct SetupCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let pod = try podOptions.resolve()
-        let report = try SetupRunner.run(pod: pod, installTmux: installTmux, forgetAuth: forgetAuth, quiet: json)
+        var pod = try podOptions.resolve()
+        // A pod that restarted is found again once (and its setup repaired).
+        let report = try CLIContext.podAccess().withRecovery(&pod) {
+            try SetupRunner.run(pod: $0, installTmux: installTmux, forgetAuth: forgetAuth, quiet: json)
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -97,10 +100,7 @@ enum SetupRunner {
 /// tmux sessions, GPUs, uptime. One exec (the setup script in status mode).
 enum PodSideSection {
     /// Prints the section on stdout; a pod that does not answer is reported, not thrown.
-    static func show(_ sync: SyncArguments) {
-        let directory = sync.project ?? FileManager.default.currentDirectoryPath
-        let options = sync.pod.preferring(projectPod: (try? ProjectContext.locate(directory: directory))?.settings.pod)
-        guard let pod = try? options.resolve() else { return }
+    static func show(_ pod: ResolvedPod) {
         do {
             let report = try PodSetup(connection: pod.connection, runtime: SetupRunner.runtime(of: pod)).run(mode: .status)
             Console.out(text(report))

@@ -56,12 +56,13 @@ struct SyncArguments: ParsableArguments {
         }
     }
 
-    /// Resolves the Claude dir, the project and its mapping, the pod and its state folder.
-    func prepare(verb: String, rememberMapping: Bool) throws -> Prepared {
+    /// Resolves the Claude dir, the project and its mapping, the pod (unless the caller
+    /// has it already) and its state folder.
+    func prepare(verb: String, rememberMapping: Bool, on resolvedPod: ResolvedPod? = nil) throws -> Prepared {
         let claudeDir = try claude.resolve()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
-        let resolved = try pod.preferring(projectPod: context.settings.pod).resolve()
+        let resolved = try resolvedPod ?? pod.resolve(projectPod: context.settings.pod)
         let stateDir = CLIContext.locations.podStateDir(podName: resolved.name)
         let memory = MappingMemory(stateDir: stateDir)
         let scope: SyncScope
@@ -92,9 +93,15 @@ struct SyncArguments: ParsableArguments {
     }
 
     /// Resolves everything and runs the engine; a pod that restarted is found again once.
-    func run(_ options: SyncOptions) throws -> SyncReport {
+    /// `pod`: the pod the command resolved already (launch, attach).
+    func run(_ options: SyncOptions, on pod: ResolvedPod? = nil) throws -> SyncReport {
+        try execute(options, on: pod).report
+    }
+
+    /// `run`, also returning the pod it worked with (found again after a restart).
+    func execute(_ options: SyncOptions, on pod: ResolvedPod? = nil) throws -> (report: SyncReport, pod: ResolvedPod) {
         let prepared = try prepare(verb: options.direction.rawValue,
-                                   rememberMapping: !options.dryRun && options.direction != .status)
+                                   rememberMapping: !options.dryRun && options.direction != .status, on: pod)
         var options = options
         options.busySeconds = busySeconds
         // One updating line on stderr while bytes move, only on a terminal and never with --json.
@@ -105,24 +112,12 @@ struct SyncArguments: ParsableArguments {
             engine.progress = display.meter()
             return engine
         }
-        do {
-            return try engine().run(scope: prepared.scope, options: options)
-        } catch let error as CCPodError where PodRecovery.isRecoverable(error) && prepared.pod.settings != nil {
-            // The pod probably restarted: find it again, say what changed, retry once.
-            display.clear()
-            Console.note("\(error.message)\nlooking for pod \(prepared.pod.name) again…")
-            var recovery = PodRecovery(locations: CLIContext.locations, environment: CLIContext.environment)
-            if CLIContext.isInteractive {
-                recovery.ask = { @Sendable question in
-                    Console.ask(question)
-                    return readLine()
-                }
-                recovery.confirm = CLIContext.askYesNo
-            }
-            let (repaired, summary) = try recovery.recover(prepared.pod, after: error)
-            Console.note(summary)
-            return try engine(repaired.connection).run(scope: prepared.scope, options: options)
+        // The pod probably restarted: find it again, say what changed, retry once.
+        var pod = prepared.pod
+        let report = try CLIContext.podAccess().withRecovery(&pod, whenLost: { display.clear() }) {
+            try engine($0.connection).run(scope: prepared.scope, options: options)
         }
+        return (report, pod)
     }
 
     /// Prints the report: JSON on stdout, or one line per file that moved (all files for
@@ -254,8 +249,8 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var sync: SyncArguments
 
     func run() throws {
-        let report = try sync.run(SyncOptions(direction: .status))
-        defer { if !sync.json { PodSideSection.show(sync) } }
+        let (report, pod) = try sync.execute(SyncOptions(direction: .status))
+        defer { if !sync.json { PodSideSection.show(pod) } }
         try sync.render(report, showInSync: true)
     }
 }

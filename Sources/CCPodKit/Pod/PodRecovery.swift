@@ -81,7 +81,8 @@ public struct PodRecovery: Sendable {
         } else {
             keys = PodKnownHosts(pod: settings.name, locations: locations).keys()
         }
-        try registry.verifyAndPin(settings, keys: keys)
+        // The master made with the old address or key is closed once the new ones are pinned.
+        try registry.verifyAndPin(settings, keys: keys, replacing: pod.settings)
         // A proxy key learned on this first contact is pinned only if the proxy answered.
         if result.source == .proxy { try proxy?.commit() }
         var config = try CCPodConfig.load(from: locations)
@@ -92,7 +93,6 @@ public struct PodRecovery: Sendable {
             try config.save(to: locations)
         }
         let connection = try SSHConnection(settings: settings, locations: locations, recorder: recorder)
-        connection.closeMaster()
         return (ResolvedPod(name: pod.name, settings: settings, connection: connection), result.summary(podName: settings.name))
     }
 }

@@ -38,15 +38,12 @@ public struct PodRegistry: Sendable {
         try pod.checkIdentity()
         var config = try CCPodConfig.load(from: locations)
         let learned = try trust.learn(pod: pod, trusted: trustedSource, keyscan: keyscan)
-        try verifyAndPin(pod, keys: learned.keys)
+        let previous = config.pods[pod.name]
+        // A master connection made with the old settings or keys must not carry the new ones.
+        try verifyAndPin(pod, keys: learned.keys, replacing: previous)
         try trustedSource?.verified()
         if pod.proxy == nil { PodKnownHosts(file: PodProxy.pinnedFile(pod: pod.name, locations: locations), alias: "").remove() }
-        let previous = config.pods[pod.name]
         config.pods[pod.name] = pod
-        // A master connection made with the old settings must not carry the new ones.
-        if let previous, previous != pod, let old = try? SSHConnection(settings: previous, locations: locations) {
-            old.closeMaster()
-        }
         if makeDefault || config.defaultPod == nil { config.defaultPod = pod.name }
         try config.save(to: locations)
         return Outcome(pod: pod, learned: learned, replaced: previous != nil, isDefault: config.defaultPod == pod.name)
@@ -66,27 +63,29 @@ public struct PodRegistry: Sendable {
         }
         try pod.checkIdentity()
         var movedFrom: SSHEndpoint?
-        if (environment["RUNPOD_PORT"] ?? "").isEmpty, let now = trustedSource?.currentEndpoint(for: pod), now != pod.direct {
+        if (environment["RUNPOD_PORT"] ?? "").isEmpty, let now = trustedSource?.currentEndpoint(user: pod.direct?.user ?? "root"), now != pod.direct {
             movedFrom = pod.direct
             pod.direct = now
         }
         let learned = try trust.learn(pod: pod, trusted: trustedSource, keyscan: keyscan)
-        try verifyAndPin(pod, keys: learned.keys)
+        var before = pod
+        before.direct = movedFrom ?? pod.direct
+        // The master made with the old key (or to the old address) is closed.
+        try verifyAndPin(pod, keys: learned.keys, replacing: before)
         try trustedSource?.verified()
-        if let movedFrom {
+        if movedFrom != nil {
             config.pods[pod.name]?.direct = pod.direct
             try config.save(to: locations)
-            // A master connection to the old address must not be reused.
-            var before = pod
-            before.direct = movedFrom
-            if let old = try? SSHConnection(settings: before, locations: locations) { old.closeMaster() }
         }
         return Outcome(pod: pod, learned: learned, replaced: true, isDefault: config.defaultPod == pod.name, movedFrom: movedFrom)
     }
 
     /// Runs `true` on the pod with `keys` as the only trusted host keys (a candidate
-    /// known_hosts file, no shared master connection); on success pins them.
-    public func verifyAndPin(_ pod: PodSettings, keys: [HostKey]) throws {
+    /// known_hosts file, no shared master connection); on success pins them and closes
+    /// the master connection `replacing` had with the keys pinned before (default: `pod`
+    /// as it is), unless it is the very same connection.
+    public func verifyAndPin(_ pod: PodSettings, keys: [HostKey], replacing old: PodSettings? = nil) throws {
+        let before = master(of: old ?? pod)
         let pinned = PodKnownHosts(pod: pod.name, locations: locations)
         let candidate = PodKnownHosts(
             file: pinned.file.deletingLastPathComponent().appendingPathComponent(".\(pod.name).candidate"),
@@ -102,6 +101,14 @@ public struct PodRegistry: Sendable {
             throw CCPodError.unavailable("pod \(pod.name) answered, but running `true` there failed with status \(out.status): \(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         try pinned.pin(keys)
+        if let before, before.controlPath != master(of: pod)?.controlPath { before.closeMaster() }
+    }
+
+    /// The connection `pod` gets with the keys pinned now, to reach its master socket
+    /// (nil without a direct endpoint; the identity file is not checked).
+    func master(of pod: PodSettings) -> SSHConnection? {
+        guard let target = try? SSHTarget(pod: pod, locations: locations) else { return nil }
+        return SSHConnection(target: target, paths: pod.paths, locations: locations)
     }
 
     /// Removes a pod from the config, its pinned keys and its master connection.
@@ -113,7 +120,7 @@ public struct PodRegistry: Sendable {
         config.pods[name] = nil
         if config.defaultPod == name { config.defaultPod = nil }
         try config.save(to: locations)
-        if let ssh = try? SSHConnection(settings: pod, locations: locations) { ssh.closeMaster() }
+        master(of: pod)?.closeMaster()
         PodKnownHosts(pod: name, locations: locations).remove()
         PodKnownHosts(file: PodProxy.pinnedFile(pod: name, locations: locations), alias: name).remove()
         return config.defaultPod

@@ -15,14 +15,17 @@ public struct ResolvedPod: Sendable {
     }
 }
 
-/// Picks the pod a command works on: `--pod NAME` > `CCPOD_POD` > `defaultPod` in the
-/// config. `local:/path` works wherever a name does. `RUNPOD_PORT` overrides the
-/// direct port of the chosen pod (not saved).
+/// Picks the pod a command works on: `--pod NAME` > `CCPOD_POD` > the project's pod
+/// (`pod` in its .ccpod.toml) > `defaultPod` in the config. `local:/path` works wherever
+/// a name does. `RUNPOD_PORT` overrides the direct port of the chosen pod (not saved).
+/// Commands go through `PodAccess`, which adds first-contact trust and restart recovery.
 public enum PodResolver {
     /// The name (or `local:` spec) that applies, or a usage error when there is none.
-    public static func chosenName(name: String?, environment: [String: String], config: CCPodConfig) throws -> String {
+    public static func chosenName(name: String?, projectPod: String? = nil, environment: [String: String],
+                                  config: CCPodConfig) throws -> String {
         if let name, !name.isEmpty { return name }
         if let env = environment["CCPOD_POD"], !env.isEmpty { return env }
+        if let projectPod, !projectPod.isEmpty { return projectPod }
         if let d = config.defaultPod, !d.isEmpty { return d }
         throw CCPodError.usage("no pod chosen: pass --pod NAME, set CCPOD_POD, or make one the default with `ccpod pod default NAME` (try local:/path for a folder)")
     }
@@ -30,6 +33,11 @@ public enum PodResolver {
     /// The settings of a configured pod with `RUNPOD_PORT` applied; nil for `local:` specs.
     public static func settings(name: String?, environment: [String: String], config: CCPodConfig) throws -> PodSettings? {
         let chosen = try chosenName(name: name, environment: environment, config: config)
+        return try settings(chosen: chosen, environment: environment, config: config)
+    }
+
+    /// The settings of the pod named `chosen` with `RUNPOD_PORT` applied; nil for `local:` specs.
+    static func settings(chosen: String, environment: [String: String], config: CCPodConfig) throws -> PodSettings? {
         if chosen.hasPrefix("local:") { return nil }
         var pod = try config.pod(named: chosen)
         if let portText = environment["RUNPOD_PORT"], !portText.isEmpty {
@@ -45,16 +53,18 @@ public enum PodResolver {
     }
 
     /// Resolves the pod and builds its connection (SSH for configured pods, a local `sh` for `local:/path`).
+    /// The config is read once, the environment once.
     public static func resolvePod(
-        name: String?, environment: [String: String], locations: CCPodLocations, recorder: ExecRecorder? = nil
+        name: String?, projectPod: String? = nil, environment: [String: String], locations: CCPodLocations,
+        recorder: ExecRecorder? = nil
     ) throws -> ResolvedPod {
         let config = try CCPodConfig.load(from: locations)
-        let chosen = try chosenName(name: name, environment: environment, config: config)
+        let chosen = try chosenName(name: name, projectPod: projectPod, environment: environment, config: config)
         if chosen.hasPrefix("local:") {
             let local = try LocalConnection.parse(chosen, recorder: recorder)
             return ResolvedPod(name: local.displayName, settings: nil, connection: local)
         }
-        guard let pod = try settings(name: chosen, environment: environment, config: config) else {
+        guard let pod = try settings(chosen: chosen, environment: environment, config: config) else {
             throw CCPodError.usage("unknown pod \"\(chosen)\"")
         }
         let ssh = try SSHConnection(settings: pod, locations: locations, recorder: recorder)

@@ -76,11 +76,12 @@ public struct PodKnownHosts: Sendable {
 /// which reads `/etc/ssh/ssh_host_ed25519_key.pub` on the pod through an
 /// authenticated session). Keys from such a source are pinned without asking.
 public protocol HostKeySource: Sendable {
-    /// The pod's current host keys, or nil when this source cannot tell for this pod.
-    func hostKeys(for pod: PodSettings) throws -> [HostKey]?
-    /// Where the source says the pod's direct sshd listens now (with `pod`'s user);
+    /// The pod's current host keys, or nil when this source cannot tell. `direct` is the
+    /// endpoint they will be used for (a source may check what it shows).
+    func hostKeys(direct: SSHEndpoint?) throws -> [HostKey]?
+    /// Where the source says the pod's direct sshd listens now, logging in as `user`;
     /// nil when it cannot tell. `ccpod pod trust` moves the pod there.
-    func currentEndpoint(for pod: PodSettings) -> SSHEndpoint?
+    func currentEndpoint(user: String) -> SSHEndpoint?
     /// Called once the keys it gave worked for a real login, before the config is
     /// saved: a source that learned something of its own on the way (the proxy's host
     /// key) pins it now, and not before.
@@ -88,7 +89,7 @@ public protocol HostKeySource: Sendable {
 }
 
 extension HostKeySource {
-    public func currentEndpoint(for pod: PodSettings) -> SSHEndpoint? { nil }
+    public func currentEndpoint(user: String) -> SSHEndpoint? { nil }
     public func verified() throws {}
 }
 
@@ -150,17 +151,18 @@ public struct HostKeyTrust: Sendable {
         public var how: String
     }
 
-    /// Learns the host key of `pod`'s direct endpoint: through `trusted` when it can
-    /// tell, else by `ssh-keyscan` and a confirmed fingerprint. Pins nothing.
-    public func learn(pod: PodSettings, trusted: (any HostKeySource)?, keyscan: KeyscanHostKeySource = KeyscanHostKeySource()) throws -> Learned {
-        if let trusted, let keys = try trusted.hostKeys(for: pod), !keys.isEmpty {
+    /// Learns the host key of pod `name`'s `direct` endpoint: through `trusted` when it
+    /// can tell, else by `ssh-keyscan` and a confirmed fingerprint. Pins nothing.
+    public func learn(name: String, direct: SSHEndpoint?, trusted: (any HostKeySource)?,
+                      keyscan: KeyscanHostKeySource = KeyscanHostKeySource()) throws -> Learned {
+        if let trusted, let keys = try trusted.hostKeys(direct: direct), !keys.isEmpty {
             return Learned(keys: keys, how: "learned through the proxy")
         }
-        guard let direct = pod.direct else {
-            throw CCPodError.usage("pod \(pod.name) has no direct endpoint to learn a host key from")
+        guard let direct else {
+            throw CCPodError.usage("pod \(name) has no direct endpoint to learn a host key from")
         }
         let keys = try keyscan.hostKeys(at: direct)
-        return try confirm(keys, of: "pod \(pod.name)", at: direct.description,
+        return try confirm(keys, of: "pod \(name)", at: direct.description,
                            advice: "Compare it with the pod's /etc/ssh/ssh_host_ed25519_key.pub and ")
     }
 

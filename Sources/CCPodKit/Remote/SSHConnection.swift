@@ -5,33 +5,15 @@ import Glibc
 import Darwin
 #endif
 
-/// Why an `ssh` call failed before the remote command ran.
-public enum SSHFailure: String, Sendable, Codable, Equatable {
-    /// The server refused our key (`Permission denied (publickey)`).
-    case authenticationRefused
-    /// No answer: timed out, no route, unknown host name.
-    case unreachable
-    /// Nothing listens on the port (on RunPod: the pod restarted on another port, or is stopped).
-    case connectionRefused
-    /// The pinned host key does not match the one the server showed.
-    case hostKeyChanged
-    /// No host key is pinned for this pod yet.
-    case hostKeyUnknown
-    /// The connection was set up and then closed or reset.
-    case connectionLost
-}
-
-/// A pod reached with the system `ssh` on its direct endpoint: strict host key
-/// checking against a known_hosts file ccpod keeps for this pod
-/// (`<state>/known_hosts/<pod>`, keys stored under the pod's name via `HostKeyAlias`
-/// so a new port does not invalidate them), `BatchMode`, timeouts, keepalives and a
-/// ControlMaster socket under the state dir.
+/// A pod reached with the system `ssh` on its direct endpoint (an `SSHTarget`): strict
+/// host key checking against the target's known_hosts file (keys stored under the pod's
+/// name via `HostKeyAlias`, so a new port does not invalidate them), `BatchMode`,
+/// timeouts, keepalives and a ControlMaster socket under the state dir named after the
+/// target's `controlIdentity`.
 public struct SSHConnection: PodConnection {
-    public let settings: PodSettings
-    public let endpoint: SSHEndpoint
+    public let target: SSHTarget
     public let locations: CCPodLocations
-    /// The known_hosts file checked strictly for this pod.
-    public let knownHostsFile: URL
+    public let paths: PodPaths
     /// Seconds before giving up on connecting.
     public var connectTimeout: Int
     /// Seconds an idle master connection stays up.
@@ -41,29 +23,15 @@ public struct SSHConnection: PodConnection {
     /// Also told about every invocation (besides `ExecRecorder.shared`).
     public let recorder: ExecRecorder?
 
-    /// A connection to `settings.direct`. Throws a usage error when the pod has no
-    /// direct endpoint or its identity file is missing.
-    /// - Parameters:
-    ///   - endpoint: another endpoint of the pod (the proxy) instead of `settings.direct`;
-    ///     give it its own `hostKeyAlias` and `knownHostsFile`.
-    ///   - hostKeyAlias: the name keys are stored under; default the pod's name.
-    ///   - knownHostsFile: overrides `<state>/known_hosts/<pod>` (used to verify a key before pinning it).
+    /// A connection to `target`; `paths` are where things live on the pod.
     public init(
-        settings: PodSettings, locations: CCPodLocations,
-        endpoint: SSHEndpoint? = nil, hostKeyAlias: String? = nil,
-        knownHostsFile: URL? = nil,
+        target: SSHTarget, paths: PodPaths, locations: CCPodLocations,
         connectTimeout: Int = 10, controlPersist: Int = 300,
         sshExecutable: String = "ssh", recorder: ExecRecorder? = nil
-    ) throws {
-        guard let target = endpoint ?? settings.direct else {
-            throw CCPodError.usage("pod \(settings.name) has no direct SSH endpoint; set one with `ccpod pod add \(settings.name) --direct root@HOST:PORT`")
-        }
-        try settings.checkIdentity()
-        self.settings = settings
-        self.endpoint = target
+    ) {
+        self.target = target
+        self.paths = paths
         self.locations = locations
-        self.hostKeyAlias = hostKeyAlias ?? settings.name
-        self.knownHostsFile = knownHostsFile ?? SSHConnection.knownHostsFile(pod: settings.name, locations: locations)
         self.connectTimeout = connectTimeout
         self.controlPersist = controlPersist
         self.sshExecutable = sshExecutable
@@ -75,27 +43,31 @@ public struct SSHConnection: PodConnection {
         locations.stateDir.appendingPathComponent("known_hosts", isDirectory: true).appendingPathComponent(pod)
     }
 
-    public var displayName: String { settings.name }
-    public var paths: PodPaths { settings.paths }
+    public var endpoint: SSHEndpoint { target.endpoint }
+    /// The known_hosts file checked strictly for this pod.
+    public var knownHostsFile: URL { target.knownHostsFile }
+    /// The name the host key is stored under in `knownHostsFile`.
+    public var hostKeyAlias: String { target.hostKeyAlias }
+    public var displayName: String { target.name }
     public var rootPrefix: String { "" }
-
-    /// The name the host key is stored under in `knownHostsFile` (default: the pod's name).
-    public let hostKeyAlias: String
 
     /// The folder for control sockets: `<state>/cm`, or a private folder under /tmp
     /// when that path would be too long for a unix socket (about 104 bytes, and ssh
     /// adds a 17-byte suffix while it sets the socket up).
     public var controlDirectory: String {
         let preferred = locations.stateDir.appendingPathComponent("cm").path
-        if preferred.utf8.count + 1 + 40 + 17 < 100 { return preferred }
+        if preferred.utf8.count + 1 + SSHTarget.controlIdentityLength + 17 < 100 { return preferred }
         return SSHConnection.sharedControlDirectory
     }
 
     /// The fallback folder for control sockets when the state dir's path is too long.
     public static var sharedControlDirectory: String { "/tmp/ccpod-cm-\(getuid())" }
 
-    /// ControlPath with ssh's `%C` (a hash of local host, remote host, port and user).
-    public var controlPath: String { controlDirectory + "/%C" }
+    /// The master's socket, named after the target's identity (pod, address, identity,
+    /// options and pinned keys), not after ssh's `%C` (local host, remote host, port and
+    /// user only): a second pod at the same address must not ride on the first one's
+    /// authenticated master and skip its own pinned key.
+    public var controlPath: String { controlDirectory + "/" + target.controlIdentity }
 
     /// The ssh options, without destination and command.
     /// - Parameters:
@@ -112,14 +84,14 @@ public struct SSHConnection: PodConnection {
             "-o", "CheckHostIP=no",
             "-o", "UpdateHostKeys=no",
         ]
-        o += settings.sshOptions
+        o += target.options
         // AES-GCM first: hardware-accelerated on x86-64 and Apple silicon, it costs ssh
         // and sshd about half the CPU of chacha20-poly1305 (ssh's default) per byte.
         // Options the pod's own ssh settings give come first and win.
         if let ciphers = Self.usableCiphers(for: sshExecutable, cache: DerivedValueCache(directory: locations.cacheDir)) {
             o += ["-o", "Ciphers=" + ciphers]
         }
-        if let identity = settings.identity {
+        if let identity = target.identity {
             o += ["-i", (identity as NSString).expandingTildeInPath, "-o", "IdentitiesOnly=yes"]
         }
         o += [
@@ -264,12 +236,12 @@ public struct SSHConnection: PodConnection {
 
     /// A sentence for `failure` that names the endpoint and the fix.
     public func explain(_ failure: SSHFailure, stderr: String = "") -> CCPodError {
-        let name = settings.name
+        let name = target.name
         let at = endpoint.description
         let detail = stderr.split(whereSeparator: \.isNewline).last.map { " (ssh: \($0.trimmingCharacters(in: .whitespaces)))" } ?? ""
         switch failure {
         case .authenticationRefused:
-            let key = settings.identity.map { "the key \($0)" } ?? "your SSH keys"
+            let key = target.identity.map { "the key \($0)" } ?? "your SSH keys"
             return .unavailable("pod \(name) refused \(key) for \(endpoint.user) on \(at): add its public key to the pod's ~/.ssh/authorized_keys, or set the right one with --identity\(detail)")
         case .unreachable:
             return .unavailable("pod \(name) is unreachable on \(at): it may be stopped or the network is down; run `ccpod check --pod \(name)`\(detail)")

@@ -112,6 +112,20 @@ struct PodRestartRecoveryTests {
         #expect(PodKnownHosts(pod: "gpu", locations: b.t.locations).keys().map(\.line) == [b.t.sshd.hostPublicKey])
     }
 
+    @Test func runsAfterARestartRecoversThroughTheProxy() throws {
+        let proxy = try ProxyHarness()
+        defer { proxy.shutdown() }
+        let b = try setUp(proxy: proxy)
+        defer { b.bed.remove(); withExtendedLifetime(b.t) {} }
+        let restart = try PodRestartSimulation(direct: b.t.sshd, proxy: proxy)
+        try run(["runs", "--json"], b.env)
+        try b.t.connection().closeMaster()
+        try restart.restart()
+        try run(["runs", "--json"], b.env)
+        #expect(try CCPodConfig.load(from: b.t.locations).pods["gpu"]?.direct?.port == b.t.sshd.port)
+        #expect(PodKnownHosts(pod: "gpu", locations: b.t.locations).keys().map(\.line) == [b.t.sshd.hostPublicKey])
+    }
+
     @Test func aRestartWithoutProxyOrAPIIsRefusedWithTheFix() throws {
         let b = try setUp(proxy: nil)
         defer { b.bed.remove(); withExtendedLifetime(b.t) {} }

@@ -143,7 +143,7 @@ struct SSHConnectionTests {
     @Test func aTrustedSourceIsUsedWithoutAsking() throws {
         struct Fixed: HostKeySource {
             let key: HostKey
-            func hostKeys(for pod: PodSettings) throws -> [HostKey]? { [key] }
+            func hostKeys(direct: SSHEndpoint?) throws -> [HostKey]? { [key] }
         }
         let t = try SSHTestPod()
         defer { withExtendedLifetime(t) {} }

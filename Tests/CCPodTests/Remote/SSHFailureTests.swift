@@ -40,10 +40,11 @@ import Testing
         let locations = CCPodLocations(configDir: URL(fileURLWithPath: long + "/c"), stateDir: URL(fileURLWithPath: long + "/s"))
         let ssh = try SSHConnection(settings: PodSettings(name: "gpu", direct: SSHEndpoint(user: "root", host: "h")), locations: locations)
         #expect(ssh.controlDirectory == SSHConnection.sharedControlDirectory)
-        #expect(ssh.controlPath.utf8.count + 40 - 2 + 17 < 104)
+        #expect(ssh.controlPath.utf8.count + 17 < 104)
         let short = CCPodLocations(configDir: URL(fileURLWithPath: "/s/c"), stateDir: URL(fileURLWithPath: "/s/state"))
         let ssh2 = try SSHConnection(settings: PodSettings(name: "gpu", direct: SSHEndpoint(user: "root", host: "h")), locations: short)
-        #expect(ssh2.controlPath == "/s/state/cm/%C")
+        #expect(ssh2.controlPath == "/s/state/cm/" + ssh2.target.controlIdentity)
+        #expect(ssh2.target.controlIdentity.count == SSHTarget.controlIdentityLength)
     }
 
     @Test func shellQuoting() {

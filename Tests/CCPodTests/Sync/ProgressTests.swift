@@ -1,3 +1,4 @@
+import CCPodCLI
 import CCPodKit
 import Foundation
 import Testing

@@ -208,11 +208,11 @@ public struct ProxyHostKeySource: HostKeySource {
     /// `203.0.113.7:40123, host key SHA256:…`
     public var summary: String { "\(reportedAddress), host key \(hostKey?.fingerprint ?? "unknown")" }
 
-    /// The reported key, once `ssh-keyscan` of `pod.direct` showed the same one.
+    /// The reported key, once `ssh-keyscan` of `direct` showed the same one.
     /// Throws (exit 69) when they differ: nothing may be pinned then.
-    public func hostKeys(for pod: PodSettings) throws -> [HostKey]? {
+    public func hostKeys(direct: SSHEndpoint?) throws -> [HostKey]? {
         guard let key = hostKey else { return nil }
-        guard let direct = pod.direct else { return [key] }
+        guard let direct else { return [key] }
         let shown = try proxy.proxy.keyscan.hostKeys(at: direct)
         guard shown.contains(key) else {
             let prints = shown.map(\.fingerprint).joined(separator: ", ")
@@ -228,8 +228,8 @@ public struct ProxyHostKeySource: HostKeySource {
         return [key]
     }
 
-    public func currentEndpoint(for pod: PodSettings) -> SSHEndpoint? {
-        SSHEndpoint(user: pod.direct?.user ?? "root", host: reported.host, port: reported.port)
+    public func currentEndpoint(user: String) -> SSHEndpoint? {
+        SSHEndpoint(user: user, host: reported.host, port: reported.port)
     }
 
     /// Pins the proxy's own key when it was learned on this contact.
