@@ -62,7 +62,7 @@ extension CLIContext {
 
     /// Asks on the terminal for a line; nil at the end of input.
     public static func askLine(_ question: String) -> String? {
-        FileHandle.standardError.write(Data(question.utf8))
+        Console.ask(question)
         return readLine()
     }
 }
