@@ -1,5 +1,6 @@
 import CCPodKit
 import Foundation
+import Testing
 
 /// A temporary folder removed at deinit.
 final class ClaudeTempDir: @unchecked Sendable {
@@ -39,11 +40,19 @@ enum ClaudeTestPaths {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// `../shared/fixtures` next to the package, when it exists.
+    /// Third-party transcripts in `../shared/fixtures` next to the package (MIT, never copied into
+    /// the repository), when that folder exists: an extra cross-check on top of the project's own
+    /// fixtures (`TranscriptFixtures`), which every test runs on.
     static var sharedFixtures: URL? {
         let url = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures", isDirectory: true)
         return FileManager.default.fileExists(atPath: url.path) ? url : nil
     }
+
+    /// Why the cross-check on `../shared/fixtures` is skipped.
+    static let sharedFixturesAbsent: Comment = """
+        optional cross-check: no third-party transcripts in ../shared/fixtures next to the package \
+        (the same checks ran on the project's own fixtures in Tests/Fixtures/transcripts)
+        """
 
     /// The built `ccpod` binary, next to the test bundle.
     static var ccpodBinary: URL? {

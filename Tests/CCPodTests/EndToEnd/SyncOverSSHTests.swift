@@ -56,10 +56,55 @@ struct SyncOverSSHTests {
         }
     }
 
-    @Test func realTranscriptsSurvivePushPullAndForkByteForByte() throws {
-        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../../shared/fixtures").standardizedFileURL
-        guard FileManager.default.fileExists(atPath: fixtures.path) else { return }
+    /// The project's own transcripts, every file of their projects (transcripts, subagent files,
+    /// a persisted tool result, a 2.0.x agent file) and the generated long session: pushed, pulled
+    /// onto a fresh laptop and forked over the loopback sshd, byte for byte.
+    @Test func ownTranscriptsSurvivePushPullAndForkByteForByte() throws {
+        let (pod, bed, _) = try Self.sshBed()
+        defer { withExtendedLifetime(pod) {} }
+        defer { bed.remove() }
+        let source = try TranscriptFixtures.materialize(into: bed.root.appendingPathComponent("fixtures"))
+        let localDir = URL(fileURLWithPath: "\(bed.localClaude)/projects/\(SyncTestBed.localSlug)")
+        let podDir = URL(fileURLWithPath: "\(bed.podClaude)/projects/\(SyncTestBed.podSlug)")
+        try FileManager.default.createDirectory(at: localDir, withIntermediateDirectories: true)
+        for project in [TranscriptFixtures.tinyVitSlug, TranscriptFixtures.cifarSlug] {
+            let folder = source.appendingPathComponent("projects/\(project)")
+            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+                try FileManager.default.copyItem(at: folder.appendingPathComponent(name), to: localDir.appendingPathComponent(name))
+            }
+        }
+        let files = TranscriptFixtures.files(under: localDir)
+        #expect(files.count == 11)
+        #expect(files.keys.contains("\(TranscriptFixtures.LongSession.id).jsonl"))
+        try bed.run(.push)
+        #expect(TranscriptFixtures.files(under: podDir) == files)
+        // Pull onto a fresh laptop: the same files, the same bytes.
+        try FileManager.default.removeItem(atPath: bed.localClaude)
+        try FileManager.default.removeItem(at: bed.state)
+        try FileManager.default.createDirectory(atPath: bed.localClaude, withIntermediateDirectories: true)
+        try bed.run(.pull)
+        #expect(TranscriptFixtures.files(under: localDir) == files)
+        // Both sides grow the session with subagents: it forks, both originals keep their bytes.
+        let sid = TranscriptFixtures.workSession
+        let data = try #require(files["\(sid).jsonl"])
+        let extra = Data("{\"type\":\"summary\",\"summary\":\"laptop\",\"leafUuid\":\"x\"}\n".utf8)
+        let podExtra = Data("{\"type\":\"summary\",\"summary\":\"pod\",\"leafUuid\":\"y\"}\n".utf8)
+        try SyncTestBed.append(extra, to: bed.localTranscript(sid))
+        try SyncTestBed.append(podExtra, to: bed.podTranscript(sid))
+        let sync = try bed.run(.sync)
+        #expect(sync.count(.forked) == 1)
+        #expect(SyncTestBed.read(bed.localTranscript(sid)) == data + extra)
+        #expect(SyncTestBed.read(bed.podTranscript(sid)) == data + podExtra)
+        for (name, bytes) in files where name.hasPrefix("\(sid)/") {
+            #expect(SyncTestBed.read(localDir.appendingPathComponent(name).path) == bytes, "\(name)")
+            #expect(SyncTestBed.read(podDir.appendingPathComponent(name).path) == bytes, "\(name)")
+        }
+    }
+
+    /// The same on the third-party transcripts in `../shared/fixtures`, when that folder exists.
+    @Test(.enabled(if: ClaudeTestPaths.sharedFixtures != nil, ClaudeTestPaths.sharedFixturesAbsent))
+    func sharedTranscriptsSurvivePushPullAndForkByteForByte() throws {
+        let fixtures = try #require(ClaudeTestPaths.sharedFixtures)
         let (pod, bed, _) = try Self.sshBed()
         defer { withExtendedLifetime(pod) {} }
         defer { bed.remove() }
@@ -82,7 +127,7 @@ struct SyncOverSSHTests {
         try bed.run(.pull)
         for (sid, data) in ids { #expect(SyncTestBed.read(bed.localTranscript(sid)) == data) }
         // Fork one: both originals untouched.
-        let (sid, data) = ids.first!
+        let (sid, data) = try #require(ids.min { $0.key < $1.key })
         let extra = Data("{\"type\":\"summary\",\"summary\":\"laptop\",\"leafUuid\":\"x\"}\n".utf8)
         let podExtra = Data("{\"type\":\"summary\",\"summary\":\"pod\",\"leafUuid\":\"y\"}\n".utf8)
         try SyncTestBed.append(extra, to: bed.localTranscript(sid))
