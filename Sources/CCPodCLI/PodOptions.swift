@@ -37,7 +37,18 @@ public struct PodOptions: ParsableArguments {
         valueName: "name"))
     public var pod: String?
 
+    @Flag(name: .customLong("no-wait"), help: "When another ccpod is working with this pod or Claude dir, exit 75 at once instead of waiting for it.")
+    public var noWait = false
+
     public init() {}
+
+    /// Takes the locks of `subjects` for this command (see `OperationLock`): waits for
+    /// another ccpod holding one, saying so after a second, or with `--no-wait` exits 75.
+    public func lock(_ subjects: [OperationLock.Subject], purpose: String) throws -> [OperationLock] {
+        try OperationLock.acquire(subjects, stateDir: CLIContext.locations.stateDir, purpose: purpose, wait: !noWait) {
+            Console.note($0)
+        }
+    }
 
     /// The pod for this command, ready (see `PodAccess.open`): `--pod`, else `CCPOD_POD`,
     /// else `projectPod` (`pod` in the project's .ccpod.toml), else the default pod; its

@@ -37,6 +37,9 @@ struct ResolveCommand: ParsableCommand {
 
     func run() throws {
         let prepared = try sync.prepare(verb: "resolve", rememberMapping: false)
+        let locks = try sync.pod.lock([.pod(prepared.pod.name), .claudeDir(prepared.claudeDir.path)],
+                                      purpose: "resolving conflicts with \(prepared.pod.name)")
+        defer { locks.forEach { $0.release() } }
         let resolver = ConflictResolver(engine: prepared.engine())
         let known = resolver.conflicts()
         var chosen = known

@@ -102,6 +102,10 @@ struct SyncArguments: ParsableArguments {
     func execute(_ options: SyncOptions, on pod: ResolvedPod? = nil) throws -> (report: SyncReport, pod: ResolvedPod) {
         let prepared = try prepare(verb: options.direction.rawValue,
                                    rememberMapping: !options.dryRun && options.direction != .status, on: pod)
+        // One ccpod at a time with this pod and this Claude dir (a hook, a watch and a terminal).
+        let locks = try self.pod.lock([.pod(prepared.pod.name), .claudeDir(prepared.claudeDir.path)],
+                                      purpose: "\(SyncRendering.gerund(options.direction)) with \(prepared.pod.name)")
+        defer { locks.forEach { $0.release() } }
         var options = options
         options.busySeconds = busySeconds
         // One updating line on stderr while bytes move, only on a terminal and never with --json.
@@ -144,6 +148,16 @@ struct SyncArguments: ParsableArguments {
 }
 
 enum SyncRendering {
+    /// What a holder of the lock is doing, for a second ccpod that waits for it.
+    static func gerund(_ direction: SyncOptions.Direction) -> String {
+        switch direction {
+        case .push: "pushing"
+        case .pull: "pulling"
+        case .sync: "syncing"
+        case .status: "comparing"
+        }
+    }
+
     /// `pushed   +12 lines  3.1 KB  projects/-slug/id.jsonl  (detail)`, like rsync --itemize.
     static func line(_ item: SyncItem, dryRun: Bool) -> String {
         var verb = item.action.rawValue
