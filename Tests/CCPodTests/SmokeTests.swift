@@ -11,7 +11,7 @@ import CCPodKit
 import CCPodTestSupport
 import Foundation
 
-@Test(.enabled(if: LoopbackSSHD.isAvailable)) func loopbackSSHDAcceptsTheTestKey() throws {
+@Test(.enabled(if: LoopbackSSHD.isAvailable, "sshd is not installed (apt-get install openssh-server)")) func loopbackSSHDAcceptsTheTestKey() throws {
     let sshd = try LoopbackSSHD()
     defer { sshd.shutdown() }
     let kh = try sshd.writeKnownHosts()

@@ -24,7 +24,7 @@ import Testing
         return Run(status: out.status, stdout: out.stdoutText, stderr: out.stderrText)
     }
 
-    @Test(.enabled(if: ClaudeTestPaths.ccpodBinary != nil))
+    @Test(.enabled(if: ClaudeTestPaths.ccpodBinary != nil, "the ccpod binary was not built next to the tests"))
     func sessionsJSON() throws {
         let tmp = try ClaudeTempDir()
         let config = try tmp.configDir()
@@ -59,21 +59,21 @@ import Testing
         #expect(one.stderr.contains("claude -p"))
     }
 
-    @Test(.enabled(if: ClaudeTestPaths.ccpodBinary != nil))
+    @Test(.enabled(if: ClaudeTestPaths.ccpodBinary != nil, "the ccpod binary was not built next to the tests"))
     func usageAndMissingConfigDir() throws {
         let tmp = try ClaudeTempDir()
         let usage = try Self.ccpod(["sessions", "--all", "--project", "/x"], tmp: tmp)
         #expect(usage.status == 64)
         let missing = tmp.url.appendingPathComponent("no-such-dir").path
         let r = try Self.ccpod(["sessions", "--all"], tmp: tmp, env: ["CLAUDE_CONFIG_DIR": missing])
-        #expect(r.status == 65)
+        #expect(r.status == 66)
         #expect(r.stderr.contains(missing))
         #expect(!FileManager.default.fileExists(atPath: missing))
         let d = try Self.ccpod(["doctor", "--claude-dir", missing], tmp: tmp)
-        #expect(d.status == 65 && d.stderr.contains(missing))
+        #expect(d.status == 66 && d.stderr.contains(missing))
     }
 
-    @Test(.enabled(if: ClaudeTestPaths.ccpodBinary != nil))
+    @Test(.enabled(if: ClaudeTestPaths.ccpodBinary != nil, "the ccpod binary was not built next to the tests"))
     func doctorReportsAndRepairs() throws {
         let tmp = try ClaudeTempDir()
         let config = try tmp.configDir()
@@ -118,7 +118,7 @@ import Testing
         #expect(try Self.ccpod(["doctor", "--claude-dir", config.path], tmp: tmp).status == 0)
     }
 
-    @Test(.enabled(if: ClaudeTestPaths.ccpodBinary != nil))
+    @Test(.enabled(if: ClaudeTestPaths.ccpodBinary != nil, "the ccpod binary was not built next to the tests"))
     func unreadableFileIsNamedAndLeftAlone() throws {
         let tmp = try ClaudeTempDir()
         let config = try tmp.configDir()
