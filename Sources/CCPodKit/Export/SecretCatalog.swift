@@ -1,0 +1,72 @@
+import Foundation
+
+extension SecretDetectors {
+    /// The detectors, most specific first. Kinds name what was found in the placeholder
+    /// (`[REDACTED:<kind>:<hash>]`); several patterns may share a kind.
+    static let catalog: [SecretDetector] = {
+        let w = #"(?<![A-Za-z0-9_])"#  // not inside a longer word
+        return [
+            // Private keys: PEM blocks (also with their newlines as literal `\n`, as in a service
+            // account JSON file shown by a tool), and a block cut off before its END line.
+            SecretDetector("private-key",
+                           #"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:,-]*)"#),
+            SecretDetector("private-key", #"PuTTY-User-Key-File-[0-9]: [\s\S]*?Private-MAC: [0-9a-f]+"#),
+            SecretDetector("gcp-private-key-id", #""private_key_id"\s*:\s*\\?"([0-9a-f]{40})"#, group: 1),
+            SecretDetector("anthropic-key", w + #"sk-ant-[A-Za-z0-9_\-]{16,}"#),
+            SecretDetector("openai-key", w + #"sk-(?!ant-)(?:proj-|svcacct-|admin-|or-v1-)?[A-Za-z0-9_\-]{20,}"#, accept: keyLike),
+            SecretDetector("aws-access-key", #"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}(?![A-Z0-9])"#),
+            SecretDetector("aws-secret-key",
+                           #"(?i)aws.{0,24}?(?:secret|sk)[a-z_]*['"]?\s*[:=]\s*['"]?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"#, group: 1),
+            SecretDetector("github-token", w + #"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}"#),
+            SecretDetector("github-token", w + #"github_pat_[A-Za-z0-9_]{22,}"#),
+            SecretDetector("gitlab-token", w + #"gl(?:pat|ptt|dt|rt|cbt|oas)-[A-Za-z0-9_\-]{20,}"#),
+            SecretDetector("huggingface-token", w + #"hf_[A-Za-z0-9]{30,}"#),
+            SecretDetector("slack-token", w + #"xox[abposre]-[A-Za-z0-9\-]{10,}"#),
+            SecretDetector("slack-token", w + #"xapp-[0-9]-[A-Za-z0-9\-]{10,}"#),
+            SecretDetector("slack-webhook", #"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_\-]{20,}"#),
+            SecretDetector("discord-webhook", #"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]+/[A-Za-z0-9_\-]{20,}"#),
+            SecretDetector("stripe-key", w + #"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"#),
+            SecretDetector("stripe-key", w + #"whsec_[A-Za-z0-9]{24,}"#),
+            SecretDetector("runpod-key", w + #"rpa_[A-Za-z0-9]{20,}"#),
+            SecretDetector("runpod-key", #"RUNPOD_API_KEY['"]?\s*[:=]\s*['"]?([A-Za-z0-9_\-]{16,})"#, group: 1),
+            SecretDetector("wandb-key", #"(?i)WANDB_API_KEY['"]?\s*[:=]\s*['"]?([0-9a-f]{40})"#, group: 1),
+            SecretDetector("wandb-key", #"wandb login (?:--relogin )?(?:--host[= ]\S+ )?([0-9a-f]{40})"#, group: 1),
+            SecretDetector("google-api-key", w + #"AIza[0-9A-Za-z_\-]{35}"#),
+            SecretDetector("google-oauth-token", w + #"ya29\.[0-9A-Za-z_\-]{30,}"#),
+            SecretDetector("google-oauth-token", #"(?<![A-Za-z0-9])1//0[0-9A-Za-z_\-]{30,}"#),
+            SecretDetector("npm-token", w + #"npm_[A-Za-z0-9]{36}"#),
+            SecretDetector("pypi-token", w + #"pypi-AgE[A-Za-z0-9_\-]{50,}"#),
+            SecretDetector("sendgrid-key", w + #"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}"#),
+            SecretDetector("digitalocean-token", w + #"do[por]_v1_[a-f0-9]{64}"#),
+            SecretDetector("shopify-token", w + #"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"#),
+            SecretDetector("databricks-token", w + #"dapi[a-f0-9]{32}(?:-[0-9])?"#),
+            SecretDetector("groq-key", w + #"gsk_[A-Za-z0-9]{40,}"#),
+            SecretDetector("replicate-token", w + #"r8_[A-Za-z0-9]{30,}"#),
+            SecretDetector("nvidia-key", w + #"nvapi-[A-Za-z0-9_\-]{40,}"#),
+            SecretDetector("twilio-key", w + #"SK[0-9a-f]{32}(?![0-9a-f])"#),
+            SecretDetector("mailgun-key", w + #"key-[0-9a-f]{32}(?![0-9a-f])"#),
+            SecretDetector("azure-storage-key", #"(?i)AccountKey=([A-Za-z0-9+/]{40,}={0,2})"#, group: 1),
+            SecretDetector("telegram-bot-token", #"(?<![0-9])[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}"#),
+            SecretDetector("jwt", #"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"#),
+            // scheme://user:password@host — the password only.
+            SecretDetector("url-credentials",
+                           #"(?i)(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'"<>\\]{1,128}:([^\s@/'"<>\\]{1,256})@[A-Za-z0-9.\-\[]"#,
+                           group: 1, accept: isLiteralValue),
+            SecretDetector("bearer-token", #"(?i)authorization['"]?\s*[:=]\s*['"]?(?:bearer|basic|token)\s+([A-Za-z0-9._~+/\-]{8,}=*)"#,
+                           group: 1, accept: isLiteralValue),
+            SecretDetector("bearer-token", #"(?i)\bbearer\s+([A-Za-z0-9._~+/\-]{20,}=*)"#, group: 1, accept: looksRandom),
+            // .env lines: NAME=value where the name says secret.
+            SecretDetector("env-secret",
+                           ##"(?mi)^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|PASS|CREDENTIALS?|AUTH)[A-Za-z0-9_]*)[ \t]*=[ \t]*['"]?([^\s'"#]{4,})"##,
+                           group: 2, accept: { v in isLiteralValue(v) && (v.count >= 8 || v.contains(where: \.isNumber)) }),
+            // password= / password: pairs in code, logs, YAML, JSON text.
+            SecretDetector("password",
+                           #"(?i)(?<![A-Za-z0-9])[A-Za-z0-9_.\-]*(?:password|passwd|passphrase|pwd)['"]?\s*[:=]\s*['"]?([^\s'",;&]{4,})"#,
+                           group: 1, accept: isLiteralValue),
+            // token= / secret= / api_key: pairs with a value that looks generated (high entropy in a key-like position).
+            SecretDetector("secret",
+                           #"(?i)(?<![A-Za-z0-9])[A-Za-z0-9_.\-]*(?:secret|token|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credentials?)['"]?\s*[:=]\s*['"]?([^\s'",;&]{8,})"#,
+                           group: 1, accept: looksRandom),
+        ]
+    }()
+}
