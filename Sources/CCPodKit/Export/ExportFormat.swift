@@ -24,13 +24,13 @@ public enum ExportFormat {
     /// The default file name, at the project root.
     public static let defaultFileName = ".claude-session-export.jsonl"
     /// Longest line embedded as a `j` record; longer ones travel as `x` chunks.
-    static let maxEmbeddedLine = 16 << 20
+    static let maxEmbeddedLine = 6 << 20
     /// Longest text line carried as `t`/`u`; longer text travels as `x` chunks.
     static let maxTextLine = 4 << 20
     /// Bytes per `x` record.
     static let binaryChunk = 3 << 20
-    /// Longest record line the importer reads (an `x` chunk is 4 MiB of base64, a `j` line 16 MiB).
-    static let maxRecordLine = (16 << 20) + 4096
+    /// Longest record line the importer reads (an `x` chunk is 4 MiB of base64, a `j` line at most 6 MiB).
+    static let maxRecordLine = (6 << 20) + 4096
 
     /// The project folder area (`projects/<slug>/`) and the session's file history (`file-history/<id>/`).
     public enum Area: String, Sendable {

@@ -57,15 +57,16 @@ extension SecretDetectors {
             SecretDetector("bearer-token", #"(?i)\bbearer\s+([A-Za-z0-9._~+/\-]{20,}=*)"#, group: 1, accept: looksRandom),
             // .env lines: NAME=value where the name says secret.
             SecretDetector("env-secret",
-                           ##"(?mi)^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|PASS|CREDENTIALS?|AUTH)[A-Za-z0-9_]*)[ \t]*=[ \t]*['"]?([^\s'"#]{4,})"##,
-                           group: 2, accept: { v in isLiteralValue(v) && (v.count >= 8 || v.contains(where: \.isNumber)) }),
-            // password= / password: pairs in code, logs, YAML, JSON text.
+                           ##"(?mi)^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]{0,40}?(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|PASS|CREDENTIALS?|AUTH)[A-Za-z0-9_]{0,40})[ \t]*=[ \t]*['"]?([^\s'"#]{4,})"##,
+                           group: 2, accept: looksRandom),
+            // password= / password: pairs in code, logs, YAML, JSON text. (No leading name pattern: an
+            // unbounded `[\w]*` before the keyword makes long base64 runs quadratic.)
             SecretDetector("password",
-                           #"(?i)(?<![A-Za-z0-9])[A-Za-z0-9_.\-]*(?:password|passwd|passphrase|pwd)['"]?\s*[:=]\s*['"]?([^\s'",;&]{4,})"#,
+                           #"(?i)(?:password|passwd|passphrase|pwd)['"]?\s*[:=]\s*['"]?([^\s'",;&]{4,})"#,
                            group: 1, accept: isLiteralValue),
             // token= / secret= / api_key: pairs with a value that looks generated (high entropy in a key-like position).
             SecretDetector("secret",
-                           #"(?i)(?<![A-Za-z0-9])[A-Za-z0-9_.\-]*(?:secret|token|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credentials?)['"]?\s*[:=]\s*['"]?([^\s'",;&]{8,})"#,
+                           #"(?i)(?:secret|token|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credentials?)['"]?\s*[:=]\s*['"]?([^\s'",;&]{8,})"#,
                            group: 1, accept: looksRandom),
         ]
     }()

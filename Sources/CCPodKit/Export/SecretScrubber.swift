@@ -44,7 +44,7 @@ struct SecretScrubber {
                     if out.isEmpty { out.reserveCapacity(raw.count) }
                     if decoded.mapsExactly {
                         for (range, text) in replacements {
-                            let start = decoded.starts[range.location], stop = decoded.ends[range.location + range.length - 1]
+                            let start = Int(decoded.starts[range.location]), stop = decoded.end(of: range.location + range.length - 1)
                             out.append(contentsOf: raw[copied..<start])
                             out.append(contentsOf: Array(text.utf8))
                             copied = stop
@@ -111,15 +111,25 @@ struct SecretScrubber {
 enum JSONStringDecoder {
     struct Decoded {
         var units: [UInt16] = []
-        /// Raw offset of the first byte encoding each unit, and one past its last.
-        var starts: [Int] = []
-        var ends: [Int] = []
+        /// Raw offset of the first byte encoding each unit (32 bits: lines are at most a few MiB, and
+        /// these arrays are the scrubber's largest allocation).
+        var starts: [Int32] = []
+        /// Raw offset of the closing quote.
+        var close = 0
         var text: String { String(decoding: units, as: UTF16.self) }
         /// Whether NSString offsets of `text` are offsets into `units` (lone surrogates may not be).
         var mapsExactly: Bool { (text as NSString).length == units.count }
 
-        mutating func add(_ unit: UInt16, _ start: Int, _ end: Int) {
-            units.append(unit); starts.append(start); ends.append(end)
+        mutating func add(_ unit: UInt16, _ start: Int) {
+            units.append(unit); starts.append(Int32(truncatingIfNeeded: start))
+        }
+
+        /// One past the last raw byte encoding unit `i`: where the next encoded character starts
+        /// (the two units of a surrogate pair share their bytes).
+        func end(of i: Int) -> Int {
+            var j = i + 1
+            while j < starts.count, starts[j] == starts[i] { j += 1 }
+            return j < starts.count ? Int(starts[j]) : close
         }
     }
 
@@ -130,7 +140,7 @@ enum JSONStringDecoder {
         var i = q + 1
         while i < raw.count {
             let b = raw[i]
-            if b == UInt8(ascii: "\"") { return (i + 1, d) }
+            if b == UInt8(ascii: "\"") { d.close = i; return (i + 1, d) }
             if b == UInt8(ascii: "\\") {
                 guard i + 1 < raw.count else { return nil }
                 let unit: UInt16
@@ -150,19 +160,19 @@ enum JSONStringDecoder {
                     width = 6
                 default: return nil
                 }
-                d.add(unit, i, i + width)
+                d.add(unit, i)
                 i += width
                 continue
             }
             if b < 0x80 {
-                d.add(UInt16(b), i, i + 1)
+                d.add(UInt16(b), i)
                 i += 1
                 continue
             }
             let width = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
             guard i + width <= raw.count else { return nil }
             let scalarText = String(decoding: raw[i..<(i + width)], as: UTF8.self)
-            for unit in scalarText.utf16 { d.add(unit, i, i + width) }
+            for unit in scalarText.utf16 { d.add(unit, i) }
             i += width
         }
         return nil
