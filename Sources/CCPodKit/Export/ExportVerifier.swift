@@ -24,7 +24,7 @@ struct ExportVerifier {
     private(set) var hits: [Hit] = []
     private(set) var hitCount = 0
 
-    private static let patterns: [(String, NSRegularExpression)] = [
+    private static let sources: [(String, String)] = [
         ("anthropic-key", #"\bsk-ant-[A-Za-z0-9_-]{16,}"#),
         ("openai-key", #"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}"#),
         ("openai-key", #"\bsk-(?=[A-Za-z]*[0-9])[A-Za-z0-9]{40,}"#),
@@ -41,9 +41,12 @@ struct ExportVerifier {
         ("private-key", #"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"#),
         ("jwt", #"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"#),
         ("url-credentials", #"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]+:([^\s@/"'<>]+)@"#),
-    ].map { kind, pattern in
+    ]
+
+    private static let patterns: [(String, NSRegularExpression)] = sources.map { kind, pattern in
         do { return (kind, try NSRegularExpression(pattern: pattern)) } catch { fatalError("bad verifier pattern \(kind)") }
     }
+
 
     private static let base64 = try? NSRegularExpression(pattern: #"[A-Za-z0-9+/]{40,}={0,2}"#)
 

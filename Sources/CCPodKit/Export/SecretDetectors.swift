@@ -15,9 +15,14 @@ struct SecretDetector: @unchecked Sendable {
     let regex: NSRegularExpression
     let group: Int
     let accept: @Sendable (String) -> Bool
+    /// UTF-16 units that must not come right before the match (a lookbehind checked here, so
+    /// the pattern starts with its literal prefix and the regex engine can skip ahead fast).
+    let notAfter: Set<UInt16>
 
-    init(_ kind: String, _ pattern: String, group: Int = 0, accept: @escaping @Sendable (String) -> Bool = { _ in true }) {
+    init(_ kind: String, _ pattern: String, group: Int = 0, notAfter: String = "",
+         accept: @escaping @Sendable (String) -> Bool = { _ in true }) {
         self.kind = kind
+        self.notAfter = Set(notAfter.utf16)
         // The patterns are constants of this file; a bad one is a programming error caught by every test.
         do { regex = try NSRegularExpression(pattern: pattern) } catch { fatalError("bad secret pattern for \(kind): \(error)") }
         self.group = group
@@ -50,6 +55,10 @@ struct SecretDetectors: @unchecked Sendable {
             for match in detector.regex.matches(in: text, range: whole) {
                 let r = match.range(at: detector.group)
                 guard r.location != NSNotFound, r.length > 0 else { continue }
+                if !detector.notAfter.isEmpty, match.range.location > 0,
+                   detector.notAfter.contains(ns.character(at: match.range.location - 1)) {
+                    continue
+                }
                 let value = ns.substring(with: r)
                 guard detector.accept(value) else { continue }
                 found.append(SecretFinding(range: r, kind: detector.kind, priority: index))
