@@ -29,8 +29,9 @@ public enum ExportFormat {
     static let maxTextLine = 4 << 20
     /// Bytes per `x` record.
     static let binaryChunk = 3 << 20
-    /// Longest record line the importer reads (an `x` chunk is 4 MiB of base64, a `j` line at most 6 MiB).
-    static let maxRecordLine = (6 << 20) + 4096
+    /// Longest record line the importer reads (an `x` chunk is 4 MiB of base64, a `j` line at most 6 MiB
+    /// before placeholders lengthen it a little).
+    static let maxRecordLine = 7 << 20
 
     /// The project folder area (`projects/<slug>/`) and the session's file history (`file-history/<id>/`).
     public enum Area: String, Sendable {

@@ -12,7 +12,8 @@ struct ExportVerifier {
         var file: String?
         var line: Int
         var description: String {
-            [session.map { "session \($0)" }, file, "line \(line)"].compactMap { $0 }.joined(separator: ", ")
+            let place = line > 0 ? "line \(line)" : file != nil ? "its file record" : session != nil ? "its session record (title)" : "the header"
+            return [session.map { "session \($0)" }, file, place].compactMap { $0 }.joined(separator: ", ")
         }
     }
 

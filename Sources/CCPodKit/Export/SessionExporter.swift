@@ -228,8 +228,9 @@ struct Emitter {
                 if line.problem == nil {
                     bytes.removeLast()
                     try self.content(Array("{\"j\":".utf8) + bytes + [UInt8(ascii: "}")], session, item.path, line.number)
-                } else if length <= ExportFormat.maxTextLine, let text = String(bytes: bytes[0..<length], encoding: .utf8) {
-                    try self.content(Array("{\"t\":\(ExportFormat.quote(text))}".utf8), session, item.path, line.number)
+                } else if length <= ExportFormat.maxTextLine, let text = String(bytes: bytes[0..<length], encoding: .utf8),
+                          case let record = Array("{\"t\":\(ExportFormat.quote(text))}".utf8), record.count <= ExportFormat.maxEmbeddedLine {
+                    try self.content(record, session, item.path, line.number)
                 } else {
                     try self.binary(bytes[...], session, item.path, line.number)
                 }
@@ -241,8 +242,11 @@ struct Emitter {
             var number = 0
             while let (bytes, terminated) = try reader.next() {
                 number += 1
-                if let text = String(bytes: bytes, encoding: .utf8), terminated || reader.finished {
-                    try content(Array("{\"\(terminated ? "t" : "u")\":\(ExportFormat.quote(text))}".utf8), session, item.path, number)
+                // Text by line, unless escaping would make the record longer than an importer reads.
+                if let text = String(bytes: bytes, encoding: .utf8), terminated || reader.finished,
+                   case let record = Array("{\"\(terminated ? "t" : "u")\":\(ExportFormat.quote(text))}".utf8),
+                   record.count <= ExportFormat.maxEmbeddedLine {
+                    try content(record, session, item.path, number)
                 } else {
                     try binary(terminated ? bytes + [0x0A] : bytes, session, item.path, number)
                 }

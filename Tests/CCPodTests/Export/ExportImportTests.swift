@@ -131,6 +131,21 @@ import Testing
         #expect(missing.status == .usage && missing.message.contains("no-such-branch"))
     }
 
+    @Test("A secret in bytes that travel as base64 (not UTF-8) is replaced with the whole chunk; the file still imports")
+    func secretInBinaryChunk() throws {
+        let bed = try ExportBed()
+        try bed.write(ExportBed.turn(Self.a, 1, prompt: "hello", answer: "fine"), "\(Self.a).jsonl")
+        let token = "ghp_R8mK2pQ7vX4nL9sT3wY6zB1cD5fH0jA2eG4i"
+        try bed.write(Data("before\n".utf8) + Data("latin-1 caf".utf8) + Data([0xE9]) + Data(" token \(token)\n".utf8) + Data("after\n".utf8),
+                      "\(Self.a)/tool-results/out.log")
+        let summary = try bed.export()
+        #expect(summary.redactions == ["base64-github-token": 1], "\(summary.redactions)")
+        #expect(!String(decoding: try Data(contentsOf: bed.exportFile), as: UTF8.self).contains(Data(token.utf8).base64EncodedString().prefix(20)))
+        try bed.importOther()
+        let imported = String(decoding: bed.read("\(Self.a)/tool-results/out.log", in: bed.otherSlugDir), as: UTF8.self)
+        #expect(imported.hasPrefix("before\n[REDACTED:base64-github-token:") && imported.hasSuffix("]after\n") && !imported.contains(token), "\(imported)")
+    }
+
     @Test("Hostile files are refused whole: a path outside the session, a cut-off file, a broken embedded line")
     func hostileExportsAreRefused() throws {
         let bed = try ExportBed()
