@@ -58,7 +58,12 @@ struct ImportCommand: ParsableCommand {
         let keyURL = identity.map { URL(fileURLWithPath: SessionsCommand.absolutePath($0)) }
             ?? ExportIdentity.defaultURL(CCPodLocations.resolve(environment: env))
         options.identityPath = keyURL.path
-        if identity != nil || FileStat.of(keyURL.path) != nil { options.identity = try ExportIdentity.load(keyURL) }
+        // A key given is read strictly; the default one only matters for an encrypted file.
+        if identity != nil {
+            options.identity = try ExportIdentity.load(keyURL)
+        } else if FileStat.of(keyURL.path) != nil {
+            options.identity = try? ExportIdentity.load(keyURL)
+        }
         let locks = try OperationLock.acquire([.claudeDir(root.path)], stateDir: CCPodLocations.resolve(environment: env).stateDir,
                                               purpose: "import") { Console.note("waiting for \($0)") }
         defer { locks.forEach { $0.release() } }

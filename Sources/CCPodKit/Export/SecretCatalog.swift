@@ -47,6 +47,21 @@ extension SecretDetectors {
             SecretDetector("twilio-key", #"SK[0-9a-f]{32}(?![0-9a-f])"#, notAfter: w),
             SecretDetector("mailgun-key", #"key-[0-9a-f]{32}(?![0-9a-f])"#, notAfter: w),
             SecretDetector("azure-storage-key", #"(?i)AccountKey=([A-Za-z0-9+/]{40,}={0,2})"#, group: 1),
+            SecretDetector("linear-key", #"lin_api_[A-Za-z0-9]{40}"#, notAfter: w),
+            SecretDetector("notion-token", #"(?:secret_[A-Za-z0-9]{43}|ntn_[A-Za-z0-9]{40,})"#, notAfter: w),
+            SecretDetector("supabase-token", #"sbp_[a-f0-9]{40}"#, notAfter: w),
+            SecretDetector("postman-key", #"PMAK-[a-f0-9]{24}-[a-f0-9]{34}"#, notAfter: w),
+            SecretDetector("doppler-token", #"dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,}"#, notAfter: w),
+            SecretDetector("pulumi-token", #"pul-[a-f0-9]{40}"#, notAfter: w),
+            SecretDetector("mapbox-token", #"sk\.eyJ[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{10,}"#, notAfter: w),
+            SecretDetector("perplexity-key", #"pplx-[A-Za-z0-9]{40,}"#, notAfter: w),
+            SecretDetector("xai-key", #"xai-[A-Za-z0-9]{40,}"#, notAfter: w),
+            SecretDetector("fireworks-key", #"fw_[A-Za-z0-9]{20,}"#, notAfter: w),
+            SecretDetector("age-secret-key", #"AGE-SECRET-KEY-1[0-9A-Z]{58}"#),
+            SecretDetector("atlassian-token", #"ATATT3[A-Za-z0-9_\-=]{100,}"#, notAfter: w),
+            SecretDetector("vault-token", #"hv[sbr]\.[A-Za-z0-9_\-]{24,}"#, notAfter: w),
+            SecretDetector("tailscale-key", #"tskey-[a-z]+-[A-Za-z0-9\-]{20,}"#, notAfter: w),
+            SecretDetector("docker-token", #"dckr_pat_[A-Za-z0-9_\-]{20,}"#, notAfter: w),
             SecretDetector("telegram-bot-token", #"(?<![0-9])[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}"#),
             SecretDetector("jwt", #"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"#, notAfter: w + "-"),
             // scheme://user:password@host — the password only.
@@ -67,7 +82,7 @@ extension SecretDetectors {
                            group: 1, accept: isLiteralValue),
             // token= / secret= / api_key: pairs with a value that looks generated (high entropy in a key-like position).
             SecretDetector("secret",
-                           #"(?i)(?:secret|token|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credentials?)['"]?\s*[:=]\s*['"]?([^\s'",;&]{8,})"#,
+                           #"(?i)(?:secret|token|api[_\-]?key|apikey|[_\-]key|access[_\-]?key|auth|private[_\-]?key|credentials?)['"]?\s*[:=]\s*['"]?([^\s'",;&]{8,})"#,
                            group: 1, accept: looksRandom),
         ]
     }()

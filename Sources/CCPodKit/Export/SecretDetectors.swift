@@ -146,6 +146,8 @@ struct SecretDetectors: @unchecked Sendable {
         guard let first = v.first, !"$%{<[(*#&@!".contains(first) else { return false }
         if notValues.contains(v.lowercased()) { return false }
         if v.contains("(") || v.contains("[") || v.contains("{") || v.contains("${") { return false }
+        // URLs (their credentials have their own detector) and paths name where a secret is, not the secret.
+        if v.contains("://") || v.hasPrefix("/") || v.hasPrefix("./") || v.hasPrefix("~/") { return false }
         if Set(v).count <= 2 { return false }
         // A dotted identifier (`os.environ`, `config.token`) names a value elsewhere.
         if v.range(of: #"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"#, options: .regularExpression) != nil { return false }
@@ -180,7 +182,7 @@ struct SecretDetectors: @unchecked Sendable {
             }
             return true
         }
-        return n.hasSuffix("_key") || n == "key" || n.hasSuffix("_pwd") || n == "pwd" || n == "pass"
+        return n.hasSuffix("_key") || n == "key" || n.hasSuffix("_pwd") || n == "pwd" || n == "pass" || n == "auth" || n == "authorization"
     }
 
     /// Whether a value under a secret name is redacted: a password-like name takes any literal value

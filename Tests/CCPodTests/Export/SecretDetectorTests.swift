@@ -23,6 +23,11 @@ import Testing
         ("bearer-token", "Authorization: Bearer abcDEF123456ghiJKL789mno"),
         ("openai-key", "sk-" + "T3BlbkFJ" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0u1"),
         ("aws-access-key", "ASIAQ3EGRT7LUVKX5N2P"),
+        ("vault-token", "VAULT_TOKEN is hvs.CAESIJlU9JMYEhOPYv4KMYr6eH1aQ2wE"),
+        ("age-secret-key", "AGE-SECRET-KEY-1QQPQZRFR7ZZ2WCV7L0RDJVMZRFJ4AJ5L2KZ9MFLQUWH0AGTDRGZSQ5XNL7P"),
+        ("docker-token", "docker login -p dckr_pat_2b3e36beeb386dfdaacb9b46004"),
+        ("secret", "DATADOG_APP_KEY: 8f3c2b1a9e7d6c5b4a39f8e7d6c5b4a3"),
+        ("secret", "auth=Zm9vYmFyOnF3ZXJ0eTEy"),
     ]
 
     @Test("Each kind is found in plain text")
@@ -38,7 +43,7 @@ import Testing
         for text in [
             "max_tokens: 4096", "password: string", "token = os.environ[\"TOKEN\"]", "api_key=$OPENAI_API_KEY", "PASSWORD=${DB_PASSWORD}",
             "sk-learn-classifier-pipeline-version", "commit 3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39", "https://github.com/apple/swift-crypto",
-            "git@github.com:apple/swift-crypto.git", "export TOKENIZERS_PARALLELISM=false", "the session_key is stored in the keychain",
+            "git@github.com:apple/swift-crypto.git", "OAuth: https://accounts.google.com/o/oauth2/auth", "token_file=/var/run/secrets/token1", "export TOKENIZERS_PARALLELISM=false", "the session_key is stored in the keychain",
             "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
         ] {
             #expect(SecretDetectors.standard.find(in: text).isEmpty, "false positive in \(text): \(SecretDetectors.standard.find(in: text))")
