@@ -18,5 +18,8 @@ extension CCPodCommand {
         DeployCommand.self,
         RunsCommand.self,
         ArtifactsCommand.self,
+        ExportCommand.self,
+        ImportCommand.self,
+        KeygenCommand.self,
     ]
 }
