@@ -75,7 +75,7 @@ public enum PodRuns {
                     p.records.append(record)
                 }
             case "E": p.existing.insert(fields[1])
-            case "K" where fields.count == 3: p.sizes[fields[1]] = Int64(fields[2])
+            case "K" where fields.count == 3: p.sizes[fields[1]] = Int64(fields[2]).flatMap { $0 >= 0 && $0 <= Int64.max / 1024 ? $0 : nil }
             case "T" where fields.count == 3: p.panes.append((fields[1], fields[2]))
             case "P" where fields.count == 3: p.projects[fields[1]] = Int(fields[2]) ?? 0
             default: continue

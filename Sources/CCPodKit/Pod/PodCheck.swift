@@ -70,7 +70,7 @@ public struct PodProbe: Sendable, Codable, Equatable {
             switch head {
             case "tool" where f.count == 3: probe.tools[String(f[1])] = f[2] == "1"
             // `df -Pk`: Filesystem 1024-blocks Used Available Capacity Mounted-on
-            case "df" where f.count >= 5: probe.workspaceFreeBytes = Int64(f[4]).map { $0 * 1024 }
+            case "df" where f.count >= 5: probe.workspaceFreeBytes = Int64(f[4]).flatMap { $0 >= 0 && $0 <= Int64.max / 1024 ? $0 * 1024 : nil }
             case "env" where f.count == 2: probe.environmentFileExists = f[1] == "1"; sawEnv = true
             default: break
             }
