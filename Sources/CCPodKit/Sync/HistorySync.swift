@@ -56,7 +56,7 @@ extension SyncRun {
             plan.read = (local.lines, local.complete, local.sha)
             var basis: [Data] = []
             if let pair, local.complete >= pair.local.size,
-               let prefix = try? SyncRun.rangeHash(historyFile, offset: 0, length: pair.local.size), prefix == pair.local.sha256 {
+               let prefix = try? FileRanges.hash(historyFile, length: pair.local.size), prefix == pair.local.sha256 {
                 // Lines after the agreed prefix, less the prompts the prefix already has.
                 var size: Int64 = 0
                 var cut = 0
@@ -126,7 +126,7 @@ extension SyncRun {
         }
         if !podWasAtAncestor, let data, options.receives {
             // The pod's prompts since the ancestor (all of them after a rewrite), in local form.
-            let bytes = try SyncRun.readRange(data.file, length: data.length)
+            let bytes = try FileRanges.data(data.file, length: data.length)
             let incoming = HistoryLog.lines(of: bytes).map(plan.translation.toLocal)
             let local = try readLocalHistory()
             // Lines written here since planning did not travel this time.
@@ -176,7 +176,7 @@ extension SyncRun {
         let target = URL(fileURLWithPath: historyFile)
         guard let local else {
             let content = merge.content
-            try AtomicFile.write(content, to: target)
+            try writer.replace(HistoryLog.path, with: content)
             return FileVersion(size: Int64(content.count), sha256: SHA256Hex.of(content))
         }
         // A line being written now: leave the file alone this time.
@@ -186,17 +186,15 @@ extension SyncRun {
             let payload = scratch.appendingPathComponent("history-\(UUID().uuidString.prefix(8))")
             try AtomicFile.write(added, to: payload)
             do {
-                return try LocalJournal(dir: engine.journalDir, claudeDir: claudeDir)
-                    .append(path: HistoryLog.path, expectedSize: local.complete, expectedSha: local.sha,
-                            payloadFile: payload.path, length: Int64(added.count))
+                return try writer.append(HistoryLog.path, expectedSize: local.complete, expectedSha: local.sha,
+                                         payloadFile: payload.path, length: Int64(added.count))
             } catch let error as CCPodError where error.status == .failure && LocalStat.of(historyFile) != local.stat {
                 return nil
             }
         }
         let content = merge.content
         do {
-            try AtomicFile.write(to: target) { fd in
-                try FileDescriptorIO.writeAll(fd, content, path: target.path)
+            try writer.replace(HistoryLog.path, with: content) {
                 // Claude appended since the file was read: its line must not be lost.
                 guard LocalStat.of(target.path) == local.stat else { throw HistoryChanged() }
             }
@@ -207,10 +205,4 @@ extension SyncRun {
     }
 
     struct HistoryChanged: Error {}
-
-    static func readRange(_ file: String, length: Int64) throws -> Data {
-        var out = Data()
-        try copy(file: file, length: length) { out.append($0) }
-        return out
-    }
 }
