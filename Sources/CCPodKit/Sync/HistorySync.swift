@@ -161,7 +161,7 @@ extension SyncRun {
         guard !options.dryRun, options.direction != .status else { return }
         if agreed, let localVersion {
             let pair = AncestorPair(localPath: path, podPath: path, local: localVersion, pod: FileVersion(size: podSize, sha256: podSha),
-                                    localSeen: localSeen, podSeen: state.stat?.mtime == "-" ? nil : state.stat)
+                                    localSeen: localSeen, podSeen: state.stat.flatMap { PodStat.isWellFormed(mtime: $0.mtime) ? $0 : nil })
             if pair != plan.pair { store.set(pair) }
         } else if podRewritten {
             // Start over: next time both whole logs are compared by key (nothing is duplicated).

@@ -74,14 +74,14 @@ public struct SyncEngine: Sendable {
         }
         if !options.dryRun && options.direction != .status {
             // Nothing agreed anew (the common "nothing changed" sync): nothing to write.
-            if run.store.pairs != store.pairs { try run.store.save() }
+            if run.store.pairs != store.pairs || store.droppedLines { try run.store.save() }
             try run.saveConflicts(to: conflictsFile)
         }
         return SyncReport(
             mode: options.direction.rawValue, pod: connection.displayName, dryRun: options.dryRun,
             items: run.items.sorted { $0.path < $1.path },
             exchanges: calls,
-            seconds: Date().timeIntervalSince(started), warnings: run.warnings)
+            seconds: Date().timeIntervalSince(started), warnings: run.warnings + run.store.warnings)
     }
 
     /// A request about named files only (no scope folders): forks, resolve.
