@@ -68,16 +68,26 @@ struct LocalWriter {
         return (FileVersion(size: size, sha256: SHA256Hex.hex(hasher.finalize())), lines)
     }
 
-    /// Writes `content` as the whole file at `path` (atomically); `body` runs before the
-    /// rename and may throw to leave the file as it was.
-    func replace(_ path: String, with content: Data, beforeRename: () throws -> Void = {}) throws {
+    /// Writes the whole file at `path` (atomically) from the chunks `body` hands to its
+    /// argument, and returns its size and hash; `beforeRename` runs before the rename and
+    /// may throw to leave the file as it was.
+    @discardableResult
+    func replace(_ path: String, beforeRename: () throws -> Void = {},
+                 _ body: ((Data) throws -> Void) throws -> Void) throws -> FileVersion {
         try check(path)
         try SafeFolders.make(relative: (path as NSString).deletingLastPathComponent, under: claudeDir)
         let target = URL(fileURLWithPath: claudeDir + "/" + path)
+        var hasher = SHA256()
+        var size: Int64 = 0
         try AtomicFile.write(to: target) { fd in
-            try FileDescriptorIO.writeAll(fd, content, path: target.path)
+            try body { chunk in
+                hasher.update(data: chunk)
+                size += Int64(chunk.count)
+                try FileDescriptorIO.writeAll(fd, chunk, path: target.path)
+            }
             try beforeRename()
         }
+        return FileVersion(size: size, sha256: SHA256Hex.hex(hasher.finalize()))
     }
 
     /// Appends `length` bytes of `payloadFile` to `path` through the journal; the file
