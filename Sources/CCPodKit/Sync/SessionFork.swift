@@ -39,7 +39,7 @@ extension SyncRun {
         }
         // Named apart in Claude's picker: the session's own title, "(from pod)".
         try Self.appendTitle(to: content, sessionId: siblingId, suffix: "from pod", fallback: "session \(localId.prefix(8))")
-        writer.scope.admitSession(of: siblingPath)
+        writer.scope.admitSibling(of: siblingPath)
         let written = try writer.write(siblingPath, from: content, length: nil).version
         store.set(AncestorPair(localPath: siblingPath, podPath: entry.podPath, localSessionId: siblingId, podSessionId: pair?.podSessionId ?? podId,
                                local: written, pod: FileVersion(size: podSize, sha256: SHA256Hex.hex(podVersionHasher.finalize())),

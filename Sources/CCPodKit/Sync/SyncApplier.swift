@@ -198,7 +198,7 @@ extension SyncRun {
                 rewriter = SessionIdRewriter(from: id, to: newId)
                 localId = newId
                 podId = id
-                writer.scope.admitSession(of: localPath)
+                writer.scope.admitSibling(of: localPath)
             }
         }
         guard let data, let podStat = state.stat else { return }

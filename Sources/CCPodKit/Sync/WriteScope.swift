@@ -19,6 +19,9 @@ struct WriteScope: Sendable, Equatable {
     var onlySession: String?
     /// Sessions whose per-session files (`file-history/`, `tasks/`, `todos/`) are in scope.
     var sessionIds: Set<String>
+    /// Sessions this run creates itself (a fork's sibling, a pod session arriving under a
+    /// new id): in scope even with `--session`.
+    var siblings: Set<String> = []
     /// The user config items (settings.json, CLAUDE.md, commands/, …).
     var config: Bool
     /// `history.jsonl`.
@@ -62,10 +65,10 @@ struct WriteScope: Sendable, Equatable {
             guard second != nil, rest != nil, projectFolders.contains(where: { path.hasPrefix($0 + "/") }) else { return false }
             // A project's own files (memory/, older agent-*.jsonl) have no session id.
             guard let only = onlySession, let id = SyncScope.sessionId(of: path) else { return true }
-            return id == only
+            return id == only || siblings.contains(id)
         case "file-history", "tasks", "todos":
             guard let id = SyncScope.perSessionId(of: path) else { return false }
-            if let only = onlySession, id != only { return false }
+            if let only = onlySession, id != only, !siblings.contains(id) { return false }
             return sessionIds.contains(id)
         default:
             guard config else { return false }
@@ -79,6 +82,15 @@ struct WriteScope: Sendable, Equatable {
     /// sibling) so its per-session files are in scope too.
     mutating func admitSession(of path: String) {
         guard SyncScope.isTranscript(path), allows(path), let id = SyncScope.sessionId(of: path) else { return }
+        sessionIds.insert(id)
+    }
+
+    /// Admits a session this run creates under a new id (`path`: its transcript, in a
+    /// project folder in scope).
+    mutating func admitSibling(of path: String) {
+        guard SyncScope.isTranscript(path), projectFolders.contains(where: { path.hasPrefix($0 + "/") }),
+              let id = SyncScope.sessionId(of: path) else { return }
+        siblings.insert(id)
         sessionIds.insert(id)
     }
 

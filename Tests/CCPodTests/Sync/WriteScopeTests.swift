@@ -168,6 +168,21 @@ struct WriteScopeTests {
         #expect(!FileManager.default.fileExists(atPath: "\(bed.localClaude)/file-history/\(other)"))
     }
 
+    /// A fork's sibling is a new session: in scope of the run that makes it, even with `--session`.
+    @Test func aForkUnderSessionScopeStillWritesItsSibling() throws {
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        bed.scope.sessionId = id
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 4), to: bed.localTranscript(id))
+        try bed.run(.push)
+        try SyncTestBed.append(SyncTestBed.lines(session: id, count: 2, start: 4, text: "laptop"), to: bed.localTranscript(id))
+        try SyncTestBed.append(SyncTestBed.lines(session: id, count: 3, start: 4, text: "pod"), to: bed.podTranscript(id))
+        let report = try bed.run(.sync)
+        #expect(report.count(.forked) == 1, "\(report.items)")
+        #expect(SyncTestBed.transcripts(in: "\(bed.localClaude)/projects/\(SyncTestBed.localSlug)").count == 2)
+        #expect(SyncTestBed.transcripts(in: "\(bed.podClaude)/projects/\(SyncTestBed.podSlug)").count == 2)
+    }
+
     @Test func thePodsConfigStaysThereWithoutConfigBoth() throws {
         let bed = try SyncTestBed()
         defer { bed.remove() }
