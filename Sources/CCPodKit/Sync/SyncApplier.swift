@@ -23,7 +23,7 @@ extension SyncRun {
                 throw WriteScope.refusal(pod: engine.connection.displayName, path: podPath)
             }
         }
-        return (index.states, index.data, index.warnings.map(TerminalText.escape))
+        return (index.states, index.data, index.warnings.map { TerminalText.escape($0) })
     }
 
     mutating func apply(_ answer: AgentExchange.Answer) throws {
