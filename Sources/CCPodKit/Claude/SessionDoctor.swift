@@ -235,20 +235,10 @@ public struct SessionDoctor: Sendable {
     }
 
     private static func copy(from fd: Int32, path: String, offset: Int64, length: Int64, to out: Int32, outPath: String) throws {
-        let size = 1 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-        defer { buffer.deallocate() }
-        var done: Int64 = 0
-        while done < length {
-            let want = Int(min(Int64(size), length - done))
-            let n = pread(fd, buffer.baseAddress!, want, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CCPodError.badData("cannot read \(path): \(errnoText())")
-            }
-            guard n > 0 else { throw CCPodError.failure("\(path) shrank while it was being repaired") }
-            try FileDescriptorIO.writeAll(out, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), path: outPath)
-            done += Int64(n)
+        let done = try FileRanges.forEachChunk(fd: fd, path: path, offset: offset, length: length) {
+            try FileDescriptorIO.writeAll(out, $0, path: outPath)
         }
+        guard done == length else { throw CCPodError.failure("\(path) shrank while it was being repaired") }
     }
+
 }

@@ -30,25 +30,7 @@ public enum SHA256Hex {
     /// SHA-256 of the first `length` bytes of the file (all of it when nil), streaming with a fixed buffer.
     /// Throws when the file is shorter than `length`.
     public static func ofFile(_ path: String, length: Int64? = nil) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CCPodError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var hasher = SHA256()
-        var remaining = length ?? Int64.max
-        let size = 1 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-        defer { buffer.deallocate() }
-        while remaining > 0 {
-            let want = Int(min(Int64(size), remaining))
-            let n = try FileDescriptorIO.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), path: path)
-            if n == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            remaining -= Int64(n)
-        }
-        if let length, remaining > 0 {
-            throw CCPodError.io("\(path) is shorter than \(length) bytes")
-        }
-        return hex(hasher.finalize())
+        try FileRanges.hash(path, length: length)
     }
 
     /// What one read of a file's first `whole` bytes tells: the SHA-256 of its first
@@ -63,35 +45,33 @@ public enum SHA256Hex {
     }
 
     public static func scan(_ path: String, prefix: Int64 = 0, whole: Int64) throws -> Scan {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CCPodError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
         var wholeHasher = SHA256()
         var tailHasher = SHA256()
         var prefixDigest: String? = prefix == 0 ? empty : nil
         var lines = 0
         var tailLines = 0
         var done: Int64 = 0
-        let size = 1 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-        defer { buffer.deallocate() }
-        while done < whole {
-            var want = min(whole - done, Int64(size))
-            // Stop at the prefix's end, so a read is all before it or all after it.
-            if done < prefix { want = min(want, prefix - done) }
-            let n = try FileDescriptorIO.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(want)]), path: path)
-            if n == 0 { break }
-            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-            wholeHasher.update(bufferPointer: chunk)
-            let count = newlines(in: chunk)
+        try FileRanges.forEachChunk(path, length: whole, exact: false) { chunk in
+            var rest = chunk
+            // The part before the prefix's end, then the prefix's digest, then the tail.
+            if done < prefix {
+                let head = UnsafeRawBufferPointer(rebasing: rest[0..<Int(min(Int64(rest.count), prefix - done))])
+                wholeHasher.update(bufferPointer: head)
+                lines += newlines(in: head)
+                done += Int64(head.count)
+                if done == prefix { prefixDigest = hex(wholeHasher.finalize()) }
+                rest = UnsafeRawBufferPointer(rebasing: rest[head.count...])
+            }
+            guard !rest.isEmpty else { return }
+            wholeHasher.update(bufferPointer: rest)
+            let count = newlines(in: rest)
             lines += count
             // With no prefix the tail is the whole file: hashed once.
-            if done >= prefix && prefix > 0 {
-                tailHasher.update(bufferPointer: chunk)
+            if prefix > 0 {
+                tailHasher.update(bufferPointer: rest)
                 tailLines += count
             }
-            done += Int64(n)
-            if done == prefix { prefixDigest = hex(wholeHasher.finalize()) }
+            done += Int64(rest.count)
         }
         if prefix > whole || done < prefix { prefixDigest = nil }
         let wholeDigest = hex(wholeHasher.finalize())

@@ -66,16 +66,28 @@ public struct AncestorStore: Sendable {
     /// The JSON store of ccpod before format 2, beside `file`.
     var legacyFile: URL { file.deletingLastPathComponent().appendingPathComponent("ancestors.json") }
 
-    /// Loads the store (an empty one when the file does not exist yet).
+    /// What loading or recording found wrong (a damaged line dropped, a record refused):
+    /// sentences for the user; the files concerned are compared by content next time.
+    public private(set) var warnings: [String] = []
+    /// Lines were dropped on load: the next save rewrites the file without them.
+    public private(set) var droppedLines = false
+
+    /// Loads the store (an empty one when the file does not exist yet). A damaged line
+    /// is dropped with a warning and the rest loads; only a file that is not a store
+    /// of this format at all is refused.
     public init(file: URL) throws {
         self.file = file
         self.pairs = [:]
         self.byPodPath = [:]
         if let data = FileManager.default.contents(atPath: file.path) {
             guard let decoded = Self.decode(data) else {
-                throw CCPodError.badData("the ancestor store \(file.path) is damaged; move it aside to start over (every file will then be compared by content)")
+                throw CCPodError.badData("the ancestor store \(file.path) is not a ccpod ancestor store of this version; move it aside to start over (every file will then be compared by content)")
             }
-            for pair in decoded { set(pair) }
+            droppedLines = !decoded.damaged.isEmpty
+            for (line, problem) in decoded.damaged {
+                warnings.append("the ancestor store \(file.path), line \(line): \(problem); the record was dropped (that file is compared by content next time)")
+            }
+            for pair in decoded.pairs { set(pair) }
         } else if let data = FileManager.default.contents(atPath: legacyFile.path) {
             do {
                 let decoded = try JSONDecoder().decode(Stored.self, from: data)
@@ -102,11 +114,56 @@ public struct AncestorStore: Sendable {
         byPodPath[path].flatMap { pairs[$0] }
     }
 
-    public mutating func set(_ pair: AncestorPair) {
+    /// Records a pair; a pair that is not well formed (`problem(with:)`) is not recorded
+    /// (the file keeps its earlier agreement, or none) and says why in `warnings`.
+    @discardableResult
+    public mutating func set(_ pair: AncestorPair) -> Bool {
+        var pair = pair
+        // A seen stat only spares a read: one the pod did not give in full (a merge's
+        // `-` mtime) is left out rather than stored.
+        if let seen = pair.podSeen, seen.size < 0 || !PodStat.isWellFormed(mtime: seen.mtime) { pair.podSeen = nil }
+        if let seen = pair.localSeen, seen.size < 0 { pair.localSeen = nil }
+        if let problem = Self.problem(with: pair) {
+            warnings.append("not recording an agreement for \(TerminalText.escape(pair.localPath)): \(problem); it is compared by content next time")
+            return false
+        }
         if let old = pairs[pair.localPath], old.podPath != pair.podPath { byPodPath[old.podPath] = nil }
         if let otherLocal = byPodPath[pair.podPath], otherLocal != pair.localPath { pairs[otherLocal] = nil }
         pairs[pair.localPath] = pair
         byPodPath[pair.podPath] = pair.localPath
+        return true
+    }
+
+    /// Why a pair cannot be stored, or nil: sizes not negative, hashes 64 lowercase hex
+    /// digits, relative paths without `..`, session ids of plain characters, seen stats
+    /// well formed (a pod mtime as `find` prints it: digits, one optional fraction).
+    public static func problem(with p: AncestorPair) -> String? {
+        for path in [p.localPath, p.podPath] where !isStorablePath(path) { return "the path \(TerminalText.escape(path.debugDescription)) is not a safe relative path" }
+        for v in [p.local, p.pod] {
+            if v.size < 0 { return "a negative size" }
+            if !isHex64(v.sha256) { return "a hash that is not 64 lowercase hex digits" }
+        }
+        for id in [p.localSessionId, p.podSessionId].compactMap({ $0 }) where !isPlainId(id) { return "a malformed session id" }
+        if let seen = p.localSeen, seen.size < 0 { return "a negative local size" }
+        if let seen = p.podSeen {
+            if seen.size < 0 { return "a negative pod size" }
+            if !PodStat.isWellFormed(mtime: seen.mtime) { return "a malformed pod modification time" }
+        }
+        return nil
+    }
+
+    /// `PodPathCheck.isSafeRelative`, except that tab and newline are allowed (escaped in the file).
+    static func isStorablePath(_ path: String) -> Bool {
+        PodPathCheck.isSafeRelative(path.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " "))
+    }
+
+    static func isHex64(_ s: String) -> Bool {
+        s.utf8.count == 64 && s.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+
+    static func isPlainId(_ s: String) -> Bool {
+        !s.isEmpty && s != "-" && s.utf8.count <= 128
+            && s.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }
     }
 
     public mutating func remove(local path: String) {
@@ -136,36 +193,49 @@ public struct AncestorStore: Sendable {
         return Data(out.utf8)
     }
 
-    /// The pairs of a format-2 store; nil when anything in it is not as `encode` writes it.
-    static func decode(_ data: Data) -> [AncestorPair]? {
+    /// The pairs of a format-2 store, and its damaged lines (number, what is wrong),
+    /// which are left out; nil when the file does not start with the format's header.
+    static func decode(_ data: Data) -> (pairs: [AncestorPair], damaged: [(line: Int, problem: String)])? {
         // Byte offsets into one contiguous buffer: `Data.split` costs ~20 ms on the
         // 200 KB store of 500 sessions, this ~2 ms.
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [AncestorPair]? in
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> (pairs: [AncestorPair], damaged: [(line: Int, problem: String)])? in
             let bytes = raw.bindMemory(to: UInt8.self)
             guard let headerEnd = bytes.firstIndex(of: 0x0A),
-                  String(decoding: UnsafeBufferPointer(rebasing: bytes[..<headerEnd]), as: UTF8.self) == header,
-                  bytes.last == 0x0A else { return nil }
+                  String(decoding: UnsafeBufferPointer(rebasing: bytes[..<headerEnd]), as: UTF8.self) == header else { return nil }
             var pairs: [AncestorPair] = []
+            var damaged: [(line: Int, problem: String)] = []
             var fields: [String] = []
             fields.reserveCapacity(11)
             var lineStart = headerEnd + 1
+            var number = 1
             while lineStart < bytes.count {
+                number += 1
                 fields.removeAll(keepingCapacity: true)
                 var fieldStart = lineStart
                 var i = lineStart
-                while bytes[i] != 0x0A {
+                while i < bytes.count, bytes[i] != 0x0A {
                     if bytes[i] == 0x09 {
                         fields.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[fieldStart..<i]), as: UTF8.self))
                         fieldStart = i + 1
                     }
                     i += 1
                 }
+                let torn = i == bytes.count
                 fields.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[fieldStart..<i]), as: UTF8.self))
                 lineStart = i + 1
-                guard let pair = Self.pair(fields) else { return nil }
-                pairs.append(pair)
+                if torn {
+                    damaged.append((number, "the line was cut short"))
+                } else if let pair = Self.pair(fields) {
+                    if let problem = problem(with: pair) {
+                        damaged.append((number, problem))
+                    } else {
+                        pairs.append(pair)
+                    }
+                } else {
+                    damaged.append((number, "the line is not as ccpod writes it"))
+                }
             }
-            return pairs
+            return (pairs, damaged)
         }
     }
 
@@ -219,5 +289,21 @@ public struct AncestorStore: Sendable {
             }
         }
         return out
+    }
+}
+
+extension PodStat {
+    /// A modification time as the agent's `find -printf %T@` prints it: digits with
+    /// one optional fraction (a minus sign first before 1970).
+    static func isWellFormed(mtime: String) -> Bool {
+        var utf8 = Substring(mtime).utf8
+        if utf8.first == 0x2D { utf8 = utf8.dropFirst() }
+        guard mtime.utf8.count <= 40, let first = utf8.first, (0x30...0x39).contains(first) else { return false }
+        var dots = 0
+        for b in utf8 {
+            if b == 0x2E { dots += 1; continue }
+            guard (0x30...0x39).contains(b) else { return false }
+        }
+        return dots <= 1 && utf8.last != 0x2E
     }
 }

@@ -105,7 +105,7 @@ public struct ConflictResolver: Sendable {
         try SafeFolders.make(relative: (localSibling as NSString).deletingLastPathComponent, under: claudeDir)
         let incomingSize = Int64(try FileManager.default.attributesOfItem(atPath: incoming)[.size] as? Int ?? 0)
         try AtomicFile.write(to: URL(fileURLWithPath: target)) { fd in
-            try SyncRun.copy(file: incoming, length: incomingSize) { try FileDescriptorIO.writeAll(fd, $0, path: target) }
+            try FileRanges.copy(incoming, length: incomingSize, to: fd, outPath: target)
         }
 
         var store = try AncestorStore(file: engine.ancestorsFile)
@@ -185,7 +185,7 @@ public struct ConflictResolver: Sendable {
             }
             try SafeFolders.make(relative: (path as NSString).deletingLastPathComponent, under: claudeDir)
             try AtomicFile.write(to: URL(fileURLWithPath: local)) { fd in
-                try SyncRun.copy(file: podData, length: size) { try FileDescriptorIO.writeAll(fd, $0, path: local) }
+                try FileRanges.copy(podData, length: size, to: fd, outPath: local)
             }
             let version = FileVersion(size: size, sha256: sha)
             store.set(AncestorPair(localPath: path, podPath: podPath, local: version, pod: version,

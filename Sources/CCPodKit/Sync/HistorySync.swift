@@ -17,10 +17,10 @@ struct HistoryPlan {
     var stat: LocalStat?
     /// Whether the local file is its agreed version plus lines (or unchanged).
     var extends: Bool
-    /// Local lines the pod may lack (local form), known when the file was read.
-    var candidates: [Data]
+    /// How many local lines the pod may lack, known when the file was read.
+    var candidates: Int
     /// Set when the local file was read at planning.
-    var read: (lines: [Data], complete: Int64, sha: String)?
+    var read: (complete: Int64, sha: String)?
     var sentPayload: AgentFileRequest.Payload?
     var translation: HistoryTranslation
 }
@@ -28,13 +28,50 @@ struct HistoryPlan {
 extension SyncRun {
     var historyFile: String { claudeDir + "/" + HistoryLog.path }
 
-    /// Reads the local log's complete lines; nil when there is none.
-    func readLocalHistory() throws -> (lines: [Data], complete: Int64, sha: String, stat: LocalStat)? {
+    /// Reads the local log for the request, line by line: its complete length and hash,
+    /// whether it extends the agreed version, and the lines the pod may lack (after the
+    /// agreed prefix, less the prompts the prefix has; all of them without one), counted,
+    /// and written in the pod's form to `payloadFile` when it is given.
+    func readLocalHistory(pair: AncestorPair?, translation: HistoryTranslation, payloadFile: String?) throws
+        -> (stat: LocalStat, complete: Int64, sha: String, extends: Bool, candidates: Int, payload: AgentFileRequest.Payload?)? {
         guard let stat = LocalStat.of(historyFile) else { return nil }
-        let data = try Data(contentsOf: URL(fileURLWithPath: historyFile))
-        let complete = data.lastIndex(of: 0x0A).map { Int64($0 - data.startIndex + 1) } ?? 0
-        let prefix = data.prefix(Int(complete))
-        return (HistoryLog.lines(of: prefix), complete, SHA256Hex.of(prefix), stat)
+        let complete = try LocalTree.completeLength(historyFile, size: stat.size)
+        let sha = try FileRanges.hash(historyFile, length: complete)
+        var extends = false
+        if let pair, complete >= pair.local.size, (try? FileRanges.hash(historyFile, length: pair.local.size)) == pair.local.sha256 {
+            extends = true
+        }
+        let cut = extends ? pair?.local.size ?? 0 : 0
+        var keys = Set<HistoryStream.Key>()
+        var count = 0
+        var hasher = SHA256()
+        var size: Int64 = 0
+        let out = payloadFile.map { FileHandle(forWritingAtPath: $0) ?? nil } ?? nil
+        if let payloadFile, out == nil { throw CCPodError.io("cannot write \(payloadFile)") }
+        defer { try? out?.close() }
+        func put(_ chunk: Data) throws {
+            hasher.update(data: chunk)
+            size += Int64(chunk.count)
+            try out?.write(contentsOf: chunk)
+        }
+        try HistoryStream.forEachLine(historyFile, length: complete) { line in
+            let key = HistoryStream.key(line, translated: nil)
+            if line.offset < cut {
+                keys.insert(key)
+                return
+            }
+            guard keys.insert(key).inserted else { return }
+            count += 1
+            guard out != nil else { return }
+            if let bytes = line.bytes {
+                try put(translation.toPod(bytes))
+            } else {
+                try FileRanges.read(historyFile, offset: line.offset, length: line.length, put)
+            }
+            try put(Data([0x0A]))
+        }
+        let payload = payloadFile.map { AgentFileRequest.Payload(file: $0, offset: 0, length: size, sha256: SHA256Hex.hex(hasher.finalize())) }
+        return (stat, complete, sha, extends, count, payload)
     }
 
     /// Adds the prompt log to the request (not for a single session).
@@ -49,35 +86,28 @@ extension SyncRun {
             items.append(.init(path: path, action: .deletedLocally, detail: "prompt history deleted here; kept on the pod"))
             return
         }
-        var plan = HistoryPlan(pair: pair, stat: stat, extends: pair != nil, candidates: [], read: nil,
+        var plan = HistoryPlan(pair: pair, stat: stat, extends: pair != nil, candidates: 0, read: nil,
                                sentPayload: nil, translation: translation)
-        if stat != nil, stat != pair?.localSeen, let local = try readLocalHistory() {
-            plan.stat = local.stat
-            plan.read = (local.lines, local.complete, local.sha)
-            var basis: [Data] = []
-            if let pair, local.complete >= pair.local.size,
-               let prefix = try? SyncRun.rangeHash(historyFile, offset: 0, length: pair.local.size), prefix == pair.local.sha256 {
-                // Lines after the agreed prefix, less the prompts the prefix already has.
-                var size: Int64 = 0
-                var cut = 0
-                while cut < local.lines.count, size < pair.local.size {
-                    size += Int64(local.lines[cut].count + 1)
-                    cut += 1
+        var request = AgentFileRequest(path: path, seen: nil, ancestor: nil, operation: .merge)
+        if stat != nil, stat != pair?.localSeen {
+            var payloadFile: String?
+            if options.sends {
+                payloadFile = scratch.appendingPathComponent("history-out-\(UUID().uuidString.prefix(8))").path
+                _ = FileManager.default.createFile(atPath: payloadFile!, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
+            if let local = try readLocalHistory(pair: pair, translation: translation, payloadFile: payloadFile) {
+                plan.stat = local.stat
+                plan.read = (local.complete, local.sha)
+                plan.extends = local.extends
+                plan.candidates = local.candidates
+                if local.candidates > 0, let payload = local.payload {
+                    request.payload = payload
+                    plan.sentPayload = payload
                 }
-                basis = Array(local.lines[..<cut])
-                plan.candidates = HistoryLog.missing(Array(local.lines[cut...]), from: Set(basis.map(HistoryLog.key)))
-            } else {
-                plan.extends = false
-                plan.candidates = HistoryLog.missing(local.lines, from: [])
             }
         }
-        var request = AgentFileRequest(path: path, seen: plan.extends ? pair?.podSeen : nil,
-                                       ancestor: plan.extends ? pair?.pod : nil, operation: .merge)
-        if options.sends, !plan.candidates.isEmpty {
-            let payload = AgentFileRequest.Payload(data: HistoryLog.content(plan.candidates.map(translation.toPod)))
-            request.payload = payload
-            plan.sentPayload = payload
-        }
+        request.seen = plan.extends ? pair?.podSeen : nil
+        request.ancestor = plan.extends ? pair?.pod : nil
         history = plan
         files.append(request)
     }
@@ -91,9 +121,9 @@ extension SyncRun {
         let detail = "prompt history, merged by line"
         switch state.kind {
         case .gone:
-            if !plan.candidates.isEmpty {
+            if plan.candidates > 0 {
                 items.append(.init(path: path, action: options.dryRun && options.direction != .pull ? .copiedToPod : .localOnly,
-                                   lines: plan.candidates.count, detail: detail))
+                                   lines: plan.candidates, detail: detail))
             }
             return
         case .busy:
@@ -115,7 +145,7 @@ extension SyncRun {
         let podKeptAncestor = podWasAtAncestor || (data.map { $0.offset > 0 } ?? false)
         // Every local prompt is on the pod now: the ones after the agreed prefix were sent
         // (or there were none), and the pod still has the agreed ones.
-        var podHasAllLocal = (plan.sentPayload != nil || plan.candidates.isEmpty) && (!plan.extends || podKeptAncestor)
+        var podHasAllLocal = (plan.sentPayload != nil || plan.candidates == 0) && (!plan.extends || podKeptAncestor)
         // Every prompt of the pod is here: it had nothing new, or its new ones were merged here.
         var localHasAllPod = podWasAtAncestor
         var localVersion = plan.read.map { FileVersion(size: $0.complete, sha256: $0.sha) } ?? plan.pair?.local
@@ -126,23 +156,22 @@ extension SyncRun {
         }
         if !podWasAtAncestor, let data, options.receives {
             // The pod's prompts since the ancestor (all of them after a rewrite), in local form.
-            let bytes = try SyncRun.readRange(data.file, length: data.length)
-            let incoming = HistoryLog.lines(of: bytes).map(plan.translation.toLocal)
-            let local = try readLocalHistory()
+            let local = try HistoryStream.readLocal(historyFile)
             // Lines written here since planning did not travel this time.
             if local?.stat != plan.stat { podHasAllLocal = false }
             if let local {
                 localVersion = FileVersion(size: local.complete, sha256: local.sha)
                 localSeen = local.stat
             }
-            let merge = HistoryLog.merge(own: local?.lines ?? [], incoming: incoming)
-            if merge.added.isEmpty {
+            var keys = local?.keys ?? []
+            let adding = try HistoryStream.missing(in: data.file, length: data.length, from: &keys, translation: plan.translation)
+            if adding.isEmpty {
                 localHasAllPod = true
-            } else if let written = try writeLocalHistory(merge, local: local) {
+            } else if let written = try writeLocalHistory(adding, from: data.file, translation: plan.translation, local: local) {
                 localHasAllPod = true
                 localVersion = written
                 localSeen = LocalStat.of(historyFile)
-                items.append(.init(path: path, action: .pulled, lines: merge.added.count, bytes: data.length, detail: detail))
+                items.append(.init(path: path, action: .pulled, lines: adding.count, bytes: data.length, detail: detail))
             } else {
                 items.append(.init(path: path, action: .busy, detail: "prompt history is being written here; the pod's prompts are merged next time"))
             }
@@ -151,9 +180,9 @@ extension SyncRun {
                                lines: plan.sentPayload == nil ? state.lines : 0,
                                detail: "the pod has prompts of its own; `ccpod pull` or `ccpod sync` merges them here"))
         }
-        if plan.sentPayload == nil, !plan.candidates.isEmpty {
+        if plan.sentPayload == nil, plan.candidates > 0 {
             items.append(.init(path: path, action: options.dryRun && options.direction != .pull ? .pushed : .localAhead,
-                               lines: plan.candidates.count, detail: detail))
+                               lines: plan.candidates, detail: detail))
         }
 
         let agreed = podHasAllLocal && localHasAllPod
@@ -161,7 +190,7 @@ extension SyncRun {
         guard !options.dryRun, options.direction != .status else { return }
         if agreed, let localVersion {
             let pair = AncestorPair(localPath: path, podPath: path, local: localVersion, pod: FileVersion(size: podSize, sha256: podSha),
-                                    localSeen: localSeen, podSeen: state.stat?.mtime == "-" ? nil : state.stat)
+                                    localSeen: localSeen, podSeen: state.stat.flatMap { PodStat.isWellFormed(mtime: $0.mtime) ? $0 : nil })
             if pair != plan.pair { store.set(pair) }
         } else if podRewritten {
             // Start over: next time both whole logs are compared by key (nothing is duplicated).
@@ -172,45 +201,43 @@ extension SyncRun {
     /// Writes the merged log here: an append through the journal when every new line is
     /// later than the local ones, else a whole new file (temporary file, fsync, rename) as
     /// long as no claude appended meanwhile. Nil when the file is being written now.
-    private func writeLocalHistory(_ merge: HistoryLog.Merge, local: (lines: [Data], complete: Int64, sha: String, stat: LocalStat)?) throws -> FileVersion? {
-        let target = URL(fileURLWithPath: historyFile)
-        guard let local else {
-            let content = merge.content
-            try AtomicFile.write(content, to: target)
-            return FileVersion(size: Int64(content.count), sha256: SHA256Hex.of(content))
+    private func writeLocalHistory(_ adding: [HistoryStream.Incoming], from podFile: String, translation: HistoryTranslation,
+                                   local: HistoryStream.LocalState?) throws -> FileVersion? {
+        func added(_ put: (Data) throws -> Void) throws {
+            for line in adding { try HistoryStream.write(line, from: podFile, translation: translation, put) }
         }
+        guard let local else { return try writer.replace(HistoryLog.path, added) }
         // A line being written now: leave the file alone this time.
         guard local.stat.size == local.complete else { return nil }
-        if merge.isAppend {
-            let added = HistoryLog.content(merge.added)
+        if let first = adding.first, first.timestamp >= local.latest {
+            // Every added line is as late as the local ones: an append.
             let payload = scratch.appendingPathComponent("history-\(UUID().uuidString.prefix(8))")
-            try AtomicFile.write(added, to: payload)
+            var length: Int64 = 0
+            try AtomicFile.write(to: payload) { fd in
+                try added { chunk in
+                    length += Int64(chunk.count)
+                    try FileDescriptorIO.writeAll(fd, chunk, path: payload.path)
+                }
+            }
             do {
-                return try LocalJournal(dir: engine.journalDir, claudeDir: claudeDir)
-                    .append(path: HistoryLog.path, expectedSize: local.complete, expectedSha: local.sha,
-                            payloadFile: payload.path, length: Int64(added.count))
+                return try writer.append(HistoryLog.path, expectedSize: local.complete, expectedSha: local.sha,
+                                         payloadFile: payload.path, length: length)
             } catch let error as CCPodError where error.status == .failure && LocalStat.of(historyFile) != local.stat {
                 return nil
             }
         }
-        let content = merge.content
         do {
-            try AtomicFile.write(to: target) { fd in
-                try FileDescriptorIO.writeAll(fd, content, path: target.path)
+            return try writer.replace(HistoryLog.path, beforeRename: {
                 // Claude appended since the file was read: its line must not be lost.
-                guard LocalStat.of(target.path) == local.stat else { throw HistoryChanged() }
+                guard LocalStat.of(historyFile) == local.stat else { throw HistoryChanged() }
+            }) { put in
+                try HistoryStream.merge(own: historyFile, length: local.complete, incoming: adding, from: podFile,
+                                        translation: translation, put)
             }
         } catch is HistoryChanged {
             return nil
         }
-        return FileVersion(size: Int64(content.count), sha256: SHA256Hex.of(content))
     }
 
     struct HistoryChanged: Error {}
-
-    static func readRange(_ file: String, length: Int64) throws -> Data {
-        var out = Data()
-        try copy(file: file, length: length) { out.append($0) }
-        return out
-    }
 }

@@ -51,12 +51,13 @@ struct LocalJournal {
         let data = dir.appendingPathComponent(id + ".data")
         let meta = dir.appendingPathComponent(id + ".json")
         try AtomicFile.write(to: data) { fd in
-            try SyncRun.copy(file: payloadFile, length: length) { try FileDescriptorIO.writeAll(fd, $0, path: data.path) }
+            try FileRanges.copy(payloadFile, length: length, to: fd, outPath: data.path)
         }
         try AtomicFile.write(try JSONEncoder().encode(Intent(path: path, expectedSize: expectedSize, length: length)), to: meta)
         try appendBytes(of: data.path, length: length, to: target)
-        let (prefix, whole) = try SyncRun.hashes(target, prefix: expectedSize, whole: expectedSize + length)
-        guard LocalStat.of(target)?.size == expectedSize + length, prefix == expectedSha else {
+        let scan = try SHA256Hex.scan(target, prefix: expectedSize, whole: expectedSize + length)
+        let whole = scan.whole
+        guard LocalStat.of(target)?.size == expectedSize + length, scan.prefix == expectedSha else {
             throw CCPodError.failure("the append to \(target) could not be verified; the journal in \(dir.path) repairs it on the next run")
         }
         try? FileManager.default.removeItem(at: meta)
@@ -68,7 +69,7 @@ struct LocalJournal {
         let fd = open(target, O_WRONLY | O_APPEND | O_CLOEXEC)
         guard fd >= 0 else { throw CCPodError.io("cannot open \(target) for appending: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        try SyncRun.copy(file: source, length: length) { try FileDescriptorIO.writeAll(fd, $0, path: target) }
+        try FileRanges.copy(source, length: length, to: fd, outPath: target)
         guard fsync(fd) == 0 else { throw CCPodError.io("cannot flush \(target)") }
     }
 }

@@ -34,14 +34,9 @@ public struct SessionIdRewriter: Sendable {
     /// Streams `length` bytes of `source` from `offset` through the rewrite into `write`,
     /// line by line with a bounded buffer.
     public func stream(file source: String, offset: Int64, length: Int64, _ write: (Data) throws -> Void) throws {
-        guard let handle = FileHandle(forReadingAtPath: source) else { throw CCPodError.io("cannot read \(source)") }
-        defer { try? handle.close() }
-        try handle.seek(toOffset: UInt64(offset))
         var remaining = length
         var carry = Data()
-        while remaining > 0 {
-            let chunk = try handle.read(upToCount: Int(min(remaining, 1 << 20))) ?? Data()
-            if chunk.isEmpty { throw CCPodError.io("\(source) became shorter while it was read") }
+        try FileRanges.read(source, offset: offset, length: length) { chunk in
             remaining -= Int64(chunk.count)
             carry.append(chunk)
             // Keep a partial line back so a pattern split across reads is still found.

@@ -1,0 +1,33 @@
+/// Options of one push, pull, sync or status.
+public struct SyncOptions: Sendable, Equatable {
+    public enum Direction: String, Sendable { case push, pull, sync, status }
+
+    public var direction: Direction
+    /// Plan only: nothing is written on either side.
+    public var dryRun: Bool
+    /// Propagate deletions (never by default).
+    public var delete: Bool
+    /// A file modified less than this many seconds ago is busy and skipped.
+    public var busySeconds: Int
+
+    public init(direction: Direction, dryRun: Bool = false, delete: Bool = false, busySeconds: Int = 5) {
+        self.direction = direction
+        self.dryRun = dryRun
+        self.delete = delete
+        self.busySeconds = busySeconds
+    }
+
+    var sends: Bool { !dryRun && (direction == .push || direction == .sync) }
+    var receives: Bool { !dryRun && (direction == .pull || direction == .sync) }
+
+    /// What the agent is asked to do: a dry run only looks.
+    var agentMode: AgentRequest.Mode {
+        if dryRun { return .status }
+        switch direction {
+        case .push: return .push
+        case .pull: return .pull
+        case .sync: return .sync
+        case .status: return .status
+        }
+    }
+}
