@@ -42,7 +42,7 @@ struct ScriptedArtifactPod: PodConnection {
 struct ArtifactHostileTests {
     static let hello = "hello"
     static let sha = SHA256Hex.of(Data(hello.utf8))
-    static let good = "R\tok\nX\t1000000\nF\t5\t1.0\tresults/a.txt\n"
+    static let good = "R\tok\nV\t1000000\nF\t5\t1.0\tresults/a.txt\n"
 
     /// (listing records, answer, what should happen)
     static let cases: [(String, String, String)] = [
