@@ -83,10 +83,10 @@ final class ArtifactChannel: @unchecked Sendable {
             guard parts.count == 3, parts[0] == "CCPOD-ART" else { throw failure() }
             if parts[2] == "failed" {
                 let why = try reader.readLine(limit: 4096).map { String(decoding: $0, as: UTF8.self) } ?? "no reason given"
-                throw CCPodError.unavailable("the artifacts agent on \(pod) stopped: \(TerminalText.escape(why))")
+                throw ArtifactRejection(error: CCPodError.unavailable("the artifacts agent on \(pod) stopped: \(TerminalText.escape(why))"))
             }
             guard parts[1] == String(ArtifactsScript.protocolVersion) else {
-                throw CCPodError.badData("the artifacts agent on \(pod) speaks protocol \(TerminalText.escape(parts[1])), this ccpod speaks \(ArtifactsScript.protocolVersion)")
+                throw ArtifactRejection(error: CCPodError.badData("the artifacts agent on \(pod) speaks protocol \(TerminalText.escape(parts[1])), this ccpod speaks \(ArtifactsScript.protocolVersion)"))
             }
             let tools = parts[2].split(separator: ",").compactMap { Compression(rawValue: String($0)) }
             guard let listLine = try reader.readLine(limit: 4096) else { throw failure() }
@@ -109,14 +109,18 @@ final class ArtifactChannel: @unchecked Sendable {
     /// that inflates without end costs a line of memory, and stops at the parser's limits).
     private func readListingBody(_ count: Int64, _ compression: Compression, into parser: inout RunListing.Parser) throws {
         var splitter = LineSplitter(limit: ArtifactWire.maxLine)
-        let tooLong = parser.bad("a line longer than \(ArtifactWire.maxLine) bytes")
+        // What the parser refuses is a rejection; the stream ending early is not.
+        let tooLong = ArtifactRejection(error: parser.bad("a line longer than \(ArtifactWire.maxLine) bytes"))
+        func add(_ line: UnsafeRawBufferPointer) throws {
+            do { try parser.add(line) } catch let error as CCPodError { throw ArtifactRejection(error: error) }
+        }
         guard let tool = compression.listingDecompressor else {
             var remaining = count
             var ignored = SHA256()
             try reader.stream(&remaining, hasher: &ignored) { chunk in
-                try splitter.feed(chunk, tooLong: { tooLong }) { try parser.add($0) }
+                try splitter.feed(chunk, tooLong: { tooLong }) { try add($0) }
             }
-            try splitter.finish { try parser.add($0) }
+            try splitter.finish { try add($0) }
             return
         }
         let input = try Pipe2()
@@ -133,14 +137,20 @@ final class ArtifactChannel: @unchecked Sendable {
         output.closeWrite()
         let source = reader, sink = input.write
         let fed = DispatchSemaphore(value: 0)
+        // Set when the pod's stream failed (not when the decompressor stopped taking bytes).
         let feedError = Locked<CCPodError?>(nil)
         Thread.detachNewThread {
             var remaining = count
             var ignored = SHA256()
+            var writing = false
             do {
-                try source.stream(&remaining, hasher: &ignored) { try FileDescriptorIO.writeAll(sink, $0, path: "the listing's decompressor") }
+                try source.stream(&remaining, hasher: &ignored) {
+                    writing = true
+                    try FileDescriptorIO.writeAll(sink, $0, path: "the listing's decompressor")
+                    writing = false
+                }
             } catch {
-                feedError.withLock { $0 = error as? CCPodError ?? CCPodError.io("\(error)") }
+                if !writing { feedError.withLock { $0 = error as? CCPodError ?? CCPodError.io("\(error)") } }
             }
             close(sink)
             fed.signal()
@@ -153,7 +163,7 @@ final class ArtifactChannel: @unchecked Sendable {
                 let n = Glibc_read(output.read, buffer.baseAddress!, buffer.count)
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
-                try splitter.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), tooLong: { tooLong }) { try parser.add($0) }
+                try splitter.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), tooLong: { tooLong }) { try add($0) }
             }
         } catch {
             failure = error
@@ -165,9 +175,9 @@ final class ArtifactChannel: @unchecked Sendable {
         fed.wait()
         let status = decompressor.wait()
         if let failure { throw failure }
-        guard status == 0 else { throw parser.bad("it could not be decompressed") }
         if let error = feedError.current { throw error }
-        try splitter.finish { try parser.add($0) }
+        guard status == 0 else { throw ArtifactRejection(error: parser.bad("it could not be decompressed")) }
+        try splitter.finish { try add($0) }
     }
 
     /// Sends the request (phase 2) from a thread, so the answer can be read meanwhile.
@@ -255,9 +265,18 @@ final class ArtifactChannel: @unchecked Sendable {
         return status
     }
 
-    /// The error to report for a call that failed: ssh's own failure explained when there is one.
+    /// Ends the call if it is still running (an error before the request was sent).
+    func stop() {
+        if finished { return }
+        abort()
+        finish()
+    }
+
+    /// The error to report for a call that failed: ssh's own failure explained when there
+    /// is one, unless ccpod refused the answer itself (and then stopped the process).
     func explained(_ error: Error) -> Error {
         let status = finish()
+        if let rejection = error as? ArtifactRejection { return rejection.error }
         let text = stderrLines.joined(separator: "\n")
         if let ssh = connection.explainFailure(status: status, stderr: text) { return ssh }
         return error

@@ -17,7 +17,7 @@ extension ArtifactFinisher {
     /// follows them; a verified file goes to the finisher. Never writes through a link:
     /// every parent is checked to be a real folder, the file is opened with O_NOFOLLOW.
     func receive(_ t: ArtifactPlan.Transfer, prefix: PrefixHash?, offset: Int64, length: Int64, sha expected: String?,
-                 root: String, from answer: FDReader, state: inout ArtifactState, bad: (String) -> CCPodError,
+                 root: String, from answer: FDReader, state: inout ArtifactState, bad: (String) -> Error,
                  progress: (Int64) -> Void) throws -> ArtifactAction {
         var prefixState: SHA256?
         if offset > 0 {

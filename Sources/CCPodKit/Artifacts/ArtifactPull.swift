@@ -116,9 +116,10 @@ extension ArtifactTransfer {
         var moved: Int64 = 0
         var lastSave = Date()
         progress?.expect(files: planned.count, bytes: total)
-        let bad = { (why: String) in self.badAnswer(why, "files that arrived before are kept") }
+        let bad = rejecting("files that arrived before are kept")
+        let ended = { (why: String) in self.badAnswer(why, "files that arrived before are kept") }
         do {
-            try readAnswer(channel, bad) { record, answer in
+            try readAnswer(channel, bad, ended: ended) { record, answer in
                 var arrivals: [(transfer: ArtifactPlan.Transfer, offset: Int64, length: Int64, sha: String?)] = []
                 switch record {
                 case let .hash(sha, size, mtime, path):
@@ -141,7 +142,7 @@ extension ArtifactTransfer {
                     guard count <= asked.count else { throw bad("a batch (B) of more files than were asked for") }
                     var inBatch = Set<String>()
                     for _ in 0..<count {
-                        guard let line = try answer.readLine(limit: ArtifactWire.maxLine) else { throw bad("it ended in a batch") }
+                        guard let line = try answer.readLine(limit: ArtifactWire.maxLine) else { throw ended("it ended in a batch") }
                         let entry = try ArtifactWire.BatchEntry.parse(line, bad: bad)
                         guard let t = asked[entry.path], results[t.path] == nil, Self.travelsInBatch(t), inBatch.insert(t.path).inserted else {
                             throw bad("a batch entry (E) for \(ArtifactWire.quoted(entry.path)), which was not asked for")
@@ -178,7 +179,7 @@ extension ArtifactTransfer {
             ArtifactFinisher.absorb(finisher.drain(), &state, &results)
             report.actions = merge(report.actions, results)
             report.bytes = moved
-            if isCancelled { channel.abort(); channel.finish(); throw error }
+            if isCancelled { channel.abort(); channel.finish(); throw ArtifactRejection.unwrap(error) }
             channel.abort()
             throw channel.explained(error)
         }

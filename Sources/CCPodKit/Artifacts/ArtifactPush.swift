@@ -76,9 +76,10 @@ extension ArtifactTransfer {
         var results: [String: ArtifactAction] = [:]
         let byPath = Dictionary(planned.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         let comparing = Set(compares)
-        let bad = { (why: String) in self.badAnswer(why, "what it confirmed is kept") }
+        let bad = rejecting("what it confirmed is kept")
+        let ended = { (why: String) in self.badAnswer(why, "what it confirmed is kept") }
         do {
-            try readAnswer(channel, bad) { record, _ in
+            try readAnswer(channel, bad, ended: ended) { record, _ in
                 switch record {
                 case let .hash(sha, size, mtime, path):
                     guard comparing.contains(path), results[path] == nil else { throw bad("a hash (H) nobody asked for") }
@@ -98,7 +99,7 @@ extension ArtifactTransfer {
         } catch {
             report.actions = merge(report.actions, results)
             report.bytes = sent.current
-            if isCancelled { channel.abort(); channel.finish(); throw error }
+            if isCancelled { channel.abort(); channel.finish(); throw ArtifactRejection.unwrap(error) }
             channel.abort()
             throw channel.explained(error)
         }
@@ -113,7 +114,7 @@ extension ArtifactTransfer {
 
     /// What the pod's result for one sent file means here.
     private func acknowledged(_ t: ArtifactPlan.Transfer, status: String, size: Int64?, mtime: String?, sha: String?,
-                              _ state: inout ArtifactState, _ bad: (String) -> CCPodError) throws -> ArtifactAction {
+                              _ state: inout ArtifactState, _ bad: (String) -> Error) throws -> ArtifactAction {
         switch status {
         case "ok":
             guard let size, let mtime, size == t.offset + t.length else { throw bad("a wrong size (A) for \(ArtifactWire.quoted(t.path))") }

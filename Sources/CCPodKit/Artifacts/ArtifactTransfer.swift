@@ -161,6 +161,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
             case .push: try push(channel, listing, &state, &report)
             }
         } catch {
+            channel.stop()
             if !request.dryRun { try? store.save(state) }
             if isCancelled {
                 report.warnings += answerWarnings.all
@@ -168,7 +169,7 @@ public final class ArtifactTransfer: @unchecked Sendable {
                 report.seconds = Date().timeIntervalSince(started)
                 return report
             }
-            throw error
+            throw ArtifactRejection.unwrap(error)
         }
         if !request.dryRun { try store.save(state) }
         report.warnings += answerWarnings.all
@@ -178,27 +179,33 @@ public final class ArtifactTransfer: @unchecked Sendable {
 
     // MARK: - shared by pull and push
 
-    /// The error for an answer ccpod rejects, naming the pod and what was wrong.
+    /// The error for an answer that is not what was asked, naming the pod and what was wrong.
     func badAnswer(_ why: String, _ kept: String) -> CCPodError {
         CCPodError.badData("the pod \(TerminalText.escape(connection.displayName)) sent an invalid answer (\(why)); \(kept)")
+    }
+
+    /// `badAnswer` as a rejection: what the user reads even though ccpod then stops the pod's process.
+    func rejecting(_ kept: String) -> (String) -> Error {
+        { why in ArtifactRejection(error: self.badAnswer(why, kept)) }
     }
 
     /// Reads the answer's records until `END ok`: warnings are collected (capped), every
     /// other record goes to `handle`, which returns false to stop reading early. A `Y`
     /// record switches the rest of the answer to the response compression; `END failed`
     /// is the agent's own failure, its last warning the reason.
-    func readAnswer(_ channel: ArtifactChannel, _ bad: (String) -> CCPodError,
+    func readAnswer(_ channel: ArtifactChannel, _ bad: (String) -> Error, ended: (String) -> CCPodError,
                     _ handle: (ArtifactWire.Answer, FDReader) throws -> Bool) throws {
         var warnings = 0
         var lastWarning: String?
         while true {
             guard let answer = channel.answer else { throw CCPodError.failure("no answer stream") }
-            guard let line = try answer.readLine(limit: ArtifactWire.maxLine) else { throw bad("it ended early") }
+            guard let line = try answer.readLine(limit: ArtifactWire.maxLine) else { throw ended("it ended early") }
             let record = try ArtifactWire.Answer.parse(line, bad: bad)
             switch record {
             case .end(let ok):
                 guard ok else {
-                    throw CCPodError.unavailable("the artifacts agent on \(TerminalText.escape(connection.displayName)) stopped: \(lastWarning ?? "no reason given")")
+                    throw ArtifactRejection(error: CCPodError.unavailable(
+                        "the artifacts agent on \(TerminalText.escape(connection.displayName)) stopped: \(lastWarning ?? "no reason given")"))
                 }
                 return
             case .warning(let text):

@@ -116,7 +116,7 @@ enum ArtifactWire {
         case compressedRest
         case end(ok: Bool)
 
-        static func parse(_ line: [UInt8], bad: (String) -> CCPodError) throws -> Answer {
+        static func parse(_ line: [UInt8], bad: (String) -> Error) throws -> Answer {
             let f = ArtifactWire.fields(line, 5)
             switch f[0] {
             case "D":
@@ -158,7 +158,7 @@ enum ArtifactWire {
         var sha256: String
         var path: String
 
-        static func parse(_ line: [UInt8], bad: (String) -> CCPodError) throws -> BatchEntry {
+        static func parse(_ line: [UInt8], bad: (String) -> Error) throws -> BatchEntry {
             let f = ArtifactWire.fields(line, 4)
             guard f.count == 4, f[0] == "E", let length = number(f[1]), isHex64(f[2]), PodPathCheck.isSafeRelative(f[3])
             else { throw bad("a malformed batch entry (E)") }
@@ -167,13 +167,23 @@ enum ArtifactWire {
     }
 
     /// The `Z` record after a data record: the SHA-256 of the bytes sent.
-    static func dataHash(_ line: [UInt8], path: String, bad: (String) -> CCPodError) throws -> String {
+    static func dataHash(_ line: [UInt8], path: String, bad: (String) -> Error) throws -> String {
         let f = fields(line, 3)
         guard f.count == 3, f[0] == "Z", f[2] == path, isHex64(f[1]) else {
             throw bad("no hash record (Z) after the data of \(quoted(path))")
         }
         return f[1]
     }
+}
+
+/// An answer ccpod refused for what it says (not because the stream ended): the
+/// refusal is what the user reads, never a connection message made of the process
+/// ccpod stopped itself.
+struct ArtifactRejection: Error {
+    var error: CCPodError
+
+    /// The error a caller reports: the refusal itself for a rejection.
+    static func unwrap(_ error: Error) -> Error { (error as? ArtifactRejection)?.error ?? error }
 }
 
 /// Warnings from the pod, escaped and capped: the first `ArtifactWire.maxWarnings`, then
@@ -183,39 +193,48 @@ struct WarningList: Sendable {
     private(set) var dropped = 0
 
     mutating func add(_ warning: String) {
-        if kept.count < ArtifactWire.maxWarnings { kept.append(TerminalText.escape(warning)) } else { dropped += 1 }
+        if isFull { dropped += 1 } else { kept.append(TerminalText.escape(warning)) }
     }
+
+    var isFull: Bool { kept.count >= ArtifactWire.maxWarnings }
 
     var all: [String] { dropped > 0 ? kept + ["and \(dropped) more warning(s)"] : kept }
 }
 
 /// Cuts a byte stream into lines of at most `limit` bytes (without the newline), keeping
-/// only the unfinished line in memory.
+/// only the unfinished line in memory. A line is handed out as a buffer valid only
+/// during the call.
 struct LineSplitter {
     let limit: Int
     private var pending: [UInt8] = []
 
     init(limit: Int) { self.limit = limit }
 
-    mutating func feed(_ chunk: UnsafeRawBufferPointer, tooLong: () -> Error, _ line: ([UInt8]) throws -> Void) throws {
+    mutating func feed(_ chunk: UnsafeRawBufferPointer, tooLong: () -> Error, _ line: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let base = chunk.baseAddress else { return }
         var start = 0
         while start < chunk.count {
-            guard let nl = chunk[start...].firstIndex(of: 0x0A) else {
+            guard let found = memchr(base + start, 0x0A, chunk.count - start) else {
                 guard pending.count + chunk.count - start <= limit else { throw tooLong() }
-                pending.append(contentsOf: chunk[start...])
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start...]))
                 return
             }
+            let nl = base.distance(to: UnsafeRawPointer(found))
             guard pending.count + nl - start <= limit else { throw tooLong() }
-            pending.append(contentsOf: chunk[start..<nl])
-            try line(pending)
-            pending.removeAll(keepingCapacity: true)
+            if pending.isEmpty {
+                try line(UnsafeRawBufferPointer(rebasing: chunk[start..<nl]))
+            } else {
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start..<nl]))
+                try pending.withUnsafeBytes { try line($0) }
+                pending.removeAll(keepingCapacity: true)
+            }
             start = nl + 1
         }
     }
 
     /// The last line, when the stream did not end with a newline.
-    mutating func finish(_ line: ([UInt8]) throws -> Void) throws {
-        if !pending.isEmpty { try line(pending) }
+    mutating func finish(_ line: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if !pending.isEmpty { try pending.withUnsafeBytes { try line($0) } }
         pending.removeAll()
     }
 }
@@ -257,12 +276,17 @@ public struct RunListing: Sendable {
             CCPodError.badData("the pod \(TerminalText.escape(pod)) sent an invalid listing (\(why)); nothing was changed here")
         }
 
-        mutating func add(_ line: [UInt8]) throws {
+        mutating func add(_ line: UnsafeRawBufferPointer) throws {
             records += 1
             guard records <= ArtifactWire.maxListingRecords else {
                 throw bad("more than \(ArtifactWire.maxListingRecords) records; list less with patterns")
             }
-            guard !line.isEmpty else { return }
+            guard let kind = line.first else { return }
+            // A warning past the cap is only counted (no text made of it).
+            if kind == 0x57 && (line.count == 1 || line[1] == 0x09) && warnings.isFull {
+                warnings.add("")
+                return
+            }
             let fields = ArtifactWire.fields(line, 4)
             switch fields[0] {
             case "R":
