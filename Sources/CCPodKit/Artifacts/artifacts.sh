@@ -1,5 +1,7 @@
 # ccpod artifacts agent. POSIX sh + GNU coreutils + find; zstd or gzip and
 # openssl (a faster SHA-256) when present. One exec, two phases on stdin/stdout.
+# (About 500 lines, over the project's 400: it travels whole in one command line,
+# so it stays one file, its wire format stated here.)
 #
 # Usage: sh -c "$SCRIPT" ccpod-artifacts PROTOCOL ROOT RUNDIR TOP...
 #   ROOT is prepended to RUNDIR ("" on a real pod); TOP are folders of the run

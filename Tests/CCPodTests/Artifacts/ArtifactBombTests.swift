@@ -8,10 +8,13 @@ import Glibc
 import Darwin
 #endif
 
-/// The peak memory of `ccpod artifacts pull` (the built binary, a child of the test,
-/// measured with wait4's rusage) against a real sshd whose forced command answers with
-/// a compressed listing that inflates to 4 GiB. ccpod must refuse it as bad data and
-/// stay well under 100 MB.
+/// The peak memory of `ccpod artifacts pull` (the built binary, a child of the test)
+/// against a real sshd whose forced command answers with a compressed listing that
+/// inflates to 4 GiB. ccpod must refuse it as bad data and stay well under 100 MB.
+///
+/// The peak is the child's own VmHWM, read while it runs. wait4's ru_maxrss is not used
+/// for the bound: a child spawned with vfork semantics carries the test process's peak
+/// (hundreds of MB while other suites run) over its exec.
 @Suite("Artifact listing bombs, measured")
 struct ArtifactBombTests {
     @Test(.enabled(if: ChildProcess.exists("zstd") && ChildProcess.exists("sshd"), "zstd or sshd is not installed"),
@@ -51,31 +54,27 @@ struct ArtifactBombTests {
                                            ["artifacts", "pull", "--from", "/workspace/runs/x", "--to", root.appendingPathComponent("out").path,
                                             "--pod", "gpu", "--project", root.appendingPathComponent("proj").path],
                                            environment: environment, stdin: .null, stdout: .fd(outFD), stderr: .fd(errFD))
-        // ccpod's own peak, read while it runs (wait4's figure also covers the children it waited for).
+        // ccpod's own peak (VmHWM only grows: the last reading before it exits is its peak).
         var own = 0
         var status: Int32 = 0
-        var usage = rusage()
         while true {
             if let text = try? String(contentsOfFile: "/proc/\(child.pid)/status", encoding: .utf8),
                let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
                let kib = Int(line.split(separator: " ").dropFirst().first ?? "") {
                 own = max(own, kib * 1024)
             }
-            let done = wait4(child.pid, &status, WNOHANG, &usage)
+            let done = waitpid(child.pid, &status, WNOHANG)
             if done == child.pid || (done < 0 && errno != EINTR) { break }
-            usleep(5_000)
+            usleep(2_000)
         }
         let seconds = Date().timeIntervalSince(started)
         let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
-        // Linux reports ru_maxrss in KiB.
-        let peak = Int(usage.ru_maxrss) * 1024
-        print("artifacts: a \(phase1.count)-byte \(kind) listing bomb (4 GiB inflated): exit \((status >> 8) & 0xFF), peak RSS \(peak >> 20) MiB (ccpod alone \(own >> 20) MiB), \(String(format: "%.1f", seconds)) s")
+        print("artifacts: a \(phase1.count)-byte \(kind) listing bomb (4 GiB inflated): exit \((status >> 8) & 0xFF), ccpod's peak RSS \(own >> 20) MiB, \(String(format: "%.1f", seconds)) s")
         #expect(status & 0x7F == 0, "ccpod died of signal \(status & 0x7F)")
         #expect((status >> 8) & 0xFF == ExitStatus.badData.rawValue, "\(stderr)")
         #expect(stderr.contains("the pod gpu sent an invalid listing"), "\(stderr)")
-        #expect(peak > 0 && peak < 100 << 20, "peak RSS \(peak >> 20) MiB")
-        // ccpod's own peak stays near what any command costs (about 35 MiB for a debug build).
-        #expect(own > 0 && own < 64 << 20, "ccpod's own peak RSS \(own >> 20) MiB")
+        // Well under 100 MB: near what any command costs (about 35 MiB for a debug build).
+        #expect(own > 0 && own < 64 << 20, "ccpod's peak RSS \(own >> 20) MiB")
         #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("out").path))
     }
 }

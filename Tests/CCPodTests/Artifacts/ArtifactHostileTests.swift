@@ -282,14 +282,19 @@ struct ArtifactHostileLimitsTests {
 
     /// Listings past a limit: too many records, a line too long, too many files, a path
     /// too long. Each is refused naming the pod.
-    @Test(arguments: [
-        ("records", String(repeating: "W\tx\n", count: ArtifactWire.maxListingRecords + 1)),
-        ("empty records", String(repeating: "\n", count: ArtifactWire.maxListingRecords + 1)),
-        ("a long line", "W\t" + String(repeating: "x", count: ArtifactWire.maxLine) + "\n"),
-        ("files", (0...ArtifactWire.maxListedEntries).map { "F\t1\t1.0\tresults/f\($0)\n" }.joined()),
-        ("a long path", "F\t1\t1.0\tresults/" + String(repeating: "x", count: ArtifactWire.maxPath) + "\n"),
-    ])
-    func aListingPastItsLimitsIsRefused(_ what: String, _ records: String) throws {
+    static func pastALimit(_ what: String) -> String {
+        switch what {
+        case "records": return String(repeating: "W\tx\n", count: ArtifactWire.maxListingRecords + 1)
+        case "empty records": return String(repeating: "\n", count: ArtifactWire.maxListingRecords + 1)
+        case "a long line": return "W\t" + String(repeating: "x", count: ArtifactWire.maxLine) + "\n"
+        case "files": return (0...ArtifactWire.maxListedEntries).map { "F\t1\t1.0\tresults/f\($0)\n" }.joined()
+        default: return "F\t1\t1.0\tresults/" + String(repeating: "x", count: ArtifactWire.maxPath) + "\n"
+        }
+    }
+
+    @Test(arguments: ["records", "empty records", "a long line", "files", "a long path"])
+    func aListingPastItsLimitsIsRefused(_ what: String) throws {
+        let records = Self.pastALimit(what)
         let bed = try ArtifactTestBed()
         defer { bed.remove() }
         let error = try #require(throws: CCPodError.self, "\(what)") { try scripted(bed, body: "R\tok\n" + records, answer: "").pull(dryRun: true) }
@@ -311,6 +316,27 @@ struct ArtifactHostileLimitsTests {
         #expect(error.message.contains("listing"), "\(error.message)")
         #expect(Date().timeIntervalSince(started) < 60)
         #expect(ArtifactTestBed.files(bed.localDirectory).isEmpty)
+    }
+}
+
+extension ArtifactHostileLimitsTests {
+    /// A push's answer must answer what was sent, once, with the size sent; nothing it
+    /// says otherwise is recorded as agreed.
+    @Test(arguments: [
+        ("A\tok\t5\t1.0\tdata/other.txt\nEND\tok\n", "a result for a file nobody sent"),
+        ("A\tok\t6\t1.0\tdata/a.txt\nEND\tok\n", "a wrong size"),
+        ("A\tok\t-5\t1.0\tdata/a.txt\nEND\tok\n", "a negative size"),
+        ("H\t\(sha)\t5\t1.0\tdata/a.txt\nEND\tok\n", "a hash nobody asked for"),
+        ("D\t0\t5\tdata/a.txt\nhello", "data in a push's answer"),
+        ("A\tok\t5\t1.0\t../../data/a.txt\nEND\tok\n", "a result for a path that climbs out"),
+    ])
+    func aHostilePushAnswerIsRejected(_ answer: String, _ what: String) throws {
+        let bed = try ArtifactTestBed()
+        defer { bed.remove() }
+        try ArtifactTestBed.write(Self.hello, to: bed.local("data/a.txt"))
+        #expect(throws: CCPodError.self, "\(what)") { try scripted(bed, body: "R\tok\nV\t1000000\n", answer: answer).push() }
+        let state = ArtifactStateStore(podStateDir: bed.stateDir, podDirectory: bed.podDirectory, localDirectory: bed.localDirectory).load()
+        #expect(state.files.isEmpty, "\(what): \(state.files)")
     }
 }
 
