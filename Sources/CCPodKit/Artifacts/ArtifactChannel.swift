@@ -240,7 +240,12 @@ final class ArtifactChannel: @unchecked Sendable {
     func endWithoutTransfer() {
         _ = try? FileDescriptorIO.writeAll(toRemote, Data("CCPOD-ART-REQ \(ArtifactsScript.protocolVersion) none none\nEND\n".utf8), path: "the pod")
         close(toRemote)
-        while (try? reader.readLine(limit: 1 << 16)) != nil {}
+        // The agent answers `END ok`; a pod that goes on talking is stopped.
+        var lines = 0
+        while (try? reader.readLine(limit: 1 << 16)) != nil {
+            lines += 1
+            if lines > 64 { abort(); break }
+        }
         finish()
     }
 

@@ -115,4 +115,28 @@ struct ArtifactScriptTests {
         let answer = String(decoding: late.stdout.current, as: UTF8.self)
         #expect(answer.hasSuffix("W\tthe request did not start with CCPOD-ART-REQ \(ArtifactsScript.protocolVersion)\nEND\tfailed\n"), "\(answer)")
     }
+
+    /// Never more bytes than asked: a small file that grew since it was listed is sent up
+    /// to the length asked (`S`), and a range whose prefix is not the agreed one is sent
+    /// from 0 up to the end asked for (`G`), not to the file's new end.
+    @Test(.enabled(if: ChildProcess.exists("dash"), "dash is not installed"))
+    func theScriptNeverSendsMoreThanAsked() throws {
+        let bed = try ArtifactTestBed()
+        defer { bed.remove() }
+        try ArtifactTestBed.write("hello world\n", to: bed.pod("results/a.txt"))
+        try ArtifactTestBed.write("HELLO WORLD\n", to: bed.pod("logs/b.log"))
+        let running = try Running(bed)
+        running.send(ArtifactWire.requestHeader(request: .none, response: .none)
+            + ArtifactWire.PullRecord.small(length: 5, path: "results/a.txt").line
+            + ArtifactWire.PullRecord.get(offset: 3, length: 2, prefixSha: String(repeating: "0", count: 64), path: "logs/b.log").line
+            + ArtifactWire.requestEnd)
+        running.closeInput()
+        #expect(running.waitForStreams(10))
+        #expect(running.child.wait() == 0)
+        let text = String(decoding: running.stdout.current, as: UTF8.self)
+        let start = try #require(text.range(of: "B\t"))
+        let answer = String(text[start.lowerBound...])
+        let hello = SHA256Hex.of(Data("hello".utf8)), upper = SHA256Hex.of(Data("HELLO".utf8))
+        #expect(answer == "B\t1\nE\t5\t\(hello)\tresults/a.txt\nhello" + "D\t0\t5\tlogs/b.log\nHELLOZ\t\(upper)\tlogs/b.log\nEND\tok\n", "\(answer)")
+    }
 }
