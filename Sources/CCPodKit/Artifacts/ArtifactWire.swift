@@ -37,9 +37,7 @@ enum ArtifactWire {
         !s.isEmpty && s.utf8.count <= 40 && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D }
     }
 
-    static func isHex64(_ s: String) -> Bool {
-        s.utf8.count == 64 && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
-    }
+    static func isHex64(_ s: String) -> Bool { AgentExchange.isHex64(s) }
 
     /// A path quoted for a message.
     static func quoted(_ path: String) -> String {
@@ -329,7 +327,7 @@ public struct RunListing: Sendable {
         }
     }
 
-    /// Parses a whole listing held in memory (tests, small listings).
+    /// Parses a whole listing held in memory (tests and fuzzing; ccpod itself streams it).
     static func parse(_ data: Data, tools: [Compression], pod: String) throws -> RunListing {
         var parser = Parser(tools: tools, pod: pod)
         var splitter = LineSplitter(limit: ArtifactWire.maxLine)
