@@ -214,8 +214,9 @@ enum ArtifactsRendering {
         case .pending: verb = "pending"
         }
         let bytes = action.bytes > 0 ? SyncRendering.byteCount(action.bytes) : ""
-        var text = "\(SyncRendering.pad((dryRun ? "would: " : "") + verb, 16)) \(SyncRendering.pad(bytes, 9)) \(action.path)"
-        if let note = action.note { text += "  (\(note))" }
+        // A path is a file name from the pod (or here): escaped; `--json` keeps it exact.
+        var text = "\(SyncRendering.pad((dryRun ? "would: " : "") + verb, 16)) \(SyncRendering.pad(bytes, 9)) \(TerminalText.escape(action.path))"
+        if let note = action.note { text += "  (\(TerminalText.escape(note)))" }
         return text
     }
 

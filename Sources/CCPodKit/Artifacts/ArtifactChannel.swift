@@ -8,61 +8,14 @@ import Darwin
 
 /// The pod-side artifacts script (Artifacts/artifacts.sh), sent in the command line.
 public enum ArtifactsScript {
-    public static let protocolVersion = 2
+    public static let protocolVersion = 3
+    /// The line the script writes on stderr every few seconds while it works.
+    public static let keepalive = "ccpod-alive"
 
     /// The command that lists `runDir`'s `tops` at once and then serves one transfer request.
     public static func remoteCommand(rootPrefix: String, runDir: String, tops: [String]) -> String {
         InlineScript.command(PackageResources.artifacts_sh, name: "ccpod-artifacts",
                              arguments: [String(protocolVersion), rootPrefix, runDir] + tops)
-    }
-}
-
-/// What the pod said about the run directory before anything moved (not the CLI's list of pods).
-public struct RunListing: Sendable {
-    public struct File: Sendable, Equatable {
-        public var path: String
-        public var stat: PodStat
-    }
-
-    public var runExists: Bool
-    public var freeBytes: Int64?
-    public var files: [String: File] = [:]
-    /// Symbolic links (never followed) and whether they point inside the run dir.
-    public var links: [(path: String, inside: Bool)] = []
-    public var warnings: [String] = []
-    /// What the pod can compress with.
-    public var tools: [Compression] = []
-
-    /// Parses the listing text; a line that does not parse, or a path that could
-    /// leave the destination, rejects the whole answer.
-    static func parse(_ data: Data, tools: [Compression], pod: String) throws -> RunListing {
-        var listing = RunListing(runExists: false, tools: tools)
-        func bad(_ why: String) -> CCPodError {
-            CCPodError.badData("the pod \(pod) sent an invalid listing (\(why)); nothing was changed here")
-        }
-        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) {
-            let fields = line.split(separator: 0x09, maxSplits: 3, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-            switch fields[0] {
-            case "R":
-                guard fields.count == 2 else { throw bad("a malformed run record") }
-                listing.runExists = fields[1] == "ok"
-            case "X":
-                guard fields.count == 2 else { throw bad("a malformed free-space record") }
-                listing.freeBytes = Int64(fields[1])
-            case "F":
-                guard fields.count == 4, let size = Int64(fields[1]), size >= 0 else { throw bad("a malformed file record") }
-                guard PodPathCheck.isSafeRelative(fields[3]) else { throw bad("an unsafe path \(fields[3].debugDescription)") }
-                listing.files[fields[3]] = File(path: fields[3], stat: PodStat(size: size, mtime: fields[2]))
-            case "L":
-                guard fields.count == 3, PodPathCheck.isSafeRelative(fields[2]) else { throw bad("a malformed link record") }
-                listing.links.append((fields[2], fields[1] == "inside"))
-            case "W":
-                listing.warnings.append(fields.dropFirst().joined(separator: " "))
-            default:
-                throw bad("an unknown record")
-            }
-        }
-        return listing
     }
 }
 
@@ -103,11 +56,17 @@ final class ArtifactChannel: @unchecked Sendable {
         toRemote = input.write
         reader = FDReader(fd: output.read)
         let errFD = errors.read, text = stderrText, done = stderrDone
+        let alive = Array((ArtifactsScript.keepalive + "\n").utf8)
         Thread.detachNewThread {
             var buffer = [UInt8](repeating: 0, count: 16384)
             while true {
                 let n = buffer.withUnsafeMutableBytes { Glibc_read(errFD, $0.baseAddress!, $0.count) }
                 if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+                // Keepalive lines only say the script works: they are not kept, so a long
+                // transfer's keepalives never crowd out what the pod says when it fails.
+                if n % alive.count == 0 && stride(from: 0, to: n, by: alive.count).allSatisfy({ buffer[$0..<($0 + alive.count)].elementsEqual(alive) }) {
+                    continue
+                }
                 text.withLock { if $0.count < 65536 { $0.append(contentsOf: buffer[0..<n]) } }
             }
             close(errFD)
@@ -115,7 +74,8 @@ final class ArtifactChannel: @unchecked Sendable {
         }
     }
 
-    /// Reads the header and the listing (phase 1).
+    /// Reads the header and the listing (phase 1). The listing is parsed as it arrives
+    /// (through the decompressor when it is compressed), never held whole in memory.
     func readListing() throws -> RunListing {
         do {
             guard let header = try reader.readLine(limit: 4096) else { throw failure() }
@@ -123,27 +83,101 @@ final class ArtifactChannel: @unchecked Sendable {
             guard parts.count == 3, parts[0] == "CCPOD-ART" else { throw failure() }
             if parts[2] == "failed" {
                 let why = try reader.readLine(limit: 4096).map { String(decoding: $0, as: UTF8.self) } ?? "no reason given"
-                throw CCPodError.unavailable("the artifacts agent on \(connection.displayName) stopped: \(why)")
+                throw ArtifactRejection(error: CCPodError.unavailable("the artifacts agent on \(pod) stopped: \(TerminalText.escape(why))"))
             }
             guard parts[1] == String(ArtifactsScript.protocolVersion) else {
-                throw CCPodError.badData("the artifacts agent on \(connection.displayName) speaks protocol \(parts[1]), this ccpod speaks \(ArtifactsScript.protocolVersion)")
+                throw ArtifactRejection(error: CCPodError.badData("the artifacts agent on \(pod) speaks protocol \(TerminalText.escape(parts[1])), this ccpod speaks \(ArtifactsScript.protocolVersion)"))
             }
             let tools = parts[2].split(separator: ",").compactMap { Compression(rawValue: String($0)) }
             guard let listLine = try reader.readLine(limit: 4096) else { throw failure() }
             let listParts = String(decoding: listLine, as: UTF8.self).split(separator: " ").map(String.init)
             guard listParts.count == 3, listParts[0] == "LIST", let compression = Compression(rawValue: listParts[1]),
-                  let count = Int(listParts[2]), count >= 0, count < 1 << 30 else { throw failure() }
-            var blob = try reader.readData(count)
-            if let tool = compression.decompressor {
-                let out = try ChildProcess.run(tool[0], Array(tool.dropFirst()), input: blob)
-                guard out.status == 0 else { throw CCPodError.badData("the listing from \(connection.displayName) could not be decompressed") }
-                blob = out.stdout
-            }
-            return try RunListing.parse(blob, tools: tools, pod: connection.displayName)
+                  let count = ArtifactWire.number(listParts[2]), count < 1 << 30 else { throw failure() }
+            var parser = RunListing.Parser(tools: tools, pod: connection.displayName)
+            try readListingBody(count, compression, into: &parser)
+            return parser.finish()
         } catch {
             abort()
             throw explained(error)
         }
+    }
+
+    private var pod: String { TerminalText.escape(connection.displayName) }
+
+    /// Feeds the listing's `count` bytes, line by line, to `parser`: straight from the
+    /// stream, or through a decompressor fed from a thread (so a small compressed listing
+    /// that inflates without end costs a line of memory, and stops at the parser's limits).
+    private func readListingBody(_ count: Int64, _ compression: Compression, into parser: inout RunListing.Parser) throws {
+        var splitter = LineSplitter(limit: ArtifactWire.maxLine)
+        // What the parser refuses is a rejection; the stream ending early is not.
+        let tooLong = ArtifactRejection(error: parser.bad("a line longer than \(ArtifactWire.maxLine) bytes"))
+        func add(_ line: UnsafeRawBufferPointer) throws {
+            do { try parser.add(line) } catch let error as CCPodError { throw ArtifactRejection(error: error) }
+        }
+        guard let tool = compression.listingDecompressor else {
+            var remaining = count
+            var ignored = SHA256()
+            try reader.stream(&remaining, hasher: &ignored) { chunk in
+                try splitter.feed(chunk, tooLong: { tooLong }) { try add($0) }
+            }
+            try splitter.finish { try add($0) }
+            return
+        }
+        let input = try Pipe2()
+        let output: Pipe2
+        do { output = try Pipe2() } catch { input.closeBoth(); throw error }
+        let decompressor: ChildProcess
+        do {
+            decompressor = try ChildProcess.spawn(tool[0], Array(tool.dropFirst()), stdin: .fd(input.read), stdout: .fd(output.write), stderr: .null)
+        } catch {
+            input.closeBoth(); output.closeBoth()
+            throw error
+        }
+        input.closeRead()
+        output.closeWrite()
+        let source = reader, sink = input.write
+        let fed = DispatchSemaphore(value: 0)
+        // Set when the pod's stream failed (not when the decompressor stopped taking bytes).
+        let feedError = Locked<CCPodError?>(nil)
+        Thread.detachNewThread {
+            var remaining = count
+            var ignored = SHA256()
+            var writing = false
+            do {
+                try source.stream(&remaining, hasher: &ignored) {
+                    writing = true
+                    try FileDescriptorIO.writeAll(sink, $0, path: "the listing's decompressor")
+                    writing = false
+                }
+            } catch {
+                if !writing { feedError.withLock { $0 = error as? CCPodError ?? CCPodError.io("\(error)") } }
+            }
+            close(sink)
+            fed.signal()
+        }
+        var failure: Error?
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { buffer.deallocate() }
+        do {
+            while true {
+                let n = Glibc_read(output.read, buffer.baseAddress!, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                try splitter.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), tooLong: { tooLong }) { try add($0) }
+            }
+        } catch {
+            failure = error
+            // Stop both ends of the feeder: the decompressor, and the pod's stream it reads.
+            decompressor.signal(SIGTERM)
+            abort()
+        }
+        close(output.read)
+        fed.wait()
+        let status = decompressor.wait()
+        if let failure { throw failure }
+        if let error = feedError.current { throw error }
+        guard status == 0 else { throw ArtifactRejection(error: parser.bad("it could not be decompressed")) }
+        try splitter.finish { try add($0) }
     }
 
     /// Sends the request (phase 2) from a thread, so the answer can be read meanwhile.
@@ -206,7 +240,12 @@ final class ArtifactChannel: @unchecked Sendable {
     func endWithoutTransfer() {
         _ = try? FileDescriptorIO.writeAll(toRemote, Data("CCPOD-ART-REQ \(ArtifactsScript.protocolVersion) none none\nEND\n".utf8), path: "the pod")
         close(toRemote)
-        while (try? reader.readLine(limit: 1 << 16)) != nil {}
+        // The agent answers `END ok`; a pod that goes on talking is stopped.
+        var lines = 0
+        while (try? reader.readLine(limit: 1 << 16)) != nil {
+            lines += 1
+            if lines > 64 { abort(); break }
+        }
         finish()
     }
 
@@ -231,29 +270,32 @@ final class ArtifactChannel: @unchecked Sendable {
         return status
     }
 
-    /// The error to report for a call that failed: ssh's own failure explained when there is one.
+    /// Ends the call if it is still running (an error before the request was sent).
+    func stop() {
+        if finished { return }
+        abort()
+        finish()
+    }
+
+    /// The error to report for a call that failed: ssh's own failure explained when there
+    /// is one, unless ccpod refused the answer itself (and then stopped the process).
     func explained(_ error: Error) -> Error {
         let status = finish()
-        let text = String(decoding: stderrText.current, as: UTF8.self)
+        if let rejection = error as? ArtifactRejection { return rejection.error }
+        let text = stderrLines.joined(separator: "\n")
         if let ssh = connection.explainFailure(status: status, stderr: text) { return ssh }
         return error
     }
 
     private func failure() -> CCPodError {
-        let text = String(decoding: stderrText.current, as: UTF8.self).split(separator: "\n").suffix(2).joined(separator: " / ")
-        return CCPodError.badData("the artifacts agent on \(connection.displayName) gave no valid answer\(text.isEmpty ? "" : ": \(text)"); run `ccpod check`")
+        let text = TerminalText.escape(stderrLines.suffix(2).joined(separator: " / "))
+        return CCPodError.badData("the artifacts agent on \(pod) gave no valid answer\(text.isEmpty ? "" : ": \(text)"); run `ccpod check`")
     }
-}
 
-extension FDReader {
-    /// Reads exactly `count` bytes into memory (small things only: a listing).
-    func readData(_ count: Int) throws -> Data {
-        var data = Data()
-        data.reserveCapacity(count)
-        var hasher = SHA256()
-        var remaining = Int64(count)
-        try stream(&remaining, hasher: &hasher) { data.append(contentsOf: $0) }
-        return data
+    /// What the pod's side wrote on stderr, without its keepalive lines.
+    private var stderrLines: [String] {
+        String(decoding: stderrText.current, as: UTF8.self).split(separator: "\n").map(String.init)
+            .filter { $0 != ArtifactsScript.keepalive }
     }
 }
 
@@ -265,5 +307,10 @@ extension Compression {
         case .gzip: return ["gzip", "-1", "-c"]
         case .none: return nil
         }
+    }
+
+    /// The decompressor for a listing, its memory bounded (zstd's window).
+    var listingDecompressor: [String]? {
+        self == .zstd ? ["zstd", "-q", "-d", "-c", "--memory=32MB"] : decompressor
     }
 }

@@ -1,54 +1,92 @@
 # ccpod artifacts agent. POSIX sh + GNU coreutils + find; zstd or gzip and
 # openssl (a faster SHA-256) when present. One exec, two phases on stdin/stdout.
+# (About 500 lines, over the project's 400: it travels whole in one command line,
+# so it stays one file, its wire format stated here.)
 #
 # Usage: sh -c "$SCRIPT" ccpod-artifacts PROTOCOL ROOT RUNDIR TOP...
 #   ROOT is prepended to RUNDIR ("" on a real pod); TOP are folders of the run
 #   dir to list ("." for all of it); `code` is never listed unless named.
 #
-# Phase 1, at once: a plain line `CCPOD-ART <protocol> <tools>` (tools: zstd,gzip
-# or none), then `LIST <compression> <bytes>` and that many bytes, the listing:
+# Wire format (protocol 3). Records are lines, fields separated by TAB, the path
+# always last; sizes, offsets and counts are decimal. Each letter has one meaning
+# in each direction (pod -> ccpod: R V F L W D Z B E H A Y END; ccpod -> pod:
+# G S N C P Z END).
+#
+# Phase 1, pod -> ccpod, at once: a plain line `CCPOD-ART <protocol> <tools>`
+# (tools: zstd,gzip or none), then `LIST <compression> <bytes>` and that many
+# bytes, the listing:
 #   R <ok|missing>                 the run dir
-#   X <free bytes>                 free space where the run dir is
+#   V <free bytes>                 free space where the run dir is
 #   F <size> <mtime> <path>        a regular file (path relative to the run dir)
 #   L <inside|outside> <path>      a symbolic link, never followed
 #   W <message>
-# Phase 2: ccpod sends a plain line `CCPOD-ART-REQ <protocol> <request comp>
-# <response comp>`, then (compressed) records, fields separated by TAB:
+# Phase 2, ccpod -> pod: a plain line `CCPOD-ART-REQ <protocol> <request comp>
+# <response comp>`, then (compressed) records:
 #   G <offset> <length> <prefixsha|-> <path>  send length bytes from offset; an
-#       offset > 0 only when the first offset bytes hash to prefixsha, else from 0
-#   S <path>                                 a small file to send whole, in a batch
-#   X                                        send the batch now (so does any other record)
+#       offset > 0 only when the first offset bytes hash to prefixsha, else from
+#       0 up to offset + length (never more than was asked)
+#   S <length> <path>                        a small file to send whole (at most
+#       length bytes), in a batch
+#   N                                        send the batch now (so does any other record)
 #   C - - - <path>                           hash the whole file
 #   P <offset> <length> - <path>             then length bytes for the file's part
 #       (`.NAME.ccpod-part` next to it), then a line `Z <sha256 of the whole file>`;
 #       the part is renamed into place once it hashes to that
 #   END
-# and reads the (compressed) answer:
+# Phase 2, pod -> ccpod, the (compressed) answer:
 #   D <offset> <length> <path>, exactly length bytes, then Z <sha of them> <path>
-#   B <count>, then count lines `F <size> <sha256> <path>`, then the files' bytes
+#   B <count>, then count lines `E <size> <sha256> <path>`, then the files' bytes
 #       one after the other (a batch of small files, copied first so each is consistent)
 #   H <sha> <size> <mtime> <path>            for C
-#   A <ok|bad|restart|refused|short> <size> <mtime> <path>   for P (short: the
-#       stream ended early; the part is kept and the agent stops)
+#   A <ok|bad|restart|refused|short> <size> <mtime> <path>   for P (size and mtime
+#       `-` unless ok; short: the stream ended early; the part is kept and the agent stops)
 #   W <message>
 #   Y                                        the rest of the answer is compressed
 #       (response compression); files whose sample does not shrink come before it
 #       as they are, everything else after it (no Y: the rest as it is, when the
 #       link took the plain files as fast as the pod could compress them)
 #   END ok
+#
+# Failures (one convention): before phase 1's header, `CCPOD-ART <protocol> failed`
+# and a line saying why; after it, `W <why>` and `END failed`; the exit status is 3.
+# A request that stops before its END (ccpod stopped) ends the agent quietly.
+#
+# Keepalive: while the agent runs, a line `ccpod-alive` goes to stderr every 5 s
+# (stdout is the data stream), so ccpod tells a working pod from a stalled one.
 # shellcheck shell=sh
 
-PROTOCOL=2
+PROTOCOL=3
 TAB=$(printf '\t')
 NL='
 '
 export LC_ALL=C
 umask 077
 
-fail() {
-    printf 'CCPOD-ART %s failed\n%s\n' "$PROTOCOL" "$1"
+said_hello=no
+fail() { # why
+    if [ "$said_hello" = yes ]; then
+        printf 'W\t%s\nEND\tfailed\n' "$1"
+    else
+        printf 'CCPOD-ART %s failed\n%s\n' "$PROTOCOL" "$1"
+    fi
     exit 3
 }
+
+# The keepalive ticker: stderr only (stdout and stdin closed), ended with the agent;
+# it also stops by itself within 5 s of the agent's death (kill -0), so nothing holds
+# the connection open after a kill -9.
+agent_pid=$$
+keepalive() {
+    trap - EXIT HUP INT TERM
+    while sleep 5 >/dev/null 2>&1 && kill -0 "$agent_pid" 2>/dev/null; do
+        printf 'ccpod-alive\n' >&2 || exit 0
+    done
+}
+keepalive </dev/null >/dev/null &
+ticker=$!
+work=''
+trap 'kill "$ticker" 2>/dev/null; [ -z "$work" ] || rm -rf "$work"' EXIT
+trap 'exit 1' HUP INT TERM
 
 [ "$1" = "$PROTOCOL" ] || fail "protocol mismatch: ccpod speaks $1, this agent speaks $PROTOCOL; use the same ccpod version on both ends"
 root=$2
@@ -56,8 +94,6 @@ rundir=$root$3
 shift 3
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-art.XXXXXX") || fail "cannot create a temporary folder"
-trap 'rm -rf "$work"' EXIT
-trap 'exit 1' HUP INT TERM
 
 tools=''
 command -v zstd >/dev/null 2>&1 && tools=zstd
@@ -110,7 +146,7 @@ list_run() {
     real_run=$(readlink -f -- "$rundir")
     # printf: mawk prints a product above 2^31 as 8.18346e+10.
     free=$(df -Pk -- "$rundir" 2>/dev/null | awk 'NR == 2 { printf "%.0f\n", $4 * 1024 }')
-    printf 'X\t%s\n' "${free:-0}"
+    printf 'V\t%s\n' "${free:-0}"
     cd "$rundir" || return
     for top in "$@"; do
         [ -e "$top" ] || [ -L "$top" ] || continue
@@ -143,6 +179,7 @@ comp=none
 case "$tools" in zstd*) comp=zstd ;; *gzip*) comp=gzip ;; esac
 compress_file "$comp" "$work/list" > "$work/list.c"
 printf 'CCPOD-ART %s %s\n' "$PROTOCOL" "${tools:-none}"
+said_hello=yes
 printf 'LIST %s %s\n' "$comp" "$(wc -c < "$work/list.c" | tr -d ' ')"
 cat "$work/list.c"
 
@@ -164,13 +201,19 @@ send_range() { # rel offset length prefixsha
     len=$3
     if [ "$off" -gt 0 ]; then
         have=$(head -c "$off" -- "$f" 2>/dev/null | sha_stdin)
-        [ "$have" = "$4" ] || off=0
-        [ "$off" -eq 0 ] && len=$(( $(wc -c < "$f") ))
+        if [ "$have" != "$4" ]; then
+            # The whole file instead, up to the size that was asked for.
+            len=$((off + len))
+            off=0
+            now=$(( $(wc -c < "$f") ))
+            [ "$now" -lt "$len" ] && len=$now
+        fi
     fi
     printf 'D\t%s\t%s\t%s\n' "$off" "$len" "$1"
     hash_range "$f" "$off" "$len" > "$work/sum" &
+    hashing=$!
     read_range "$f" "$off" "$len"
-    wait
+    wait "$hashing"
     read -r range_sum < "$work/sum"
     printf 'Z\t%s\t%s\n' "$range_sum" "$1"
 }
@@ -221,11 +264,14 @@ compresses() { # file length
 flush_batch() {
     [ -s "$work/batch" ] || return 0
     rm -rf "$work/snap" && mkdir "$work/snap" || return 0
-    (cd "$rundir" && tr '\n' '\0' < "$work/batch" | xargs -0 cp -P --parents -t "$work/snap" --) 2>/dev/null
+    cut -f 2- < "$work/batch" | tr '\n' '\0' > "$work/batch.paths"
+    (cd "$rundir" && xargs -0 cp -P --parents -t "$work/snap" -- < "$work/batch.paths") 2>/dev/null
     : > "$work/batch.ok"
-    while IFS= read -r rel; do
+    : > "$work/batch.want"
+    while IFS="$TAB" read -r want rel; do
         if [ -f "$work/snap/$rel" ] && [ ! -L "$work/snap/$rel" ]; then
             printf '%s\n' "$rel" >> "$work/batch.ok"
+            printf '%s\n' "$want" >> "$work/batch.want"
         else
             printf 'W\tcannot read %s on the pod\n' "$rel"
         fi
@@ -234,12 +280,22 @@ flush_batch() {
     count=$(( $(wc -l < "$work/batch.ok") ))
     [ "$count" -gt 0 ] || return 0
     cd "$work/snap" || return 0
-    tr '\n' '\0' < "$work/batch.ok" | xargs -0 stat -c %s -- > "$work/batch.sizes"
+    tr '\n' '\0' < "$work/batch.ok" | xargs -0 stat -c %s -- > "$work/batch.have"
+    # A file that grew since it was listed (a log) is cut to the size asked for:
+    # never more bytes than ccpod asked; it takes the new end on its next pull.
+    paste "$work/batch.have" "$work/batch.want" "$work/batch.ok" |
+        while IFS="$TAB" read -r have want rel; do
+            if [ "$have" -gt "$want" ]; then
+                truncate -s "$want" -- "$rel"
+                have=$want
+            fi
+            printf '%s\n' "$have"
+        done > "$work/batch.sizes"
     tr '\n' '\0' < "$work/batch.ok" | hash_files 2>/dev/null |
         sed 's/^\\//; s/^\([0-9a-f]\{64\}\).*/\1/' > "$work/batch.sums"
     if [ "$(( $(wc -l < "$work/batch.sizes") ))" -eq "$count" ] && [ "$(( $(wc -l < "$work/batch.sums") ))" -eq "$count" ]; then
         printf 'B\t%s\n' "$count"
-        paste "$work/batch.sizes" "$work/batch.sums" "$work/batch.ok" | sed 's/^/F\t/'
+        paste "$work/batch.sizes" "$work/batch.sums" "$work/batch.ok" | sed 's/^/E\t/'
         tr '\n' '\0' < "$work/batch.ok" | xargs -0 cat --
     else
         printf 'W\tcould not read a batch of small files on the pod\n'
@@ -300,8 +356,13 @@ receive_part() { # rel offset length
 serve_record() { # kind a b c d
     [ "$1" = S ] || flush_batch
     case "$1" in
-        S) is_safe_rel "$2" && printf '%s\n' "$2" >> "$work/batch" ;;
-        X) ;;
+        S)
+            if is_safe_rel "$3" && [ "$2" -ge 0 ] 2>/dev/null; then
+                printf '%s\t%s\n' "$2" "$3" >> "$work/batch"
+            else
+                return 1
+            fi ;;
+        N) ;;
         G)
             if is_safe_rel "$5" && [ -f "$rundir/$5" ] && [ ! -L "$rundir/$5" ]; then
                 send_range "$5" "$2" "$3" "$4"
@@ -378,7 +439,8 @@ serve() {
         [ "$kind" = END ] && break
         if [ "$resp_comp" != none ]; then
             case "$kind" in
-                S|X) printf '%s\t%s\n' "$kind" "$a" >> "$work/later"; continue ;;
+                S) printf 'S\t%s\t%s\n' "$a" "$b" >> "$work/later"; continue ;;
+                N) printf 'N\n' >> "$work/later"; continue ;;
                 C) printf 'C\t-\t-\t-\t%s\n' "$d" >> "$work/later"; continue ;;
                 G)
                     if ! is_safe_rel "$d" || ! [ -f "$rundir/$d" ] || compresses "$rundir/$d" "$b"; then
@@ -414,7 +476,9 @@ serve_later() {
 }
 
 IFS=' ' read -r hello proto req_comp resp_comp || exit 0
-[ "$hello" = "CCPOD-ART-REQ" ] && [ "$proto" = "$PROTOCOL" ] || exit 0
+if [ "$hello" != "CCPOD-ART-REQ" ] || [ "$proto" != "$PROTOCOL" ]; then
+    fail "the request did not start with CCPOD-ART-REQ $PROTOCOL"
+fi
 case "$req_comp" in
     zstd) decode() { zstd -q -d -c; } ;;
     gzip) decode() { gzip -d -c; } ;;

@@ -52,7 +52,7 @@ struct ArtifactCompressionTests {
         try ArtifactTestBed.write(log, to: bed.pod("logs/train.log"))
         try ArtifactTestBed.write("{\"loss\":1}\n", to: bed.pod("results/eval.json"))
         // The log is asked for first: the checkpoint still comes first, before `Y`.
-        let records = "S\tresults/eval.json\nG\t0\t\(log.count)\t-\tlogs/train.log\nG\t0\t\(checkpoint.count)\t-\tcheckpoints/model.safetensors\n"
+        let records = "S\t11\tresults/eval.json\nG\t0\t\(log.count)\t-\tlogs/train.log\nG\t0\t\(checkpoint.count)\t-\tcheckpoints/model.safetensors\n"
         let answer = try Self.answer(bed, records, response: .zstd)
         let raw = Self.dataRecord("checkpoints/model.safetensors", checkpoint) + Data("Y\n".utf8)
         #expect(answer.starts(with: raw), "the answer does not start with the checkpoint as it is, then Y")
@@ -61,7 +61,7 @@ struct ArtifactCompressionTests {
         let rest = try ChildProcess.run("zstd", ["-q", "-d", "-c"], input: Data(compressed))
         #expect(rest.status == 0)
         let json = Data("{\"loss\":1}\n".utf8)
-        let batch = Data("B\t1\nF\t\(json.count)\t\(SHA256Hex.of(json))\tresults/eval.json\n".utf8) + json
+        let batch = Data("B\t1\nE\t\(json.count)\t\(SHA256Hex.of(json))\tresults/eval.json\n".utf8) + json
         #expect(rest.stdout == batch + Self.dataRecord("logs/train.log", log) + Data("END\tok\n".utf8))
     }
 

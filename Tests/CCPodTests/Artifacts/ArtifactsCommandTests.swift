@@ -107,4 +107,13 @@ struct ArtifactsCommandTests {
         let usage = try s.binary(["pull", "--from", s.run, "--compress", "bzip2"])
         #expect(usage.status == 64)
     }
+
+    /// A file name that could steer the terminal (a bidi override, a C1 control) is shown
+    /// escaped in the per-file lines.
+    @Test func aFileNameThatCouldSteerTheTerminalIsShownEscaped() {
+        let line = ArtifactsRendering.line(ArtifactAction(path: "results/\u{202E}gpj.exe\u{9B}2J", kind: .new, bytes: 5,
+                                                          note: "from \u{1B}]0;x"), dryRun: false)
+        #expect(line.contains("results/\\u202egpj.exe\\u009b2J"), "\(line)")
+        #expect(!line.unicodeScalars.contains { [0x1B, 0x9B, 0x202E].contains($0.value) }, "\(line.debugDescription)")
+    }
 }
