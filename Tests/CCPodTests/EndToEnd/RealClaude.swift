@@ -8,7 +8,7 @@ import Darwin
 #endif
 
 /// The real Claude Code CLI, run offline in a private tmux server so its session
-/// picker can be read (DESIGN.md, "Testing for real").
+/// picker can be read (docs/ARCHITECTURE.md, "Tests").
 enum RealClaude {
     /// The bundled CLI of the PyPI package `claude-agent-sdk`, or `CCPOD_CLAUDE_BIN`.
     static let binary: String? = locate()
