@@ -37,7 +37,18 @@ public struct PodOptions: ParsableArguments {
         valueName: "name"))
     public var pod: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Give up on the pod after this many seconds without a byte from it. Default: $CCPOD_TIMEOUT, else the pod's inactivityTimeout, else 60.",
+        valueName: "seconds"))
+    public var timeout: Double?
+
     public init() {}
+
+    public mutating func validate() throws {
+        if let timeout, PodProcess.parseTimeout(String(timeout)) == nil {
+            throw ValidationError("--timeout must be a positive number of seconds, at most 86400")
+        }
+    }
 
     /// These options with the project's pod (`pod` in its .ccpod.toml) as the choice
     /// when neither --pod nor CCPOD_POD names one.
@@ -53,8 +64,12 @@ public struct PodOptions: ParsableArguments {
     /// fingerprint and question on a terminal; otherwise an error.
     public func resolve(recorder: ExecRecorder? = nil) throws -> ResolvedPod {
         let locations = CLIContext.locations
-        let resolved = try PodResolver.resolvePod(name: pod, environment: CLIContext.environment,
+        var resolved = try PodResolver.resolvePod(name: pod, environment: CLIContext.environment,
                                                   locations: locations, recorder: recorder)
+        // --timeout, else CCPOD_TIMEOUT as the command sees it, else what the connection has.
+        if let seconds = timeout ?? CLIContext.environment["CCPOD_TIMEOUT"].flatMap(PodProcess.parseTimeout) {
+            resolved.connection = resolved.connection.withInactivityTimeout(seconds)
+        }
         if let settings = resolved.settings, PodKnownHosts(pod: settings.name, locations: locations).keys().isEmpty {
             let trust = HostKeyTrust(
                 acceptNew: false, interactive: CLIContext.isInteractive,

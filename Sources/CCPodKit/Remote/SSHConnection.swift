@@ -40,6 +40,8 @@ public struct SSHConnection: PodConnection {
     public var sshExecutable: String
     /// Also told about every invocation (besides `ExecRecorder.shared`).
     public let recorder: ExecRecorder?
+    /// Seconds without a byte from the pod before an exchange is given up.
+    public var inactivityTimeout: TimeInterval
 
     /// A connection to `settings.direct`. Throws a usage error when the pod has no
     /// direct endpoint or its identity file is missing.
@@ -68,6 +70,7 @@ public struct SSHConnection: PodConnection {
         self.controlPersist = controlPersist
         self.sshExecutable = sshExecutable
         self.recorder = recorder
+        inactivityTimeout = PodProcess.inactivityTimeout(configured: settings.inactivityTimeout)
     }
 
     /// `<state>/known_hosts/<pod>`.
