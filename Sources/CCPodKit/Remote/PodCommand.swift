@@ -13,20 +13,21 @@ extension PodConnection {
     /// explained errors, a failing remote command is returned as it is.
     ///
     /// `activity` says what ccpod was doing in messages ("listing runs"). Stdout beyond
-    /// `PodCommand.outputLimit` fails the command; stderr is kept to 64 KiB ("… and N
-    /// more bytes …"), the pod scripts' keepalive lines left out.
-    public func runCommand(_ command: String, input: Data? = nil, activity: String = "running a command") throws -> ChildProcess.Output {
-        try collect(command, input: input == nil ? .none : .pipe, data: input, activity: activity)
+    /// `outputLimit` fails the command; stderr is kept to 64 KiB ("… and N more
+    /// bytes …"), the pod scripts' keepalive lines left out.
+    public func runCommand(_ command: String, input: Data? = nil, activity: String = "running a command",
+                           outputLimit: Int = PodCommand.outputLimit) throws -> ChildProcess.Output {
+        try collect(command, input: input == nil ? .none : .pipe, data: input, activity: activity, limit: outputLimit)
     }
 
     /// Runs `command` on the pod with stdin read from the file `stdinPath` (streamed,
     /// never loaded into memory); stdout and stderr are collected as by
     /// `runCommand(_:input:activity:)`, and transport failures thrown the same way.
     public func runCommand(_ command: String, stdinPath: String, activity: String = "deploying") throws -> ChildProcess.Output {
-        try collect(command, input: .file(stdinPath), data: nil, activity: activity)
+        try collect(command, input: .file(stdinPath), data: nil, activity: activity, limit: PodCommand.outputLimit)
     }
 
-    private func collect(_ command: String, input: PodProcess.Input, data: Data?, activity: String) throws -> ChildProcess.Output {
+    private func collect(_ command: String, input: PodProcess.Input, data: Data?, activity: String, limit: Int) throws -> ChildProcess.Output {
         let process = try PodProcess(connection: self, command: command, options: .init(activity: activity, input: input))
         if let data {
             // A command that does not read all of its input is not an error.
@@ -34,7 +35,7 @@ extension PodConnection {
         }
         let stdout: Data
         do {
-            stdout = try process.readAll(limit: PodCommand.outputLimit)
+            stdout = try process.readAll(limit: limit)
         } catch let refused as CCPodError where refused.status == .badData {
             // ccpod's own refusal (too much output) is the reason, not the process it stopped.
             process.finish()
