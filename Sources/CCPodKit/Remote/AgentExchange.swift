@@ -175,6 +175,12 @@ public struct AgentExchange: Sendable {
         try PodProcess.spawnWithPrefix(tool, prefix: prefix, rest: rest, output: output)
     }
 
+    /// The records of an answer read from `reader` (after its header), checked as
+    /// `AgentAnswerReader` does for a request that asked about no files.
+    static func readRecords(_ reader: FDReader, scratch: URL, pod: String, progress: TransferProgress? = nil) throws -> [AgentRecord] {
+        try AgentAnswerReader(reader: reader, scratch: scratch, pod: pod, progress: progress, limits: .init(asked: 0)).read().records
+    }
+
     static func isHex64(_ s: String) -> Bool {
         s.utf8.count == 64 && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
     }

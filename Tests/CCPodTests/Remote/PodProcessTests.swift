@@ -181,7 +181,7 @@ struct PodProcessTests {
             explains: true)
         let (error, _) = try Self.exchangeError(pod)
         #expect(error.status == .badData)
-        #expect(error.message.contains("stopped: the disk is full \\x1b]0;pwned\\x07"), "\(error.message)")
+        #expect(error.message.contains("stopped: the disk is full \\u{1B}]0;pwned\\u{7}"), "\(error.message)")
         #expect(!error.message.unicodeScalars.contains { $0.value < 0x20 })
     }
 
@@ -226,11 +226,11 @@ struct PodProcessTests {
 
 @Suite struct TerminalTextTests {
     @Test func controlsAndBidiOverridesAreEscapedVisibly() {
-        #expect(TerminalText.escape("plain ünï text") == "plain ünï text")
-        #expect(TerminalText.escape("a\u{1B}[2Jb") == "a\\x1b[2Jb")
-        #expect(TerminalText.escape("x\u{9B}y\u{7F}") == "x\\x9by\\x7f")
-        #expect(TerminalText.escape("evil\u{202E}gpj.exe") == "evil\\u{202e}gpj.exe")
+        #expect(TerminalText.escape("plain ünï text\tand a tab") == "plain ünï text\tand a tab")
+        #expect(TerminalText.escape("a\u{1B}[2Jb") == "a\\u{1B}[2Jb")
+        #expect(TerminalText.escape("x\u{9B}y\u{7F}") == "x\\u{9B}y\\u{7F}")
+        #expect(TerminalText.escape("evil\u{202E}gpj.exe") == "evil\\u{202E}gpj.exe")
         #expect(TerminalText.escape("\u{2066}a\u{2069}") == "\\u{2066}a\\u{2069}")
-        #expect(TerminalText.escape("two\nlines\tand\r") == "two\\nlines\\tand\\r")
+        #expect(TerminalText.escape("two\nlines\r") == "two\\u{A}lines\\u{D}")
     }
 }
