@@ -82,7 +82,10 @@ public final class PodProcess: @unchecked Sendable {
     private var writerDone: DispatchSemaphore?
     /// What the writer thread threw, if anything.
     public let writeError = Locked<Error?>(nil)
-    private let helpers = Locked<[ChildProcess]>([])
+    /// The processes of the exchange that may be signalled: the main one first, then
+    /// the (de)compressors. One leaves the list, under the lock, before it is reaped,
+    /// so a signal from another thread never reaches a recycled pid.
+    private let running: Locked<[ChildProcess]>
     private var outcome: Outcome?
 
     /// Starts `command` on the pod through `connection.invocation(remoteCommand:)`.
@@ -126,18 +129,17 @@ public final class PodProcess: @unchecked Sendable {
             closeAll()
             throw error
         }
+        running = Locked([child])
         out.closeWrite(); err.closeWrite()
         if let inPipe { inPipe.closeRead(); inputFD = inPipe.write }
         if inFile >= 0 { close(inFile) }
         output = FDReader(fd: out.read, watchdog: watchdog)
         answer = output
         startStderrCollector(err.read)
-        let child = self.child, group = options.newProcessGroup, helpers = self.helpers
+        let running = self.running, group = options.newProcessGroup
         watchdog.start {
             // Ends every read and write of the exchange: the pipes close with the processes.
-            if group { child.signalGroup(SIGKILL) }
-            child.signal(SIGKILL)
-            for helper in helpers.current { helper.signal(SIGKILL) }
+            Self.signal(running, SIGKILL, group: group)
         }
     }
 
@@ -179,7 +181,7 @@ public final class PodProcess: @unchecked Sendable {
         close(inputFD)
         inputFD = pipe.write
         compressor = process
-        helpers.withLock { $0.append(process) }
+        running.withLock { $0.append(process) }
     }
 
     /// Writes `data` to the process's stdin now.
@@ -229,7 +231,7 @@ public final class PodProcess: @unchecked Sendable {
         }
         out.closeWrite()
         decompressor = process
-        helpers.withLock { $0.append(process) }
+        running.withLock { $0.append(process) }
         answer = FDReader(fd: out.read, watchdog: watchdog)
         return true
     }
@@ -276,10 +278,7 @@ public final class PodProcess: @unchecked Sendable {
     /// Stops the exchange at once (Ctrl-C): the processes get SIGTERM (the process group
     /// when it has its own), every read and write waiting on them ends.
     public func cancel() {
-        let child = self.child, group = options.newProcessGroup
-        if group { child.signalGroup(SIGTERM) }
-        child.signal(SIGTERM)
-        for helper in helpers.current { helper.signal(SIGTERM) }
+        Self.signal(running, SIGTERM, group: options.newProcessGroup)
         watchdog.cancel()
     }
 
@@ -291,15 +290,34 @@ public final class PodProcess: @unchecked Sendable {
         if answer !== output { close(answer.fd) }
         close(output.fd)
         if writerDone == nil { closeInput() }
-        let status = child.wait()
-        decompressor?.wait()
+        let status = reap(child)
+        if let decompressor { reap(decompressor) }
         writerDone?.wait()
-        compressor?.wait()
+        if let compressor { reap(compressor) }
         stderrDone.wait()
         watchdog.finish()
         let result = Outcome(status: status, stderr: stderrText.current.text, stopped: watchdog.reason)
         outcome = result
         return result
+    }
+
+    /// Sends `sig` to the processes still running (the first one's group with `group`).
+    private static func signal(_ running: Locked<[ChildProcess]>, _ sig: Int32, group: Bool) {
+        running.withLock { processes in
+            for (i, process) in processes.enumerated() {
+                if i == 0 && group { process.signalGroup(sig) }
+                process.signal(sig)
+            }
+        }
+    }
+
+    /// Waits until `process` exits, takes it off the list of processes to signal, then reaps it.
+    @discardableResult
+    private func reap(_ process: ChildProcess) -> Int32 {
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(process.pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+        running.withLock { $0.removeAll { $0.pid == process.pid } }
+        return process.wait()
     }
 
     /// The sentence for an exchange the watchdog stopped for silence.
