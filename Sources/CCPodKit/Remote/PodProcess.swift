@@ -12,9 +12,10 @@ import Darwin
 ///
 /// Every byte from the pod, on stdout or stderr, counts as a sign of life; the pod
 /// scripts write a keepalive line on stderr every few seconds while they work. When
-/// nothing came for the connection's `inactivityTimeout`, the watchdog kills the
-/// process, which ends any read or write ccpod is waiting in; the caller keeps what
-/// arrived, as for a cut connection, and reports `stallError()`.
+/// nothing came for the connection's `inactivityTimeout`, the watchdog wakes every
+/// read and write ccpod is waiting in (they throw `PodWatchdog.Stopped`) and kills
+/// the processes; the caller keeps what arrived, as for a cut connection, and
+/// reports `stallError()`.
 ///
 /// Use: `init` (starts the process), optionally `compressInput(with:)`, then write the
 /// request with `startWriter` (from a thread, so the answer can be read meanwhile) or
@@ -137,9 +138,9 @@ public final class PodProcess: @unchecked Sendable {
         answer = output
         startStderrCollector(err.read)
         let running = self.running, group = options.newProcessGroup
-        watchdog.start {
-            // Ends every read and write of the exchange: the pipes close with the processes.
-            Self.signal(running, SIGKILL, group: group)
+        watchdog.start { reason in
+            // A stalled pod is not asked twice; Ctrl-C lets the pod side clean up (SIGTERM).
+            Self.signal(running, reason == .stalled ? SIGKILL : SIGTERM, group: group)
         }
     }
 
@@ -168,6 +169,8 @@ public final class PodProcess: @unchecked Sendable {
     /// Compresses everything written from here on with `tool` (a filter command).
     public func compressInput(with tool: [String]) throws {
         guard inputFD >= 0, let executable = tool.first else { return }
+        // The compressor writes to this end blocking (ccpod's own writes may have made it non-blocking).
+        _ = fcntl(inputFD, F_SETFL, fcntl(inputFD, F_GETFL) & ~O_NONBLOCK)
         let pipe = try Pipe2()
         pipe.enlarge()
         let process: ChildProcess
@@ -275,10 +278,10 @@ public final class PodProcess: @unchecked Sendable {
         return data
     }
 
-    /// Stops the exchange at once (Ctrl-C): the processes get SIGTERM (the process group
-    /// when it has its own), every read and write waiting on them ends.
+    /// Stops the exchange at once (Ctrl-C): every read and write waiting on it ends
+    /// (throwing `PodWatchdog.Stopped`), the processes get SIGTERM (the process group
+    /// when it has its own).
     public func cancel() {
-        Self.signal(running, SIGTERM, group: options.newProcessGroup)
         watchdog.cancel()
     }
 

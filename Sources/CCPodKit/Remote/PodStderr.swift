@@ -53,9 +53,6 @@ struct PodStderr: Sendable {
         }
     }
 
-    /// Bytes left out of `text`.
-    var omitted: Int { skipped + max(0, tail.count + line.count - (limit - limit / 2)) }
-
     /// The text (invalid UTF-8 replaced), with a note where bytes were left out.
     var text: String {
         var end = tail

@@ -25,7 +25,7 @@ public final class PodWatchdog: @unchecked Sendable {
         var lastActivity: UInt64
         var reason: Reason?
         var finished = false
-        var onStop: (@Sendable () -> Void)?
+        var onStop: (@Sendable (Reason) -> Void)?
     }
     private let state: Locked<State>
     private let wake: Pipe2
@@ -54,14 +54,15 @@ public final class PodWatchdog: @unchecked Sendable {
         state.withLock { $0.lastActivity = now }
     }
 
-    /// Starts watching; `onStop` runs once, on the watchdog's thread, when it stops the exchange.
-    func start(onStop: @escaping @Sendable () -> Void) {
-        let stoppedAlready = state.withLock { s -> Bool in
+    /// Starts watching; `onStop` runs once, when the exchange is stopped (after every
+    /// waiting read and write was woken), with the reason.
+    func start(onStop: @escaping @Sendable (Reason) -> Void) {
+        let stoppedAlready = state.withLock { s -> Reason? in
             s.onStop = onStop
             s.lastActivity = Self.now()
-            return s.reason != nil
+            return s.reason
         }
-        if stoppedAlready { onStop(); return }
+        if let stoppedAlready { onStop(stoppedAlready); return }
         let thread = Thread { [self] in self.watch() }
         thread.name = "ccpod-watchdog"
         self.thread = thread
@@ -97,16 +98,16 @@ public final class PodWatchdog: @unchecked Sendable {
     }
 
     private func stop(_ reason: Reason) {
-        let action = state.withLock { s -> (@Sendable () -> Void)? in
+        let action = state.withLock { s -> (@Sendable (Reason) -> Void)? in
             guard s.reason == nil, !s.finished else { return nil }
             s.reason = reason
             defer { s.onStop = nil }
-            return s.onStop ?? {}
+            return s.onStop ?? { _ in }
         }
         guard let action else { return }
         var byte: UInt8 = 1
         _ = Glibc_write(wake.write, &byte, 1)
-        action()
+        action(reason)
     }
 
     /// The error a read or write waiting on the exchange throws once it was stopped.

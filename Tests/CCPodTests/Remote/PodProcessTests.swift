@@ -1,4 +1,4 @@
-import CCPodKit
+@testable import CCPodKit
 import CCPodTestSupport
 import Foundation
 import Testing
@@ -221,6 +221,52 @@ struct PodProcessTests {
         #expect(PodProcess.inactivityTimeout(configured: 7, environment: ["CCPOD_TIMEOUT": "3"]) == 3)
         #expect(PodProcess.inactivityTimeout(configured: nil, environment: [:]) == 60)
         #expect(throws: CCPodError.self) { try CCPodConfig.parse("[pods.gpu]\ninactivityTimeout = -1\n") }
+    }
+}
+
+@Suite("PodProcess as the artifacts channel uses it", .timeLimit(.minutes(1)))
+struct PodProcessChannelTests {
+    @Test func aRequestCompressedFromMidStreamAndAnAnswerDecompressedFromMidStream() throws {
+        guard ChildProcess.exists("zstd") else { return }
+        // The "pod" echoes its first line plainly, then the rest of its input decompressed,
+        // then answers a plain line and a compressed rest.
+        let pod = ScriptedConnection(script: "IFS= read -r line; printf '%s\\n' \"$line\"; zstd -q -d -c; printf 'plain\\n'; printf 'packed\\n' | zstd -q -c",
+                                     inactivityTimeout: 10)
+        let process = try PodProcess(connection: pod, command: "", options: .init(activity: "testing", input: .pipe))
+        defer { process.finish() }
+        try process.write(Data("first\n".utf8))
+        try process.compressInput(with: ["zstd", "-q", "-c"])
+        process.startWriter { try $0.write(Data("second\n".utf8)) }
+        #expect(try process.answer.readLine(limit: 100) == Array("first".utf8))
+        #expect(try process.answer.readLine(limit: 100) == Array("second".utf8))
+        #expect(try process.answer.readLine(limit: 100) == Array("plain".utf8))
+        #expect(try process.decompressAnswer(with: ["zstd", "-q", "-d", "-c"]))
+        #expect(try process.readAll(limit: 100) == Data("packed\n".utf8))
+        #expect(process.finish().status == 0)
+    }
+
+    @Test func cancelEndsAReadAtOnceAndStopsTheProcessGroup() throws {
+        let pod = ScriptedConnection(script: "sleep 30 & sleep 30", inactivityTimeout: 30)
+        let process = try PodProcess(connection: pod, command: "", options: .init(activity: "testing", newProcessGroup: true))
+        let started = Date()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { process.cancel() }
+        #expect(throws: PodWatchdog.Stopped.self) { try process.readAll(limit: 100) }
+        let outcome = process.finish()
+        #expect(outcome.stopped == .cancelled)
+        #expect(Date().timeIntervalSince(started) < 5)
+    }
+
+    @Test func keepaliveLinesAreRecognisedAcrossReadsAndStderrStaysBounded() {
+        var text = PodStderr(limit: 64)
+        for chunk in ["ccpod-", "alive\nreal ", "words\nccpod-alive\n", "ccpod-alive-not\n"] {
+            Data(chunk.utf8).withUnsafeBytes { text.append($0) }
+        }
+        #expect(text.text == "real words\nccpod-alive-not\n")
+        for _ in 0..<1000 { Data("noise noise noise\n".utf8).withUnsafeBytes { text.append($0) } }
+        Data("the end\n".utf8).withUnsafeBytes { text.append($0) }
+        #expect(text.text.utf8.count < 64 + 40, "\(text.text)")
+        #expect(text.text.contains("more bytes"))
+        #expect(text.text.hasSuffix("the end\n"))
     }
 }
 
