@@ -40,7 +40,18 @@ public struct PodOptions: ParsableArguments {
     @Flag(name: .customLong("no-wait"), help: "When another ccpod is working with this pod or Claude dir, exit 75 at once instead of waiting for it.")
     public var noWait = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Give up on the pod after this many seconds without a byte from it. Default: $CCPOD_TIMEOUT, else the pod's inactivityTimeout, else 60.",
+        valueName: "seconds"))
+    public var timeout: Double?
+
     public init() {}
+
+    public mutating func validate() throws {
+        if let timeout, PodProcess.parseTimeout(String(timeout)) == nil {
+            throw ValidationError("--timeout must be a positive number of seconds, at most 86400")
+        }
+    }
 
     /// Takes the locks of `subjects` for this command (see `OperationLock`): waits for
     /// another ccpod holding one, saying so after a second, or with `--no-wait` exits 75.
@@ -54,7 +65,10 @@ public struct PodOptions: ParsableArguments {
     /// else `projectPod` (`pod` in the project's .ccpod.toml), else the default pod; its
     /// host key learned on first contact.
     public func resolve(projectPod: String? = nil, recorder: ExecRecorder? = nil) throws -> ResolvedPod {
-        try CLIContext.podAccess(recorder: recorder).open(name: pod, projectPod: projectPod)
+        // --timeout wins over CCPOD_TIMEOUT and the pod's inactivityTimeout for every
+        // connection this process makes (also one rebuilt after a restart).
+        if let timeout { setenv("CCPOD_TIMEOUT", String(timeout), 1) }
+        return try CLIContext.podAccess(recorder: recorder).open(name: pod, projectPod: projectPod)
     }
 }
 

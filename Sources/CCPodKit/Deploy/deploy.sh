@@ -20,6 +20,8 @@
 # Exit status: 0 done, 10 no git, 12 the pod lacks the bundle's prerequisite,
 # 13 the run exists / does not exist, 14 not a fast-forward or local changes in
 # the way, 1 anything else; the reason is on stderr after `ccpod-deploy: `.
+# While it works, `ccpod-alive` goes to stderr every 5 s (ccpod takes silence for
+# a stalled pod).
 # shellcheck shell=sh
 
 export LC_ALL=C
@@ -55,6 +57,20 @@ emit_records() { # runs reg
     return 0
 }
 
+# The keepalive ticker; its sleep holds none of the pipes, so the output ends as
+# soon as the script does.
+keepalive() {
+    while sleep 5 2>/dev/null; do
+        printf 'ccpod-alive\n' >&2 || exit 0
+    done
+}
+keepalive </dev/null >/dev/null &
+ticker=$!
+stop_keepalive() {
+    kill "$ticker" 2>/dev/null
+}
+trap 'stop_keepalive' EXIT
+
 mode=$1
 shift
 case "$mode" in
@@ -66,7 +82,7 @@ deploy|update)
     reg=$root$persist/runs
     mkdir -p "$runs" "$reg" || die 1 "cannot create $ws/runs or $persist/runs on the pod"
     tmp=$(mktemp -d "$runs/.ccpod-deploy.XXXXXX") || die 1 "cannot create a temporary folder in $ws/runs"
-    trap 'rm -rf "$tmp"; rm -f "$reg/$dir.json.tmp"' EXIT
+    trap 'rm -rf "$tmp"; rm -f "$reg/$dir.json.tmp"; stop_keepalive' EXIT
     trap 'exit 130' HUP INT TERM
     cat > "$tmp/bundle" || die 1 "cannot store the bundle on the pod"
     if [ "$mode" = deploy ]; then
@@ -85,7 +101,7 @@ deploy|update)
         [ -e "$runs/$dir" ] && die 13 "$ws/runs/$dir already exists on the pod"
         chmod 700 "$tmp"
         mv "$tmp" "$runs/$dir" || die 1 "cannot move the run into $ws/runs/$dir"
-        trap - EXIT
+        trap 'stop_keepalive' EXIT
         mv "$reg/$dir.json.tmp" "$reg/$dir.json" || die 1 "cannot write the run's record in $persist/runs"
     else
         code=$runs/$dir/code

@@ -21,6 +21,9 @@ public struct PodSettings: Sendable, Equatable {
     public var sshOptions: [String]
     /// How Claude Code is installed and run on the pod (`ccpod setup`, `launch`).
     public var runtime: PodRuntime
+    /// Seconds without a byte from the pod before an exchange is given up
+    /// (`inactivityTimeout`; nil: `CCPOD_TIMEOUT`, else 60).
+    public var inactivityTimeout: Double?
 
     public init(
         name: String, direct: SSHEndpoint? = nil, identity: String? = nil, proxy: SSHEndpoint? = nil,
@@ -83,6 +86,7 @@ public struct PodSettings: Sendable, Equatable {
 /// identity = "/home/me/.ssh/id_ed25519"
 /// runpodId = "abc123"
 /// claudeDir = "/root/.claude"
+/// inactivityTimeout = 120   # seconds without a byte from the pod (default 60)
 /// ```
 /// Sections ccpod does not know about are kept as they are when the file is saved.
 public struct CCPodConfig: Sendable, Equatable {
@@ -176,6 +180,12 @@ public struct CCPodConfig: Sendable, Equatable {
         if let s = try string("binDir") { pod.runtime.binDir = s }
         if let s = try string("tmux") { pod.runtime.tmux = s }
         if let s = try string("tmuxSocket") { pod.runtime.tmuxSocket = s }
+        if let v = t["inactivityTimeout"] {
+            guard let seconds = v.double ?? v.int.map(Double.init), seconds > 0, seconds <= 86400 else {
+                throw bad("inactivityTimeout must be a positive number of seconds, at most 86400")
+            }
+            pod.inactivityTimeout = seconds
+        }
         if let v = t["sshOptions"] {
             guard let a = v.array else { throw bad("sshOptions must be a list of strings") }
             pod.sshOptions = try a.map { element in
@@ -219,6 +229,9 @@ public struct CCPodConfig: Sendable, Equatable {
             if pod.runtime.binDir != runtime.binDir { t["binDir"] = pod.runtime.binDir }
             if pod.runtime.tmux != runtime.tmux { t["tmux"] = pod.runtime.tmux }
             if let s = pod.runtime.tmuxSocket { t["tmuxSocket"] = s }
+            if let seconds = pod.inactivityTimeout {
+                if seconds == seconds.rounded() { t["inactivityTimeout"] = Int(seconds) } else { t["inactivityTimeout"] = seconds }
+            }
             podsTable[name] = t
         }
         if !pods.isEmpty { table["pods"] = podsTable }

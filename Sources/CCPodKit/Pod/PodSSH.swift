@@ -31,6 +31,7 @@ extension SSHConnection {
         try settings.checkIdentity()
         self.init(target: target, paths: settings.paths, locations: locations, connectTimeout: connectTimeout,
                   controlPersist: controlPersist, sshExecutable: sshExecutable, recorder: recorder)
+        inactivityTimeout = PodProcess.inactivityTimeout(configured: settings.inactivityTimeout)
     }
 }
 

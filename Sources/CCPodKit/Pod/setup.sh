@@ -10,8 +10,21 @@
 #   end STATUS
 # Nothing here reads stdin. Every change is a rename or a move of a complete
 # file, so an interrupted run leaves both places valid and the next run finishes.
+# While it works (an installer can be silent for minutes), `ccpod-alive` goes to
+# stderr every 5 s: ccpod takes silence for a stalled pod.
 
 set -u
+
+# The keepalive ticker; its sleep holds none of the pipes, so the answer ends as
+# soon as the script does.
+keepalive() {
+    while sleep 5 2>/dev/null; do
+        printf 'ccpod-alive\n' >&2 || exit 0
+    done
+}
+keepalive </dev/null >/dev/null &
+ticker=$!
+trap 'kill "$ticker" 2>/dev/null' EXIT
 mode=$1 claude_dir=$2 persist=$3 bin_dir=$4 install_cmd=$5
 install_tmux=$6 forget_auth=$7 tmux_prog=$8 tmux_socket=$9
 guard_days=36500

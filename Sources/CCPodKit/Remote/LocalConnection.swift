@@ -7,6 +7,8 @@ public struct LocalConnection: PodConnection {
     public let root: String
     public let paths: PodPaths
     public let recorder: ExecRecorder?
+    /// Seconds without a byte from the pod before an exchange is given up.
+    public var inactivityTimeout: TimeInterval = PodProcess.inactivityTimeout()
 
     public init(root: String, paths: PodPaths = PodPaths(), recorder: ExecRecorder? = nil) {
         var r = root
@@ -36,18 +38,4 @@ public struct LocalConnection: PodConnection {
     }
 
     public func explainFailure(status: Int32, stderr: String) -> CCPodError? { nil }
-}
-
-extension PodConnection {
-    /// Runs `command` on the pod through `invocation(remoteCommand:)`, feeding `input`,
-    /// and returns its output; failures of the transport itself are thrown as
-    /// explained errors, a failing remote command is returned as it is.
-    public func runCommand(_ command: String, input: Data? = nil) throws -> ChildProcess.Output {
-        let (arguments, environment) = try invocation(remoteCommand: command)
-        let output = try ChildProcess.run(arguments[0], Array(arguments.dropFirst()), input: input, environment: environment)
-        if output.status != 0, let error = explainFailure(status: output.status, stderr: output.stderrText) {
-            throw error
-        }
-        return output
-    }
 }

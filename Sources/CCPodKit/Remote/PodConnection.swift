@@ -44,4 +44,25 @@ public protocol PodConnection: Sendable {
     /// Turns a failed call (exit status and stderr of the local process) into an
     /// error a user can act on, or nil when the remote command itself failed.
     func explainFailure(status: Int32, stderr: String) -> CCPodError?
+    /// Seconds without a byte from the pod before an exchange is given up (see `PodProcess`).
+    var inactivityTimeout: TimeInterval { get }
+}
+
+extension PodConnection {
+    /// `CCPOD_TIMEOUT` when set, else 60 s.
+    public var inactivityTimeout: TimeInterval { PodProcess.inactivityTimeout() }
+
+    /// This connection with another inactivity timeout (the `--timeout` flag). Only
+    /// ccpod's own connections can carry one; others are returned as they are.
+    public func withInactivityTimeout(_ seconds: TimeInterval) -> any PodConnection {
+        if var ssh = self as? SSHConnection {
+            ssh.inactivityTimeout = seconds
+            return ssh
+        }
+        if var local = self as? LocalConnection {
+            local.inactivityTimeout = seconds
+            return local
+        }
+        return self
+    }
 }

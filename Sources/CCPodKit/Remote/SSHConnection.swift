@@ -22,6 +22,8 @@ public struct SSHConnection: PodConnection {
     public var sshExecutable: String
     /// Also told about every invocation (besides `ExecRecorder.shared`).
     public let recorder: ExecRecorder?
+    /// Seconds without a byte from the pod before an exchange is given up.
+    public var inactivityTimeout: TimeInterval
 
     /// A connection to `target`; `paths` are where things live on the pod.
     public init(
@@ -36,6 +38,7 @@ public struct SSHConnection: PodConnection {
         self.controlPersist = controlPersist
         self.sshExecutable = sshExecutable
         self.recorder = recorder
+        inactivityTimeout = PodProcess.inactivityTimeout()
     }
 
     /// `<state>/known_hosts/<pod>`.

@@ -36,6 +36,8 @@
 #                           bytes of all of them back to back (total bytes)
 #   W <message>                                         a warning
 #   END ok
+# Stderr: `ccpod-alive` every 5 s while the agent runs (ccpod takes silence on
+# both streams for a stalled pod), and whatever the tools say.
 # shellcheck shell=sh
 
 PROTOCOL=2
@@ -55,6 +57,21 @@ for tool in awk sed find sort join head tail xargs sha256sum mktemp; do
     command -v "$tool" >/dev/null 2>&1 || fail "the pod has no $tool, which ccpod needs there; install it (on Debian or Ubuntu: apt-get install coreutils findutils sed mawk)"
 done
 req_comp=${2:-none}
+
+# A keepalive line on stderr every 5 s until the agent exits (stdout carries the
+# answer, compressed maybe: it stays out). Its sleep holds none of the pipes, so
+# the answer ends as soon as the agent does.
+keepalive() {
+    while sleep 5 2>/dev/null; do
+        printf 'ccpod-alive\n' >&2 || exit 0
+    done
+}
+keepalive </dev/null >/dev/null &
+ticker=$!
+stop_keepalive() {
+    kill "$ticker" 2>/dev/null
+}
+trap 'stop_keepalive' EXIT
 
 # --- small helpers ------------------------------------------------------------
 
@@ -349,6 +366,7 @@ cleanup() {
         (cd "$base" 2>/dev/null && xargs -r -d '\n' rm -rf -- < "$work/stages")
     fi
     rm -rf "$work"
+    stop_keepalive
 }
 
 run_agent() {

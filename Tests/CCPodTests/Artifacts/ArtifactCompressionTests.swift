@@ -24,7 +24,7 @@ struct ArtifactCompressionTests {
     static func answer(_ bed: ArtifactTestBed, _ records: String, response: Compression) throws -> Data {
         let command = ArtifactsScript.remoteCommand(rootPrefix: bed.podRoot, runDir: bed.podDirectory, tops: ["."])
         let request = "CCPOD-ART-REQ \(ArtifactsScript.protocolVersion) none \(response.rawValue)\n\(records)END\n"
-        let out = try bed.connection.runCommand(command, input: Data(request.utf8))
+        let out = try bed.connection.runCommand(command, input: Data(request.utf8), outputLimit: 256 << 20)
         #expect(out.status == 0, "\(out.stderrText)")
         // Phase 1: a header line, `LIST <compression> <bytes>`, that many bytes.
         var rest = out.stdout[...]

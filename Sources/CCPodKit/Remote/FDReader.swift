@@ -1,0 +1,182 @@
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A buffered reader over a file descriptor that can hand out lines and exact byte counts.
+///
+/// With a watchdog, every read first waits for data or for the watchdog to stop the
+/// exchange (then it throws `PodWatchdog.Stopped`), and every byte read counts as a
+/// sign of life from the pod.
+final class FDReader: @unchecked Sendable {
+    let fd: Int32
+    let watchdog: PodWatchdog?
+    private var buffer = [UInt8]()
+    private var start = 0
+    /// Set once a read found the end of the stream (or failed): what went wrong after
+    /// that is a cut answer, not a wrong one.
+    private(set) var reachedEnd = false
+
+    init(fd: Int32, watchdog: PodWatchdog? = nil) {
+        self.fd = fd
+        self.watchdog = watchdog
+    }
+
+    /// Bytes read ahead but not consumed (handed to the next reader of the stream).
+    func takeBuffered() -> Data {
+        let rest = Data(buffer[start...])
+        buffer.removeAll()
+        start = 0
+        return rest
+    }
+
+    /// One read(2) of at most `count` bytes; 0 at the end of the stream.
+    private func readSome(_ pointer: UnsafeMutableRawPointer, _ count: Int) throws -> Int {
+        while true {
+            if let watchdog, !watchdog.wait(for: fd, events: Int16(POLLIN)) { throw watchdog.stoppedError }
+            let n = Glibc_read(fd, pointer, count)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                reachedEnd = true
+                throw CCPodError.io("cannot read the pod's answer: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { reachedEnd = true } else { watchdog?.touch() }
+            return n
+        }
+    }
+
+    private func fill() throws -> Bool {
+        if start > 0 { buffer.removeSubrange(0..<start); start = 0 }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let n = try chunk.withUnsafeMutableBytes { try readSome($0.baseAddress!, $0.count) }
+        if n == 0 { return false }
+        buffer.append(contentsOf: chunk[0..<n])
+        return true
+    }
+
+    /// Reads one line without its newline; nil at end of stream. A line longer than
+    /// `limit` is refused before more of it is read.
+    func readLine(limit: Int) throws -> [UInt8]? {
+        var searched = 0
+        while true {
+            if let nl = buffer[(start + searched)...].firstIndex(of: 0x0A) {
+                let line = Array(buffer[start..<nl])
+                start = nl + 1
+                return line
+            }
+            searched = buffer.count - start
+            if buffer.count - start > limit { throw CCPodError.badData("the pod's answer has an overlong line") }
+            if try !fill() { return nil }
+        }
+    }
+
+    /// Hands exactly `remaining` bytes to `sink` in chunks and hashes them: what was read
+    /// ahead first, then straight from the descriptor in large reads. `remaining` tells
+    /// the caller how much was left when it throws.
+    func stream(_ remaining: inout Int64, hasher: inout SHA256, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if start < buffer.count && remaining > 0 {
+            let take = Int(min(Int64(buffer.count - start), remaining))
+            try buffer[start..<(start + take)].withUnsafeBytes { raw in
+                hasher.update(bufferPointer: raw)
+                try sink(raw)
+            }
+            start += take
+            remaining -= Int64(take)
+        }
+        guard remaining > 0 else { return }
+        let size = 1 << 20
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        defer { chunk.deallocate() }
+        while remaining > 0 {
+            let want = Int(min(Int64(size), remaining))
+            let n = try readSome(chunk.baseAddress!, want)
+            if n == 0 { throw CCPodError.badData("the pod's answer ended in the middle of a file") }
+            let raw = UnsafeRawBufferPointer(rebasing: chunk[0..<n])
+            hasher.update(bufferPointer: raw)
+            try sink(raw)
+            remaining -= Int64(n)
+        }
+    }
+
+    /// Copies exactly `count` bytes to a new file and returns their SHA-256 and newline count.
+    func copy(_ count: Int64, toFile path: String, progress: TransferProgress? = nil) throws -> (sha256: String, lines: Int) {
+        let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw CCPodError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(out) }
+        var hasher = SHA256()
+        var lines = 0
+        var remaining = count
+        // Written out to disk as it arrives, so flushing it later finds little to do.
+        var behind = WriteBehind(fd: out, offset: 0)
+        while remaining > 0 {
+            if start == buffer.count {
+                if try !fill() { throw CCPodError.badData("the pod's answer ended in the middle of a file") }
+            }
+            let take = Int(min(Int64(buffer.count - start), remaining))
+            try buffer[start..<(start + take)].withUnsafeBytes { raw in
+                hasher.update(bufferPointer: raw)
+                lines += SHA256Hex.newlines(in: raw)
+                try FileDescriptorIO.writeAll(out, raw, path: path)
+            }
+            behind.wrote(take)
+            start += take
+            remaining -= Int64(take)
+            progress?.moved(take)
+        }
+        behind.finish()
+        return (SHA256Hex.hex(hasher.finalize()), lines)
+    }
+
+    /// Reads everything up to the end of the stream, at most `limit` bytes; nil when
+    /// there is more (the rest is left unread).
+    func readToEnd(limit: Int) throws -> Data? {
+        var data = Data(buffer[start...])
+        buffer.removeAll()
+        start = 0
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while data.count <= limit {
+            let n = try chunk.withUnsafeMutableBytes { try readSome($0.baseAddress!, $0.count) }
+            if n == 0 { return data }
+            data.append(contentsOf: chunk[0..<n])
+        }
+        return nil
+    }
+}
+
+/// Where a request to the pod is written: a pipe whose writes give up when the
+/// exchange's watchdog stops it, instead of waiting for a pod that stopped reading.
+struct PodInput: Sendable {
+    let fd: Int32
+    let watchdog: PodWatchdog?
+
+    /// `fd` is switched to non-blocking when there is a watchdog: it must be ccpod's
+    /// own end of a pipe (no child shares it).
+    init(fd: Int32, watchdog: PodWatchdog? = nil) {
+        self.fd = fd
+        self.watchdog = watchdog
+        if watchdog != nil { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    }
+
+    func write(_ buffer: UnsafeRawBufferPointer) throws {
+        guard let watchdog else { return try FileDescriptorIO.writeAll(fd, buffer, path: "the pod") }
+        var offset = 0
+        while offset < buffer.count {
+            let n = Glibc_write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if n >= 0 { offset += n; continue }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN:
+                if !watchdog.wait(for: fd, events: Int16(POLLOUT)) { throw watchdog.stoppedError }
+            default:
+                throw CCPodError.io("cannot write to the pod: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    func write(_ data: Data) throws {
+        try data.withUnsafeBytes { try write($0) }
+    }
+}
