@@ -31,7 +31,7 @@ public enum DeployScript {
         if let line = lines.last(where: { $0.hasPrefix("ccpod-deploy: ") }) {
             return TerminalText.escape(String(line.dropFirst("ccpod-deploy: ".count)))
         }
-        return lines.last.map(TerminalText.escape) ?? "no message"
+        return lines.last.map { TerminalText.escape($0) } ?? "no message"
     }
 
     /// Whether stderr says the pod's disk (or quota) is full.

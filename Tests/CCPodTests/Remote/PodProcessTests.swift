@@ -269,14 +269,3 @@ struct PodProcessChannelTests {
         #expect(text.text.hasSuffix("the end\n"))
     }
 }
-
-@Suite struct TerminalTextTests {
-    @Test func controlsAndBidiOverridesAreEscapedVisibly() {
-        #expect(TerminalText.escape("plain ünï text\tand a tab") == "plain ünï text\tand a tab")
-        #expect(TerminalText.escape("a\u{1B}[2Jb") == "a\\u001b[2Jb")
-        #expect(TerminalText.escape("x\u{9B}y\u{7F}") == "x\\u009by\\u007f")
-        #expect(TerminalText.escape("evil\u{202E}gpj.exe") == "evil\\u202egpj.exe")
-        #expect(TerminalText.escape("\u{2066}a\u{2069}") == "\\u2066a\\u2069")
-        #expect(TerminalText.escape("two\nlines\r") == "two\\u000alines\\u000d")
-    }
-}
