@@ -116,7 +116,8 @@ struct HostileArtifactsTests {
         Row(name: "check: free space past Int64", command: ["check"], exchange: .check,
             answer: [.send(Data("df /dev/x 1 1 9223372036854775807 1% /work\n".utf8)), .honest], expect: [0, 65, 69], within: prompt),
         Row(name: "check: escapes in setup details", command: ["check"], exchange: .check,
-            answer: [.send(Data("step claude ok /usr/bin/\(Wire.escapes)\nclaude-version 2.1 \(Wire.escapes)\n".utf8)), .honest],
+            answer: [.send(Data(("step claude ok /usr/bin/\(Wire.escapes)\ninfo claude-version 2.1 \(Wire.escapes)\n"
+                + "info gpu NVIDIA \(Wire.escapes)\ninfo tmux ccpod-\(Wire.escapes.filter { $0 != " " }) 1 1764000000\nlog \(Wire.escapes)\n").utf8)), .honest],
             expect: [0, 65, 69], within: prompt),
     ]
 

@@ -57,10 +57,10 @@ enum Wire {
     }
 
     /// A new file the pod offers: its state, then its data.
-    static func newFile(_ path: String, _ content: String = line) -> String {
+    static func newFile(_ path: String, _ content: String = line, mtime: String = "1764000000.0000000000") -> String {
         let sha = SHA256Hex.of(Data(content.utf8))
         let n = content.utf8.count
-        return "S\tnew\t\(n)\t1764000000.0000000000\t1\t\(sha)\t\(path)\nD\t0\t\(n)\t\(sha)\t\(path)\n\(content)"
+        return "S\tnew\t\(n)\t\(mtime)\t1\t\(sha)\t\(path)\nD\t0\t\(n)\t\(sha)\t\(path)\n\(content)"
     }
 
     static let end = "END\tok\n"
@@ -129,6 +129,8 @@ enum HostileCheck {
                                   environment: ["CCPOD_TIMEOUT": String(Int(HostileCase.timeout))],
                                   hardLimit: row.within + 10, stderrIsTerminal: row.terminal)
         let what = "\(row.name): \(outcome.summary)"
+        // One line per row in the run's output: what the binary did, for the record.
+        print("hostile row: \(row.name): \(outcome.summary.replacingOccurrences(of: "\n", with: " / "))")
 
         // The crafted answer was played: otherwise the row proves nothing.
         #expect(pod.unplayed == 0, "\(row.name): ccpod never ran the exchange the crafted answer was for")
