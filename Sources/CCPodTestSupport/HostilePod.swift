@@ -69,8 +69,11 @@ public final class HostilePod: @unchecked Sendable {
         public var seconds: Double
         /// Whether the harness had to kill it (over its hard time or memory limit).
         public var killedByHarness: String?
+        /// The first and last 512 KB of each stream, and how long each was.
         public var stdout: Data
         public var stderr: Data
+        public var stderrBytes: Int64 = 0
+        public var stdoutBytes: Int64 = 0
         public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
         public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
         public var summary: String {
@@ -246,8 +249,14 @@ public final class HostilePod: @unchecked Sendable {
                               hardLimit: hardLimit, memoryLimit: memoryLimit, stderrIsTerminal: stderrIsTerminal, started: started)
     }
 
-    /// Spawns `executable`, stdout and stderr to files (or stderr to a pseudo-terminal),
-    /// and waits with wait4() for its exit status and peak RSS.
+    /// Spawns `executable` in a process group of its own, stdout and stderr to files (or
+    /// stderr to a pseudo-terminal), and waits for its exit status and peak RSS.
+    ///
+    /// Peak RSS is wait4()'s `ru_maxrss` of the ccpod process, taken by GNU time
+    /// (`/usr/bin/time -f %M`), which forks it: `ru_maxrss` of a process spawned straight
+    /// from here starts at this test process's own high-water mark (posix_spawn shares our
+    /// memory until exec, and exec keeps the larger figure), so a big test run would make
+    /// every command look big. Without GNU time, the peak of VmHWM sampled from /proc.
     public static func spawnAndWait(_ executable: String, _ arguments: [String], environment: [String: String],
                                     directory: String? = nil, hardLimit: Double = 45, memoryLimit: Int64 = 400 << 20,
                                     stderrIsTerminal: Bool = false, started: (pid_t) -> Void = { _ in }) throws -> Outcome {
@@ -256,6 +265,7 @@ public final class HostilePod: @unchecked Sendable {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let outPath = scratch.appendingPathComponent("stdout").path
         let errPath = scratch.appendingPathComponent("stderr").path
+        let rssPath = scratch.appendingPathComponent("rusage").path
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -266,21 +276,26 @@ public final class HostilePod: @unchecked Sendable {
         if stderrIsTerminal {
             let pty = try PseudoTerminal()
             posix_spawn_file_actions_adddup2(&actions, pty.replica, 2)
-            posix_spawn_file_actions_addclose(&actions, pty.replica)
-            posix_spawn_file_actions_addclose(&actions, pty.primary)
             terminal = pty
         } else {
             posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
         // The child changes directory itself (posix_spawn has no portable chdir, and this
         // process's own directory is shared by every test running at once): sh execs it.
-        let command = directory.map { ["/bin/sh", "-c", "cd \"$0\" || exit 127; exec \"$@\"", $0, executable] } ?? [executable]
+        var command = directory.map { ["/bin/sh", "-c", "cd \"$0\" || exit 127; exec \"$@\"", $0, executable] } ?? [executable]
+        let timed = FileManager.default.isExecutableFile(atPath: "/usr/bin/time")
+        if timed { command = ["/usr/bin/time", "-f", "%M", "-o", rssPath] + command }
         var argv: [UnsafeMutablePointer<CChar>?] = (command + arguments).map { strdup($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
         var pid: pid_t = 0
         let start = Date()
-        let rc = posix_spawn(&pid, command[0], &actions, nil, &argv, &envp)
+        let rc = posix_spawn(&pid, command[0], &actions, &attributes, &argv, &envp)
         guard rc == 0 else {
             terminal?.close()
             throw NSError(domain: "HostilePod", code: Int(rc), userInfo: [NSLocalizedDescriptionKey: "cannot start \(executable): \(String(cString: strerror(rc)))"])
@@ -292,44 +307,82 @@ public final class HostilePod: @unchecked Sendable {
         var status: Int32 = 0
         var usage = rusage()
         var killed: String?
+        var sampledPeak: Int64 = 0
+        var lastSample = Date.distantPast
         while true {
             let r = wait4(pid, &status, WNOHANG, &usage)
             if r == pid { break }
             if r < 0 && errno != EINTR { break }
-            let elapsed = Date().timeIntervalSince(start)
-            if killed == nil {
-                if elapsed > hardLimit {
-                    killed = "still running after \(Int(hardLimit)) s"
-                    kill(pid, SIGKILL)
-                } else if let rss = currentRSS(pid), rss > memoryLimit {
+            let now = Date()
+            if now.timeIntervalSince(lastSample) > 0.05 {
+                lastSample = now
+                let (rss, hwm) = groupMemory(pid, skipping: timed ? pid : nil)
+                sampledPeak = max(sampledPeak, hwm)
+                if killed == nil && rss > memoryLimit {
                     killed = "resident memory passed \(memoryLimit >> 20) MB"
-                    kill(pid, SIGKILL)
+                    kill(-pid, SIGKILL)
                 }
             }
-            usleep(20_000)
+            if killed == nil && now.timeIntervalSince(start) > hardLimit {
+                killed = "still running after \(Int(hardLimit)) s"
+                kill(-pid, SIGKILL)
+            }
+            usleep(10_000)
         }
+        // Whatever it left behind in its group (a stalled ssh) goes too.
+        kill(-pid, SIGKILL)
         let seconds = Date().timeIntervalSince(start)
-        #if canImport(Darwin)
-        let peak = Int64(usage.ru_maxrss)
-        #else
-        let peak = Int64(usage.ru_maxrss) * 1024
-        #endif
-        let exited = (status & 0x7f) == 0
-        let stderr = drained.map { $0() } ?? (FileManager.default.contents(atPath: errPath) ?? Data())
+        var exitStatus: Int32? = (status & 0x7f) == 0 ? (status >> 8) & 0xff : nil
+        var signal: Int32? = (status & 0x7f) == 0 ? nil : status & 0x7f
+        var peak = sampledPeak
+        if timed, let report = try? String(contentsOfFile: rssPath, encoding: .utf8) {
+            // GNU time: "Command terminated by signal N" when it was, then the peak in KB.
+            let lines = report.split(separator: "\n")
+            if let kb = lines.last.flatMap({ Int64($0.trimmingCharacters(in: .whitespaces)) }) { peak = kb * 1024 }
+            if let line = lines.first(where: { $0.hasPrefix("Command terminated by signal ") }),
+               let n = Int32(line.split(separator: " ").last ?? "") {
+                signal = n
+                exitStatus = nil
+            }
+        }
+        let stderr = drained.map { $0() } ?? readBounded(errPath)
         terminal?.close()
-        return Outcome(status: exited ? (status >> 8) & 0xff : nil, signal: exited ? nil : status & 0x7f,
-                       peakRSSBytes: peak, seconds: seconds, killedByHarness: killed,
-                       stdout: FileManager.default.contents(atPath: outPath) ?? Data(), stderr: stderr)
+        return Outcome(status: exitStatus, signal: signal, peakRSSBytes: peak, seconds: seconds, killedByHarness: killed,
+                       stdout: readBounded(outPath), stderr: stderr, stderrBytes: fileSize(errPath) ?? Int64(stderr.count),
+                       stdoutBytes: fileSize(outPath) ?? 0)
     }
 
-    /// VmRSS of a running process in bytes (Linux), nil where /proc is absent.
-    static func currentRSS(_ pid: pid_t) -> Int64? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let kb = line.split(separator: " ").dropFirst().first.flatMap { Int64($0) }
-            return kb.map { $0 * 1024 }
+    /// The first and last 512 KB of a file: an endless output must not fill this process.
+    static func readBounded(_ path: String) -> Data {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return Data() }
+        defer { try? handle.close() }
+        let size = fileSize(path) ?? 0
+        let half = 512 * 1024
+        if size <= Int64(2 * half) { return (try? handle.readToEnd()) ?? Data() }
+        let head = (try? handle.read(upToCount: half)) ?? Data()
+        try? handle.seek(toOffset: UInt64(size) - UInt64(half))
+        let tail = (try? handle.read(upToCount: half)) ?? Data()
+        return head + Data("\n[…]\n".utf8) + tail
+    }
+
+    static func fileSize(_ path: String) -> Int64? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : nil
+    }
+
+    /// The largest VmRSS and VmHWM (bytes) among the processes of group `group` (Linux /proc).
+    static func groupMemory(_ group: pid_t, skipping: pid_t?) -> (rss: Int64, hwm: Int64) {
+        var rss: Int64 = 0, hwm: Int64 = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(name), pid != skipping else { continue }
+            guard getpgid(pid) == group else { continue }
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") || line.hasPrefix("VmHWM:") {
+                let kb = (line.split(separator: " ").dropFirst().first.flatMap { Int64($0) } ?? 0) * 1024
+                if line.hasPrefix("VmRSS:") { rss = max(rss, kb) } else { hwm = max(hwm, kb) }
+            }
         }
-        return nil
+        return (rss, hwm)
     }
 }
 

@@ -98,15 +98,21 @@ import Testing
             for _ in 0..<2 {
                 guard let nl = data.firstIndex(of: 0x0A) else { return }
                 if data.starts(with: Data("LIST ".utf8)) {
-                    let count = Int(String(decoding: data[data.startIndex..<nl], as: UTF8.self).split(separator: " ").last ?? "") ?? 0
-                    let listing = data[(nl + 1)..<(nl + 1 + count)]
-                    seeds["artifacts-listing", default: [:]][name] = Data(listing)
+                    let words = String(decoding: data[data.startIndex..<nl], as: UTF8.self).split(separator: " ").map(String.init)
+                    let count = Int(words.last ?? "") ?? 0
+                    var listing = Data(data[(nl + 1)..<(nl + 1 + count)])
+                    // The script compresses the listing when the pod has zstd or gzip; the parser reads it plain.
+                    if words.count == 3, words[1] != "none" {
+                        listing = try ChildProcess.run(words[1], ["-d", "-c"], input: listing).stdout
+                    }
+                    seeds["artifacts-listing", default: [:]][name] = listing
                     data = Data(data[(nl + 1 + count)...])
                     break
                 }
                 data = Data(data[(nl + 1)...])
             }
-            if !data.isEmpty { seeds["artifacts-transfer", default: [:]][name] = data }
+            // AnswerParsers.artifactsTransfer answers the first pull's listing: only that answer fits it.
+            if !data.isEmpty && name == "first-pull" { seeds["artifacts-transfer", default: [:]][name] = data }
         }
         try pull("first-pull")
         let grow = try FileHandle(forWritingTo: URL(fileURLWithPath: art.pod("checkpoints/c.bin")))

@@ -109,6 +109,8 @@ struct HostileArtifactsTests {
             answer: [.silence(seconds: 60)], expect: stalled, within: prompt),
         Row(name: "runs: escapes", command: ["runs"], exchange: .runs,
             answer: [.send(Data("\(Wire.escapes)\n".utf8)), .honest], expect: [0, 65], within: prompt),
+        Row(name: "runs: escapes in a run's fields and tmux session names", command: ["runs"], exchange: .runs,
+            answer: [.send(Data(Self.runsWithEscapes.utf8))], expect: [0], within: prompt),
         Row(name: "check: endless output", command: ["check"], exchange: .check,
             answer: [.endless(line: "tool zstd 1")], expect: [65, 69], within: Row.endless),
         Row(name: "check: silence", command: ["check"], exchange: .check,
@@ -120,6 +122,12 @@ struct HostileArtifactsTests {
                 + "info gpu NVIDIA \(Wire.escapes)\ninfo tmux ccpod-\(Wire.escapes.filter { $0 != " " }) 1 1764000000\nlog \(Wire.escapes)\n").utf8)), .honest],
             expect: [0, 65, 69], within: prompt),
     ]
+
+    /// A runs registry whose strings carry escapes (JSON `\\u001b` decodes to ESC), and a tmux session named with them.
+    static let runsWithEscapes = "J\t{\"name\":\"r1\",\"folder\":\"r1_20261201-000000\",\"directory\":\"/work/runs/r1_20261201-000000\","
+        + "\"created\":\"2026-12-01T00:00:00Z\\u001b[2J\",\"deployed\":\"2026-12-01T00:00:00Z\",\"tag\":\"ccpod/r1\\u001b]0;owned\\u0007\","
+        + "\"commit\":\"0123456789abcdef\\u009b31m\",\"project\":\"/work/demo\\u202e\",\"snapshot\":false}\n"
+        + "E\tr1_20261201-000000\nK\tr1_20261201-000000\t12\nT\tccpod-r1\u{1B}]0;owned\u{07}\u{202E}\t/work/runs/r1_20261201-000000/code\n"
 
     @Test(arguments: rows)
     func aCraftedArtifactsAnswer(_ row: HostileCase) throws {

@@ -141,6 +141,8 @@ enum HostileCheck {
         #expect(outcome.peakRSSBytes < megabytes100, "\(what)")
         // (d) within the inactivity timeout plus slack.
         #expect(outcome.seconds <= row.within, "\(what)")
+        // The terminal is not flooded either: many warnings end as "and N more".
+        #expect(outcome.stderrBytes < 1 << 20, "\(row.name): \(outcome.stderrBytes) bytes on stderr")
         // (a) nothing written outside the allowed paths.
         let claudeChanges = FolderSnapshot(pod.claudeDir).changes(since: claudeBefore)
             .filter { !isAllowed($0, row.allowed, snapshot: FolderSnapshot(pod.claudeDir)) }
