@@ -146,6 +146,15 @@ import Testing
         seeds["deploy-output", default: [:]]["list"] = list.stdout
         let records = try pod.runCommand(DeployScript.remoteCommand("records", [pod.rootPrefix, paths.workspace, paths.persistentDir]))
         seeds["deploy-output", default: [:]]["records"] = records.stdout
+        // Text answers name this machine's temporary folders: written as a pod's paths instead.
+        for target in ["setup-output", "probe-output", "deploy-output"] {
+            for (name, data) in seeds[target] ?? [:] {
+                let text = String(decoding: data, as: UTF8.self)
+                    .replacingOccurrences(of: podRoot, with: "")
+                    .replacingOccurrences(of: git.root.deletingLastPathComponent().path, with: "/home/me")
+                seeds[target]?[name] = Data(text.utf8)
+            }
+        }
         return seeds
     }
 
