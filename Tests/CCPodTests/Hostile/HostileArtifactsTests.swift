@@ -15,7 +15,14 @@ struct HostileArtifactsTests {
     static let max = Wire.max
     static let data = "D\t0\t5\tresults/a.txt\n\(Wire.hello)Z\t\(Wire.helloSha)\tresults/a.txt\n"
 
-    static let rows: [Row] = [
+    /// Names say which agent (a row's name is its test's name in the run's output).
+    static let rows: [Row] = artifactsRows.map { row in
+        var named = row
+        if row.exchange == .artifacts { named.name = "artifacts: " + row.name }
+        return named
+    }
+
+    static let artifactsRows: [Row] = [
         // Sizes in the listing.
         Row(name: "two sizes that add past Int64", command: pull, exchange: .artifacts,
             answer: Wire.artifacts(Wire.listing("R\tok\nX\t1000\nF\t\(max)\t1.0\tresults/a.bin\nF\t\(max)\t1.0\tresults/b.bin\n")),
