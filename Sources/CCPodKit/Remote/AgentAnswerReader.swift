@@ -17,6 +17,9 @@ struct AgentAnswerReader {
     struct Limits: Sendable {
         /// Warnings kept; the rest are counted.
         var warnings = 100
+        /// Warnings at all: an honest agent says a few per file at most, so an answer
+        /// that goes on past this is a pod talking without end, refused.
+        var warningsInAll = 10_000
         /// State and data records together (memory grows with them: about 300 bytes each).
         var records: Int
         static let lineLength = 64 * 1024
@@ -134,6 +137,9 @@ struct AgentAnswerReader {
                     result.records.append(.warning(TerminalText.escape(fields.dropFirst().joined(separator: " "))))
                 } else {
                     result.warningsLeftOut += 1
+                    if warnings + result.warningsLeftOut > limits.warningsInAll {
+                        throw bad("more than \(limits.warningsInAll) warnings")
+                    }
                 }
             case "S":
                 try count()

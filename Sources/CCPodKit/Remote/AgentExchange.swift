@@ -107,11 +107,23 @@ public struct AgentExchange: Sendable {
         var parseError: Error?
         // The agent answered with its header: what it says from here on is its own.
         var agentSpoke = false
+        // Something other than the agent answered (a login banner, a shell's greeting):
+        // that, not the connection, is what the user reads.
+        var otherAnswer = false
         do {
-            let header = try process.answer.readLine(limit: 4096)
-            let parts = header.map { String(decoding: $0, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false) }
-            guard let parts, parts.count == 3, parts[0] == "CCPOD-AGENT" else {
-                throw AgentAnswerError.notAnAgent
+            let header: [UInt8]?
+            do {
+                header = try process.answer.readLine(limit: 4096)
+            } catch let error as CCPodError where error.status == .badData {
+                otherAnswer = true
+                throw CCPodError.badData("the pod \(pod) answered with a line over 4 KiB where ccpod's agent starts; nothing was changed here; run `ccpod check --pod \(pod)`")
+            }
+            guard let header else { throw AgentAnswerError.notAnAgent }
+            let parts = String(decoding: header, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0] == "CCPOD-AGENT" else {
+                otherAnswer = true
+                let said = TerminalText.escape(String(String(decoding: header, as: UTF8.self).prefix(80)))
+                throw CCPodError.badData("the pod \(pod) answered with \"\(said)\" instead of ccpod's agent (a login banner or a shell startup file that prints?); nothing was changed here; run `ccpod check --pod \(pod)`")
             }
             agentSpoke = true
             guard parts[1] == String(AgentScript.protocolVersion) else {
@@ -147,7 +159,7 @@ public struct AgentExchange: Sendable {
         if let local = writeError as? CCPodError, local.status == .ioError, !local.message.hasPrefix("cannot write to the pod") {
             throw local
         }
-        if agentSpoke, !cut, let rejected = parseError as? CCPodError { throw rejected }
+        if (agentSpoke && !cut) || otherAnswer, let rejected = parseError as? CCPodError { throw rejected }
         if let explained = connection.explainFailure(status: outcome.status, stderr: outcome.stderr) { throw explained }
         if agentSpoke, let error = parseError as? CCPodError { throw error }
         let detail = TerminalText.escape(outcome.stderr.split(separator: "\n").suffix(3).joined(separator: " / "))

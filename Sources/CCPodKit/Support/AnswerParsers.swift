@@ -46,7 +46,7 @@ public enum AnswerParsers {
         scratch.withLock { folder in
             guard let folder else { return false }
             clear(folder)
-            let listing = "R\tok\nX\t1000000000\nF\t5\t1764000000.0\tresults/a.txt\nF\t11\t1764000000.0\tresults/b.txt\n"
+            let listing = "R\tok\nV\t1000000000\nF\t5\t1764000000.0\tresults/a.txt\nF\t11\t1764000000.0\tresults/b.txt\n"
                 + "F\t300000\t1764000000.0\tcheckpoints/c.bin\n"
             let phase1 = "CCPOD-ART \(ArtifactsScript.protocolVersion) none\nLIST none \(listing.utf8.count)\n" + listing
             do {

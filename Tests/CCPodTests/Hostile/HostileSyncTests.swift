@@ -97,9 +97,12 @@ struct HostileSyncTests {
             answer: Wire.agent("W\thashing\n") + [.silence(seconds: 60)], expect: stalled, within: prompt),
 
         // Decompression bombs declared as the answer's compression.
+        // The crafted pod compresses 8 GiB of zeros as it sends them: zstd flushes its
+        // few bytes of output seconds apart, so ccpod may see the pod stall before the
+        // zeros arrive (69) instead of refusing the line they make (65). Either ends it.
         Row(name: "zstd bomb of zeros", command: pull, exchange: .agent,
             answer: [.readRequest, .send(Data(Wire.agentHeader("zstd").utf8)), .bomb(tool: "zstd", count: 8 << 30, line: nil)],
-            expect: bad, within: prompt),
+            expect: bad.union(stalled), within: prompt),
         Row(name: "gzip bomb of zeros", command: pull, exchange: .agent,
             answer: [.readRequest, .send(Data(Wire.agentHeader("gzip").utf8)), .bomb(tool: "gzip", count: 2 << 30, line: nil)],
             expect: bad, within: Row.endless),
