@@ -112,10 +112,24 @@ public struct PodAccess: Sendable {
     public func withRecovery<T>(_ pod: inout ResolvedPod, whenLost: () -> Void = {},
                                 _ body: (ResolvedPod) throws -> T) throws -> T {
         do {
-            return try body(pod)
+            return try firstTry(pod, body)
         } catch let error as CCPodError where isRecoverable(error, for: pod) {
             whenLost()
             pod = try recover(pod, after: error)
+            return try body(pod)
+        }
+    }
+
+    /// `body`, once more on a fresh connection when ssh's master lost its connection
+    /// before the command ran (a pod that restarted leaves a master behind that does not
+    /// know it yet): the stale master is closed, and the second try connects anew, or
+    /// fails as a restart does (refused, timed out, new host key) and is recovered.
+    private func firstTry<T>(_ pod: ResolvedPod, _ body: (ResolvedPod) throws -> T) throws -> T {
+        do {
+            return try body(pod)
+        } catch let error as CCPodError where error.sshFailure == .connectionLost {
+            guard let ssh = pod.connection as? SSHConnection else { throw error }
+            ssh.closeMaster()
             return try body(pod)
         }
     }

@@ -132,19 +132,14 @@ public enum PodChecker {
         let script = PodProbe.script(paths: connection.paths, rootPrefix: connection.rootPrefix) + "; " + setupCheck
         let start = DispatchTime.now()
         do {
-            let (args, env) = try connection.invocation(remoteCommand: script)
-            let out = try ChildProcess.run(args[0], Array(args.dropFirst()), environment: env)
+            // Through the process layer: bounded output, and a pod that goes silent is stopped.
+            let out = try connection.runCommand(script, activity: "checking the pod")
             endpoint.connectMs = milliseconds(since: start)
+            endpoint.reachable = true
+            endpoint.authenticated = true
             if out.status != 0 {
-                let failure = SSHConnection.classify(status: out.status, stderr: out.stderrText)
-                endpoint.failure = failure
-                endpoint.reachable = failure.map { $0 != .unreachable && $0 != .connectionRefused } ?? true
-                endpoint.authenticated = failure == nil || failure == .connectionLost
-                endpoint.error = connection.explainFailure(status: out.status, stderr: out.stderrText)?.message
-                    ?? "the probe failed with status \(out.status): \(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))"
+                endpoint.error = "the probe failed with status \(out.status): \(TerminalText.escape(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)))"
             } else {
-                endpoint.reachable = true
-                endpoint.authenticated = true
                 endpoint.exec = true
                 do {
                     report.probe = try PodProbe.parse(out.stdoutText, paths: connection.paths)
@@ -153,11 +148,17 @@ public enum PodChecker {
                     endpoint.error = "\(error)"
                 }
                 let again = DispatchTime.now()
-                if let (a, e) = try? connection.invocation(remoteCommand: "true"),
-                   let r = try? ChildProcess.run(a[0], Array(a.dropFirst()), environment: e), r.status == 0 {
+                if let r = try? connection.runCommand("true", activity: "timing a round trip"), r.status == 0 {
                     endpoint.roundTripMs = milliseconds(since: again)
                 }
             }
+        } catch let error as CCPodError {
+            // ssh's own failure (what a restart causes) says how far it got.
+            let failure = error.sshFailure
+            endpoint.failure = failure
+            endpoint.reachable = failure.map { $0 != .unreachable && $0 != .connectionRefused } ?? true
+            endpoint.authenticated = failure == nil || failure == .connectionLost
+            endpoint.error = error.message
         } catch {
             endpoint.error = "\(error)"
         }

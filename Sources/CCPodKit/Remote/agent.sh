@@ -38,6 +38,9 @@
 #   END ok
 # Stderr: `ccpod-alive` every 5 s while the agent runs (ccpod takes silence on
 # both streams for a stalled pod), and whatever the tools say.
+# Lock: after reading the request, the agent waits (up to 10 min) for
+# <state>/agent.lock (flock, else the folder agent.lock.d with the holder's pid),
+# so one agent at a time works on the Claude dir.
 # shellcheck shell=sh
 
 PROTOCOL=2
@@ -357,6 +360,40 @@ damaged() { # rels wanted got
 
 # --- request ------------------------------------------------------------------
 
+# One agent at a time works on this pod's Claude dir (two laptops, or two ccpods
+# with state dirs of their own): an exclusive lock held until the agent exits. With
+# flock(1) the kernel drops it when the agent dies (a lost connection ends the agent
+# with SIGHUP); without, a folder holding the holder's pid, taken over once that
+# process is gone. Waiting is bounded, and the keepalive tells ccpod meanwhile that
+# the agent is alive.
+lock_dir=''
+take_lock() { # folder
+    mkdir -p "$1" 2>/dev/null || return 0
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>>"$1/agent.lock" || return 0
+        flock -w 600 9 || fail "another ccpod has been working on this pod's Claude dir for 10 minutes; try again later"
+        return 0
+    fi
+    waited=0
+    until mkdir "$1/agent.lock.d" 2>/dev/null; do
+        holder=$(cat "$1/agent.lock.d/pid" 2>/dev/null) || holder=''
+        if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
+            rm -rf "$1/agent.lock.d"
+            continue
+        fi
+        # A holder that died before it wrote its pid: the folder is left a minute old.
+        if [ -z "$holder" ] && [ -n "$(find "$1/agent.lock.d" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+            rm -rf "$1/agent.lock.d"
+            continue
+        fi
+        [ "$waited" -lt 600 ] || fail "another ccpod has been working on this pod's Claude dir for 10 minutes; try again later"
+        sleep 1
+        waited=$((waited + 1))
+    done
+    printf '%s\n' "$$" > "$1/agent.lock.d/pid"
+    lock_dir="$1/agent.lock.d"
+}
+
 # Removes the work folder and whatever this run staged and did not place.
 cleanup() {
     # Hashers still running (a run that failed after the archive) finish first, so
@@ -366,6 +403,7 @@ cleanup() {
         (cd "$base" 2>/dev/null && xargs -r -d '\n' rm -rf -- < "$work/stages")
     fi
     rm -rf "$work"
+    [ -n "$lock_dir" ] && rm -rf "$lock_dir"
     stop_keepalive
 }
 
@@ -416,6 +454,7 @@ done
 [ -n "$claude" ] || fail "request names no Claude dir"
 base="$root$claude"
 jdir="$root$state/journal"
+[ -n "$state" ] && take_lock "$root$state"
 
 # --- response stream ----------------------------------------------------------
 

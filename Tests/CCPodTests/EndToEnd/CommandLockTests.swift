@@ -45,3 +45,37 @@ struct CommandLockTests {
         #expect(FileManager.default.fileExists(atPath: "\(root.path)/pod/root/.claude/projects/-x/7f2e1c3a-5b6d-4e8f-9a0b-1c2d3e4f5a6b.jsonl"))
     }
 }
+
+/// The pod's own lock: a ccpod with a state dir of its own (another laptop) waits
+/// while another agent works on the pod's Claude dir.
+@Suite(.enabled(if: ClaudeTestPaths.ccpodBinary != nil, "the ccpod binary was not built next to the tests"))
+struct PodLockTests {
+    @Test func anAgentWaitsForTheOneWorkingOnThePod() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ccpod-pl-\(UUID().uuidString.prefix(6))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let claude = root.appendingPathComponent("claude")
+        let session = "projects/-x/7f2e1c3a-5b6d-4e8f-9a0b-1c2d3e4f5a6b.jsonl"
+        try FileManager.default.createDirectory(at: claude.appendingPathComponent("projects/-x"), withIntermediateDirectories: true)
+        try Data("{\"type\":\"user\",\"sessionId\":\"s\"}\n".utf8).write(to: claude.appendingPathComponent(session))
+        let podState = root.appendingPathComponent("pod/workspace/claude-sessions/.ccpod")
+        try FileManager.default.createDirectory(at: podState, withIntermediateDirectories: true)
+        // Another agent holds the pod's lock for 3 s (flock, as the agent takes it).
+        let holder = try ChildProcess.spawn("/bin/sh", ["-c", "exec 9>>\"$1\"; flock 9; touch \"$1.held\"; sleep 3", "sh",
+                                                        podState.appendingPathComponent("agent.lock").path])
+        let held = podState.appendingPathComponent("agent.lock.held").path
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: held) && Date() < deadline { usleep(20_000) }
+        let env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": root.path,
+                   "XDG_CONFIG_HOME": root.appendingPathComponent("config").path,
+                   "XDG_STATE_HOME": root.appendingPathComponent("other-laptop-state").path]
+        let started = Date()
+        let out = try ChildProcess.run(ClaudeTestPaths.ccpodBinary!.path,
+                                       ["push", "--all", "--pod", "local:\(root.path)/pod", "--claude-dir", claude.path, "--busy-seconds", "0"],
+                                       environment: env)
+        let took = Date().timeIntervalSince(started)
+        _ = holder.wait()
+        #expect(out.status == 0, "\(out.stderrText)")
+        #expect(took >= 2, "the agent did not wait for the pod's lock (took \(took) s)")
+        #expect(FileManager.default.fileExists(atPath: "\(root.path)/pod/root/.claude/\(session)"))
+    }
+}

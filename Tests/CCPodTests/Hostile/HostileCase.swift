@@ -74,7 +74,7 @@ enum Wire {
         "CCPOD-ART \(artifactsVersion) \(tools)\nLIST none \(declared ?? String(records.utf8.count))\n" + records
     }
 
-    static let goodListing = listing("R\tok\nX\t1000000000\nF\t5\t1764000000.0\tresults/a.txt\n")
+    static let goodListing = listing("R\tok\nV\t1000000000\nF\t5\t1764000000.0\tresults/a.txt\n")
     static let hello = "hello"
     static let helloSha = SHA256Hex.of(Data(hello.utf8))
 
