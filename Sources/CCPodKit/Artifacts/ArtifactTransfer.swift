@@ -204,7 +204,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
             switch record {
             case .end(let ok):
                 guard ok else {
-                    throw ArtifactRejection(error: CCPodError.unavailable(
+                    // The agent's own failure, as the sync agent's: the pod answered (65).
+                    throw ArtifactRejection(error: CCPodError.badData(
                         "the artifacts agent on \(TerminalText.escape(connection.displayName)) stopped: \(lastWarning ?? "no reason given")"))
                 }
                 return

@@ -269,7 +269,7 @@ struct ArtifactHostileLimitsTests {
     /// A path, a reason or a version from the pod goes into an error message escaped.
     @Test(arguments: [
         ("D\t0\t5\tresults/\u{202E}txt.exe\n", "\\u202e", CCPodKit.ExitStatus.badData),
-        ("W\t\u{1B}[31mdisk full\nEND\tfailed\n", "\\u001b[31mdisk full", CCPodKit.ExitStatus.unavailable),
+        ("W\t\u{1B}[31mdisk full\nEND\tfailed\n", "\\u001b[31mdisk full", CCPodKit.ExitStatus.badData),
     ])
     func textInAnErrorIsEscaped(_ answer: String, _ shown: String, _ status: CCPodKit.ExitStatus) throws {
         let bed = try ArtifactTestBed()
