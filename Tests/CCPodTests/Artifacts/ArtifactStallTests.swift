@@ -2,13 +2,15 @@
 import Foundation
 import Testing
 
-/// A "pod" that lists, reads ccpod's request up to `END`, then says `answer` and goes
-/// silent for `silence` seconds (while printing a keepalive on stderr every half second
-/// for `aliveFor` seconds first), with a short inactivity timeout. The silence ends by
-/// itself, so a ccpod without a watchdog ends too, late, and the timing check fails.
+/// A "pod" that lists, reads ccpod's request up to `END`, prints a keepalive on stderr
+/// every half second for `aliveFor` seconds, says `answer`, does the same for `pauseFor`
+/// seconds, says `rest`, then goes silent for `silence` seconds; its inactivity timeout
+/// is short. The silence ends by itself, so a ccpod without a watchdog ends too, late,
+/// and the timing checks fail.
 struct StallingArtifactPod: PodConnection {
     let folder: String
     var aliveFor = 0
+    var pauseFor = 0
     var silence = 30
     var timeout: TimeInterval = 2
     var paths = PodPaths()
@@ -22,17 +24,29 @@ struct StallingArtifactPod: PodConnection {
         let phase1 = Data("CCPOD-ART \(ArtifactsScript.protocolVersion) none\nLIST none \(records.count)\n".utf8) + records
         try phase1.write(to: URL(fileURLWithPath: folder + "/listing"))
         try Data(answer.utf8).write(to: URL(fileURLWithPath: folder + "/answer"))
+        try Data().write(to: URL(fileURLWithPath: folder + "/rest"))
+    }
+
+    /// What the pod says after its pause.
+    func then(_ rest: String, after seconds: Int) throws -> StallingArtifactPod {
+        try Data(rest.utf8).write(to: URL(fileURLWithPath: folder + "/rest"))
+        var pod = self
+        pod.pauseFor = seconds
+        return pod
     }
 
     func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
         let script = """
             cat "$1/listing"
             while IFS= read -r l; do [ "$l" = END ] && break; done
-            i=0; while [ $i -lt $2 ]; do echo \(ArtifactsScript.keepalive) >&2; sleep 0.5; i=$((i + 1)); done
+            alive() { i=0; while [ $i -lt $1 ]; do echo \(ArtifactsScript.keepalive) >&2; sleep 0.5; i=$((i + 1)); done; }
+            alive $2
             cat "$1/answer"
-            sleep $3
+            alive $3
+            cat "$1/rest"
+            sleep $4
             """
-        return (["/bin/sh", "-c", script, "stalling", folder, String(aliveFor * 2), String(silence)], nil)
+        return (["/bin/sh", "-c", script, "stalling", folder, String(aliveFor * 2), String(pauseFor * 2), String(silence)], nil)
     }
 
     func explainFailure(status: Int32, stderr: String) -> CCPodError? { nil }
@@ -104,5 +118,49 @@ struct ArtifactStallTests {
         #expect(seconds >= 5, "the pod worked for 5 s, the pull took \(seconds) s")
         #expect(report.paths(.new) == ["results/a.txt"])
         #expect(ArtifactTestBed.read(bed.local("results/a.txt")) == Data(ten.utf8))
+    }
+
+    // MARK: - Ctrl-C (README "Artifacts"): the first stops after the file in flight, a second at once.
+
+    static let twoFiles = "R\tok\nV\t1000000\nF\t10\t1.0\tresults/a.txt\nF\t5\t1.0\tresults/b.txt\n"
+    static let restOfA = "hello" + "Z\t\(SHA256Hex.of(Data("hellohello".utf8)))\tresults/a.txt\n"
+        + "D\t0\t5\tresults/b.txt\nhelloZ\t\(sha)\tresults/b.txt\nEND\tok\n"
+
+    /// Runs a pull of a.txt (half now, the rest after `pause` s) and b.txt with `presses`
+    /// Ctrl-Cs one second in; the pod's inactivity timeout is long, so only Ctrl-C stops it.
+    func interruptedPull(_ bed: ArtifactTestBed, presses: Int, pause: Int) throws -> (ArtifactReport, seconds: Double) {
+        var pod = try StallingArtifactPod(folder: bed.root.path, listing: Self.twoFiles, answer: "D\t0\t10\tresults/a.txt\nhello")
+            .then(Self.restOfA, after: pause)
+        pod.timeout = 60
+        var stalling = bed
+        stalling.connection = pod
+        let transfer = stalling.transfer(.pull)
+        let started = Date()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { for _ in 0..<presses { transfer.cancel() } }
+        let report = try transfer.run()
+        return (report, Date().timeIntervalSince(started))
+    }
+
+    /// One Ctrl-C: the file in flight arrives whole, the next is left for the next pull.
+    @Test func oneCtrlCStopsAfterTheFileInFlight() throws {
+        let bed = try ArtifactTestBed()
+        defer { bed.remove() }
+        let (report, seconds) = try interruptedPull(bed, presses: 1, pause: 3)
+        #expect(report.interrupted)
+        #expect(seconds < 15, "took \(seconds) s")
+        #expect(ArtifactTestBed.read(bed.local("results/a.txt")) == Data("hellohello".utf8))
+        #expect(!FileManager.default.fileExists(atPath: bed.local("results/b.txt")))
+        #expect(report.action("results/b.txt")?.kind == .pending)
+    }
+
+    /// Two Ctrl-Cs: the pull stops at once, the half of a.txt that arrived is kept as its part.
+    @Test func twoCtrlCsStopAtOnceKeepingWhatArrived() throws {
+        let bed = try ArtifactTestBed()
+        defer { bed.remove() }
+        let (report, seconds) = try interruptedPull(bed, presses: 2, pause: 20)
+        #expect(report.interrupted)
+        #expect(seconds < 12, "took \(seconds) s")
+        #expect(ArtifactTestBed.read(bed.local(LocalFolder.partPath("results/a.txt"))) == Data("hello".utf8))
+        #expect(!FileManager.default.fileExists(atPath: bed.local("results/a.txt")))
     }
 }
