@@ -11,6 +11,8 @@ struct StallingArtifactPod: PodConnection {
     let folder: String
     var aliveFor = 0
     var pauseFor = 0
+    /// False: the pod never reads ccpod's request.
+    var readsRequest = true
     var silence = 30
     var timeout: TimeInterval = 2
     var paths = PodPaths()
@@ -38,7 +40,7 @@ struct StallingArtifactPod: PodConnection {
     func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
         let script = """
             cat "$1/listing"
-            while IFS= read -r l; do [ "$l" = END ] && break; done
+            [ "$5" = yes ] && while IFS= read -r l; do [ "$l" = END ] && break; done
             alive() { i=0; while [ $i -lt $1 ]; do echo \(ArtifactsScript.keepalive) >&2; sleep 0.5; i=$((i + 1)); done; }
             alive $2
             cat "$1/answer"
@@ -46,7 +48,8 @@ struct StallingArtifactPod: PodConnection {
             cat "$1/rest"
             sleep $4
             """
-        return (["/bin/sh", "-c", script, "stalling", folder, String(aliveFor * 2), String(pauseFor * 2), String(silence)], nil)
+        return (["/bin/sh", "-c", script, "stalling", folder, String(aliveFor * 2), String(pauseFor * 2), String(silence),
+                 readsRequest ? "yes" : "no"], nil)
     }
 
     func explainFailure(status: Int32, stderr: String) -> CCPodError? { nil }
@@ -162,5 +165,24 @@ struct ArtifactStallTests {
         #expect(seconds < 12, "took \(seconds) s")
         #expect(ArtifactTestBed.read(bed.local(LocalFolder.partPath("results/a.txt"))) == Data("hello".utf8))
         #expect(!FileManager.default.fileExists(atPath: bed.local("results/a.txt")))
+    }
+
+    /// A push to a pod that lists and then neither reads nor answers: the writer, blocked
+    /// on a full pipe, and the reader both end with the stall error naming the pod.
+    @Test func aPushToAPodThatStopsReadingIsStopped() throws {
+        let bed = try ArtifactTestBed()
+        defer { bed.remove() }
+        try ArtifactTestBed.write(ArtifactTestBed.random(8 << 20), to: bed.local("data/train.bin"))
+        var pod = try StallingArtifactPod(folder: bed.root.path, listing: "R\tok\nV\t100000000000\n", answer: "")
+        pod.readsRequest = false
+        var stalling = bed
+        stalling.connection = pod
+        let started = Date()
+        let error = try #require(throws: CCPodError.self) { try stalling.push(compression: Compression.none) }
+        let seconds = Date().timeIntervalSince(started)
+        #expect(seconds < pod.timeout + 10, "took \(seconds) s")
+        #expect(error.status == .unavailable, "\(error.message)")
+        #expect(error.message.contains("stalling-pod") && error.message.contains("sent nothing")
+                && error.message.contains("pushing artifacts"), "\(error.message)")
     }
 }
