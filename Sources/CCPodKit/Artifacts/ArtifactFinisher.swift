@@ -138,9 +138,9 @@ enum ArtifactFiles {
         return hasher
     }
 
-    /// Writes `length` bytes of a file from `offset` to `fd`; zeros if the file became
+    /// Writes `length` bytes of a file from `offset` to `output`; zeros if the file became
     /// shorter meanwhile (the framing holds and the pod's hash check rejects it).
-    static func copyRange(of path: String, offset: Int64, length: Int64, to fd: Int32, hasher: inout SHA256,
+    static func copyRange(of path: String, offset: Int64, length: Int64, to output: PodInput, hasher: inout SHA256,
                           progress: (Int64) -> Void) throws {
         let input = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard input >= 0 else { throw CCPodError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
@@ -159,7 +159,7 @@ enum ArtifactFiles {
             }
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
             hasher.update(bufferPointer: chunk)
-            try FileDescriptorIO.writeAll(fd, chunk, path: "the pod")
+            try output.write(chunk)
             position += Int64(n)
             remaining -= Int64(n)
             progress(Int64(n))

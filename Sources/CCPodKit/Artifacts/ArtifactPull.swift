@@ -106,8 +106,8 @@ extension ArtifactTransfer {
         for path in compares { text += ArtifactWire.PullRecord.compare(path: path).line }
         text += ArtifactWire.requestEnd
         let requestText = Data(text.utf8)
-        try channel.sendRequest(requestCompression: .none, responseCompression: compression) { fd in
-            try FileDescriptorIO.writeAll(fd, requestText, path: "the pod")
+        try channel.sendRequest(requestCompression: .none, responseCompression: compression) { input in
+            try input.write(requestText)
         }
 
         let asked = Dictionary(planned.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })

@@ -51,8 +51,8 @@ extension ArtifactTransfer {
         let sent = Locked(Int64(0))
         let sentHashes = Locked([String: String]())
         let compareText = Data(compares.map { ArtifactWire.PushRecord.compare(path: $0).line }.joined().utf8)
-        try channel.sendRequest(requestCompression: compression, responseCompression: compression) { fd in
-            try FileDescriptorIO.writeAll(fd, compareText, path: "the pod")
+        try channel.sendRequest(requestCompression: compression, responseCompression: compression) { input in
+            try input.write(compareText)
             for t in planned {
                 // Ctrl-C: end the request between files; the pod answers for those it got.
                 if self.isCancelled { break }
@@ -60,17 +60,17 @@ extension ArtifactTransfer {
                 // The whole file's SHA-256, hashed as it is read: the prefix the pod's part
                 // already holds first, then what is sent.
                 var hasher = t.offset > 0 ? try ArtifactFiles.hasher(of: path, length: t.offset) : SHA256()
-                try FileDescriptorIO.writeAll(fd, Data(ArtifactWire.PushRecord.part(offset: t.offset, length: t.length, path: t.path).line.utf8), path: "the pod")
-                try ArtifactFiles.copyRange(of: path, offset: t.offset, length: t.length, to: fd, hasher: &hasher) { n in
+                try input.write(Data(ArtifactWire.PushRecord.part(offset: t.offset, length: t.length, path: t.path).line.utf8))
+                try ArtifactFiles.copyRange(of: path, offset: t.offset, length: t.length, to: input, hasher: &hasher) { n in
                     sent.withLock { $0 += n }
                     progress?.moved(Int(n))
                 }
                 let digest = SHA256Hex.hex(hasher.finalize())
                 sentHashes.withLock { $0[t.path] = digest }
-                try FileDescriptorIO.writeAll(fd, Data(ArtifactWire.PushRecord.partHash(digest).line.utf8), path: "the pod")
+                try input.write(Data(ArtifactWire.PushRecord.partHash(digest).line.utf8))
                 progress?.fileDone()
             }
-            try FileDescriptorIO.writeAll(fd, Data(ArtifactWire.requestEnd.utf8), path: "the pod")
+            try input.write(Data(ArtifactWire.requestEnd.utf8))
         }
 
         var results: [String: ArtifactAction] = [:]

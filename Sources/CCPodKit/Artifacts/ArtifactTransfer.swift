@@ -146,7 +146,8 @@ public final class ArtifactTransfer: @unchecked Sendable {
                                     dryRun: request.dryRun)
         var state = store.load()
         if request.direction == .pull && !request.dryRun { cutBackInterruptedAppends(&state) }
-        let channel = try ArtifactChannel(connection: connection, runDir: request.podDirectory, tops: request.selection.listedTops)
+        let channel = try ArtifactChannel(connection: connection, runDir: request.podDirectory, tops: request.selection.listedTops,
+                                        direction: request.direction)
         channelBox.withLock { $0 = channel }
         defer { channelBox.withLock { $0 = nil } }
         let listing = try channel.readListing()

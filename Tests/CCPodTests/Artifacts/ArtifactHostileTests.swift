@@ -182,7 +182,7 @@ struct ArtifactListingTests {
     @Test func theListingReportsFreeSpaceAsAWholeNumberOfBytes() throws {
         let bed = try ArtifactTestBed()
         defer { bed.remove() }
-        let channel = try ArtifactChannel(connection: bed.connection, runDir: bed.podDirectory, tops: ["."])
+        let channel = try ArtifactChannel(connection: bed.connection, runDir: bed.podDirectory, tops: ["."], direction: .pull)
         let listing = try channel.readListing()
         channel.endWithoutTransfer()
         #expect(listing.runExists)
