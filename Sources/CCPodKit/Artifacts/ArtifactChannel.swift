@@ -51,12 +51,27 @@ final class ArtifactChannel: @unchecked Sendable {
     func readListing() throws -> RunListing {
         let reader = process.answer
         do {
-            guard let header = try reader.readLine(limit: 4096) else { throw NoValidAnswer() }
-            let parts = String(decoding: header, as: UTF8.self).split(separator: " ").map(String.init)
-            guard parts.count == 3, parts[0] == "CCPOD-ART" else { throw NoValidAnswer() }
+            // Nothing at all is the connection's failure; anything else that is not the
+            // agent is what the user reads (a login banner, a lying listing header).
+            func notTheAgent(_ what: String) -> ArtifactRejection {
+                ArtifactRejection(error: CCPodError.badData("the pod \(pod) answered with \(what) instead of ccpod's artifacts agent (a login banner or a shell startup file that prints?); nothing was changed here; run `ccpod check --pod \(pod)`"))
+            }
+            let header: [UInt8]
+            do {
+                guard let line = try reader.readLine(limit: 4096) else { throw NoValidAnswer() }
+                header = line
+            } catch let error as CCPodError where error.status == .badData {
+                throw notTheAgent("a line over 4 KiB")
+            }
+            let headerText = String(decoding: header, as: UTF8.self)
+            let parts = headerText.split(separator: " ").map(String.init)
+            guard parts.count == 3, parts[0] == "CCPOD-ART" else {
+                throw notTheAgent("\"\(TerminalText.escape(String(headerText.prefix(80))))\"")
+            }
             if parts[2] == "failed" {
                 let why = try reader.readLine(limit: 4096).map { String(decoding: $0, as: UTF8.self) } ?? "no reason given"
-                throw ArtifactRejection(error: CCPodError.unavailable("the artifacts agent on \(pod) stopped: \(TerminalText.escape(why))"))
+                // The agent's own failure, as the sync agent's: the pod answered (65).
+                throw ArtifactRejection(error: CCPodError.badData("the artifacts agent on \(pod) stopped: \(TerminalText.escape(why))"))
             }
             guard parts[1] == String(ArtifactsScript.protocolVersion) else {
                 throw ArtifactRejection(error: CCPodError.badData("the artifacts agent on \(pod) speaks protocol \(TerminalText.escape(parts[1])), this ccpod speaks \(ArtifactsScript.protocolVersion)"))
@@ -65,7 +80,9 @@ final class ArtifactChannel: @unchecked Sendable {
             guard let listLine = try reader.readLine(limit: 4096) else { throw NoValidAnswer() }
             let listParts = String(decoding: listLine, as: UTF8.self).split(separator: " ").map(String.init)
             guard listParts.count == 3, listParts[0] == "LIST", let compression = Compression(rawValue: listParts[1]),
-                  let count = ArtifactWire.number(listParts[2]), count < 1 << 30 else { throw NoValidAnswer() }
+                  let count = ArtifactWire.number(listParts[2]), count < 1 << 30 else {
+                throw ArtifactRejection(error: CCPodError.badData("the pod \(pod) sent an invalid listing header (\"\(TerminalText.escape(String(String(decoding: listLine, as: UTF8.self).prefix(80))))\"): a listing is at most 1 GiB; nothing was changed here"))
+            }
             var parser = RunListing.Parser(tools: tools, pod: connection.displayName)
             try readListingBody(count, compression, into: &parser)
             return parser.finish()

@@ -71,7 +71,8 @@ struct HostileArtifactsTests {
             expect: stalled, within: prompt),
         Row(name: "part of the data then silence", command: pull, exchange: .artifacts,
             answer: Wire.artifacts(good, answer: "D\t0\t5\tresults/a.txt\nhe") + [.silence(seconds: 60)],
-            expect: stalled, within: prompt),
+            // What arrived is kept in the part file for the next run to finish.
+            expect: stalled, within: prompt, allowed: ["results/.a.txt.ccpod-part"]),
         Row(name: "silence after the request", command: pull, exchange: .artifacts,
             answer: Wire.artifacts(good, answer: "") + [.silence(seconds: 60)], expect: stalled, within: prompt),
 
@@ -82,7 +83,8 @@ struct HostileArtifactsTests {
         Row(name: "a zstd answer of zeros", command: pull + ["--compress", "zstd"], exchange: .artifacts,
             answer: [.send(Data(Wire.listing("R\tok\nV\t1000000000\nF\t5\t1.0\tresults/a.txt\n", tools: "zstd").utf8)),
                      .readUntil(line: "END"), .send(Data("Y\n".utf8)), .bomb(tool: "zstd", count: 8 << 30, line: nil)],
-            expect: bad, within: prompt),
+            // zstd flushes the compressed zeros seconds apart: a stall (69) may come first.
+            expect: bad.union(stalled), within: prompt),
         Row(name: "a zstd answer of endless warnings", command: pull + ["--compress", "zstd"], exchange: .artifacts,
             answer: [.send(Data(Wire.listing("R\tok\nV\t1000000000\nF\t5\t1.0\tresults/a.txt\n", tools: "zstd").utf8)),
                      .readUntil(line: "END"), .send(Data("Y\n".utf8)), .bomb(tool: "zstd", count: 4 << 30, line: "W\tx")],
