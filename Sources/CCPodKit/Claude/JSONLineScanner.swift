@@ -1,3 +1,5 @@
+// One scanner over the bytes of a JSONL line (about 440 lines, over the 400 the
+// project keeps to): its key table, states and unescaping belong together.
 import Foundation
 
 /// Top-level fields of a Claude Code line that ccpod reads.
