@@ -64,14 +64,9 @@ let package = Package(
             dependencies: ["CCPodTestSupport", "CCPodKit"],
             path: "Benchmarks/Bench"
         ),
-        // Fuzz targets, one per parser of pod answers (through CCPodKit's AnswerParsers):
-        // `Benchmarks/fuzz` builds them with -sanitize=fuzzer; a plain build replays files.
-        .executableTarget(name: "fuzz-agent-answer", dependencies: ["CCPodKit"], path: "Fuzz/AgentAnswer"),
-        .executableTarget(name: "fuzz-artifacts-listing", dependencies: ["CCPodKit"], path: "Fuzz/ArtifactsListing"),
-        .executableTarget(name: "fuzz-artifacts-transfer", dependencies: ["CCPodKit"], path: "Fuzz/ArtifactsTransfer"),
-        .executableTarget(name: "fuzz-deploy-output", dependencies: ["CCPodKit"], path: "Fuzz/DeployOutput"),
-        .executableTarget(name: "fuzz-setup-output", dependencies: ["CCPodKit"], path: "Fuzz/SetupOutput"),
-        .executableTarget(name: "fuzz-probe-output", dependencies: ["CCPodKit"], path: "Fuzz/ProbeOutput"),
+        // One fuzz executable for every parser of pod answers (CCPOD_FUZZ_TARGET names it):
+        // `Benchmarks/fuzz` builds it with -sanitize=fuzzer; a plain build replays files.
+        .executableTarget(name: "ccpod-fuzz", dependencies: ["CCPodKit"], path: "Fuzz/Target"),
         .testTarget(
             name: "CCPodTests",
             dependencies: ["CCPodKit", "CCPodCLI", "CCPodTestSupport", "ccpod"]

@@ -103,6 +103,16 @@ public enum AnswerParsers {
         return probe != nil || endpoint != nil || direct != nil
     }
 
+    /// The fuzz targets by name (Fuzz/Seeds/<name>, `Benchmarks/fuzz`), each the real parser.
+    public static let targets: [String: @Sendable (Data) -> Bool] = [
+        "agent-answer": { agentAnswer($0) },
+        "artifacts-listing": { artifactsListing($0) },
+        "artifacts-transfer": { artifactsTransfer($0) },
+        "deploy-output": { deployOutput($0) },
+        "setup-output": { setupOutput($0) },
+        "probe-output": { probeOutput($0) },
+    ]
+
     /// Runs `body` on every file named in `paths` (folders: every file in them) and prints
     /// how many were accepted: a fuzz target built without the fuzzer replays its corpus.
     /// Returns the exit status (1 when a path could not be read).

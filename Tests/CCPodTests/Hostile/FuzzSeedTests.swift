@@ -10,14 +10,7 @@ import Testing
 @Suite struct FuzzSeedTests {
     static let seedsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../../Fuzz/Seeds").standardizedFileURL
-    static let parsers: [String: @Sendable (Data) -> Bool] = [
-        "agent-answer": { AnswerParsers.agentAnswer($0) },
-        "artifacts-listing": { AnswerParsers.artifactsListing($0) },
-        "artifacts-transfer": { AnswerParsers.artifactsTransfer($0) },
-        "deploy-output": { AnswerParsers.deployOutput($0) },
-        "setup-output": { AnswerParsers.setupOutput($0) },
-        "probe-output": { AnswerParsers.probeOutput($0) },
-    ]
+    static let parsers = AnswerParsers.targets
 
     /// A pod connection that copies everything the pod prints into a file.
     struct Recording: PodConnection {

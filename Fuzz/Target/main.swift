@@ -1,15 +1,26 @@
 import CCPodKit
 import Foundation
 
-// Fuzz target: the artifacts agent's answer to a pull (AnswerParsers.artifactsTransfer). See Benchmarks/fuzz.
+// One fuzz executable for every parser of what a pod answers; the target is named by
+// CCPOD_FUZZ_TARGET (agent-answer, artifacts-listing, …: AnswerParsers.targets).
+// See Benchmarks/fuzz.
 
-/// libFuzzer's entry: one input through the real parser.
+enum Chosen {
+    static let name = ProcessInfo.processInfo.environment["CCPOD_FUZZ_TARGET"] ?? ""
+    static let parse: (@Sendable (Data) -> Bool)? = AnswerParsers.targets[name]
+}
+
+/// libFuzzer's entry: one input through the chosen real parser.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    AnswerParsers.artifactsTransfer(bytes.map { Data(bytes: $0, count: count) } ?? Data())
+    _ = Chosen.parse?(bytes.map { Data(bytes: $0, count: count) } ?? Data())
     return 0
 }
 
+guard Chosen.parse != nil else {
+    FileHandle.standardError.write(Data("ccpod-fuzz: set CCPOD_FUZZ_TARGET to one of \(AnswerParsers.targets.keys.sorted().joined(separator: ", "))\n".utf8))
+    exit(2)
+}
 #if FUZZING
 // Built with -sanitize=fuzzer (and -DFUZZING): this main hands over to libFuzzer's
 // driver, so libFuzzer's own main is never needed and a plain build still has one.
@@ -22,5 +33,5 @@ var argv = CommandLine.unsafeArgv
 exit(runDriver(&argc, &argv, fuzzOneInput))
 #else
 // Built plainly (CI builds every target): replays the files or folders named as arguments.
-exit(AnswerParsers.replay(Array(CommandLine.arguments.dropFirst())) { AnswerParsers.artifactsTransfer($0) })
+exit(AnswerParsers.replay(Array(CommandLine.arguments.dropFirst())) { Chosen.parse!($0) })
 #endif
