@@ -141,7 +141,8 @@ struct ArtifactsPullCommand: ParsableCommand {
 
     func run() throws {
         let prepared = try common.prepare(podDirectory: from)
-        let local = to.map(ArtifactsArguments.absolute) ?? prepared.projectRoot + "/runs/" + prepared.run.name
+        let local = to.map(ArtifactsArguments.absolute) ?? RunsFolder.path(projectRoot: prepared.projectRoot, run: prepared.run.name)
+        if to == nil, !common.dryRun, let note = RunsFolder.keepOutOfGit(projectRoot: prepared.projectRoot) { Console.note(note) }
         let request = ArtifactRequest(
             direction: .pull, podDirectory: prepared.run.podDirectory, localDirectory: local,
             selection: ArtifactSelection(patterns: common.patterns, excludes: common.excludes),
@@ -187,7 +188,7 @@ struct ArtifactsPushCommand: ParsableCommand {
 
     func run() throws {
         let prepared = try common.prepare(podDirectory: to)
-        let local = from.map(ArtifactsArguments.absolute) ?? prepared.projectRoot + "/runs/" + prepared.run.name
+        let local = from.map(ArtifactsArguments.absolute) ?? RunsFolder.path(projectRoot: prepared.projectRoot, run: prepared.run.name)
         let request = ArtifactRequest(
             direction: .push, podDirectory: prepared.run.podDirectory, localDirectory: local,
             selection: ArtifactSelection(patterns: common.patterns, excludes: common.excludes, everythingByDefault: true),

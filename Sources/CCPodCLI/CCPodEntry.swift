@@ -12,6 +12,8 @@ public enum CCPodEntry {
     public static func run(arguments: [String]? = nil) async -> Never {
         // A child that exits early must not kill ccpod with SIGPIPE; writes then fail with EPIPE.
         signal(SIGPIPE, SIG_IGN)
+        // Unknown keys in config.toml or .ccpod.toml, with file and line, once each.
+        ConfigNotices.setSink { Console.note("warning: \($0)") }
         do {
             var command = try CCPodCommand.parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -68,7 +68,13 @@ public struct PodOptions: ParsableArguments {
         // --timeout wins over CCPOD_TIMEOUT and the pod's inactivityTimeout for every
         // connection this process makes (also one rebuilt after a restart).
         if let timeout { setenv("CCPOD_TIMEOUT", String(timeout), 1) }
-        return try CLIContext.podAccess(recorder: recorder).open(name: pod, projectPod: projectPod)
+        let resolved = try CLIContext.podAccess(recorder: recorder).open(name: pod, projectPod: projectPod)
+        let spec = [pod, CLIContext.environment["CCPOD_POD"], projectPod].compactMap { $0 }.first { !$0.isEmpty }
+        if resolved.settings == nil, let spec, spec.hasPrefix("local:"), !spec.hasPrefix("local:/") {
+            // A relative folder depends on where ccpod runs; say which one it is now.
+            Console.note("\(spec) is taken as \(resolved.name)")
+        }
+        return resolved
     }
 }
 

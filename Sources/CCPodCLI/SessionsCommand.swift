@@ -101,7 +101,7 @@ struct SessionsCommand: ParsableCommand {
             if s.summary.badLineCount > 0 { notes.append("\(s.summary.badLineCount) bad line(s)") }
             if s.summary.hasIncompleteTail { notes.append("incomplete last line") }
             rows.append([
-                s.projectPath, s.ref.id, truncate(s.summary.title ?? "(untitled)", 48),
+                s.projectPath, s.ref.id, truncate(s.summary.title ?? "(untitled)", 64),
                 String(s.summary.lineCount), byteCount(s.stat.size),
                 formatter.string(from: s.lastActivity), notes.joined(separator: ", "),
             ])
@@ -116,8 +116,12 @@ struct SessionsCommand: ParsableCommand {
         }.joined(separator: "\n") + "\n"
     }
 
+    /// `s` cut to `n` characters in the middle, so that both its start and its end stay
+    /// visible: a fork's title differs from its sibling's only at the end ("… (from gpu1 …)").
     static func truncate(_ s: String, _ n: Int) -> String {
-        s.count <= n ? s : String(s.prefix(n - 1)) + "…"
+        guard s.count > n else { return s }
+        let tail = min(n / 2 - 1, 30)
+        return String(s.prefix(n - 1 - tail)) + "…" + String(s.suffix(tail))
     }
 
     static func byteCount(_ n: Int64) -> String {

@@ -101,6 +101,11 @@ enum SetupRunner {
 enum PodSideSection {
     /// Prints the section on stdout; a pod that does not answer is reported, not thrown.
     static func show(_ pod: ResolvedPod) {
+        // A local: folder is not a machine of its own: no setup, tmux, GPUs or uptime to report.
+        guard pod.settings != nil else {
+            Console.out("pod \(pod.name): a folder on this machine\n")
+            return
+        }
         do {
             let report = try PodSetup(connection: pod.connection, runtime: SetupRunner.runtime(of: pod)).run(mode: .status)
             Console.out(text(report))

@@ -27,13 +27,10 @@ extension ArtifactTransfer {
         var parts: [String: Int64] = [:]
         var resumeHashes: [String: SHA256] = [:]
         for (path, file) in listing.files where LocalFolder.pathOfPart(path) == nil && request.selection.includes(path) {
-            var st = stat()
-            if lstat(root + "/" + path, &st) != 0 {
-                local[path] = .missing
-            } else if (st.st_mode & S_IFMT) != S_IFREG {
-                local[path] = .notRegular
+            if let stat = FileStat.of(root + "/" + path, followSymlinks: false) {
+                local[path] = LocalStat(regular: stat).map { .file($0) } ?? .notRegular
             } else {
-                local[path] = LocalStat.of(root + "/" + path).map { .file($0) } ?? .missing
+                local[path] = .missing
             }
             // An interrupted pull of this very version: its part is hashed to go on from it.
             if local[path] == .missing, let part = partFiles[path], state.partial[path] == file.stat,

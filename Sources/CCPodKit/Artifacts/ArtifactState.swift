@@ -84,48 +84,22 @@ enum LocalFolder {
     }
 
     private static func walk(_ root: String, _ relative: String, _ listing: inout Listing) {
-        guard let dir = opendir(relative.isEmpty ? root : root + "/" + relative) else { return }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name == "." || name == ".." { continue }
-            let rel = relative.isEmpty ? name : relative + "/" + name
+        DirectoryEntries.walk(root: root, relative: relative) { rel, _, stat in
             if !PodPathCheck.isSafeRelative(rel) || rel.contains("\t") {
                 listing.skipped.append(rel)
-                continue
+                return false
             }
-            var st = stat()
-            guard lstat(root + "/" + rel, &st) == 0 else { continue }
-            switch st.st_mode & S_IFMT {
-            case S_IFDIR: walk(root, rel, &listing)
-            case S_IFLNK: listing.links.append(rel)
-            case S_IFREG:
-                guard let s = LocalStat.of(root + "/" + rel) else { continue }
-                if let original = pathOfPart(rel) { listing.parts[original] = s } else { listing.files[rel] = s }
-            default: continue
+            if stat.isSymlink { listing.links.append(rel) }
+            if let file = LocalStat(regular: stat) {
+                if let original = pathOfPart(rel) { listing.parts[original] = file } else { listing.files[rel] = file }
             }
+            return true
         }
     }
 
     /// Creates the folders of `rel` under `root` (0700), refusing to go through anything
     /// that is not a real folder (a symbolic link could lead outside `root`).
     static func makeParents(root: String, of rel: String) throws {
-        var path = root
-        let parts = rel.split(separator: "/").dropLast()
-        for part in parts {
-            path += "/" + part
-            var st = stat()
-            if lstat(path, &st) == 0 {
-                guard (st.st_mode & S_IFMT) == S_IFDIR else {
-                    throw CCPodError.io("\(path) is not a folder (a link or a file); nothing is written through it")
-                }
-                continue
-            }
-            guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
-                throw CCPodError.io("cannot create \(path): \(String(cString: strerror(errno)))")
-            }
-        }
+        try SafeFolders.make(relative: (rel as NSString).deletingLastPathComponent, under: root)
     }
 }

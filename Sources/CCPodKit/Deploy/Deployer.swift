@@ -65,6 +65,8 @@ public struct Deployer: Sendable {
         var commit = try repo.commit(of: request.ref ?? "HEAD")
         var snapshot = false
         if request.ref == nil {
+            // Outputs an earlier `artifacts pull` brought into ./runs/ are not the project's changes.
+            if let note = RunsFolder.keepOutOfGit(projectRoot: repo.root, onlyIfPresent: true, environment: gitEnvironment) { warnings.append(note) }
             let changed = try repo.changedFiles()
             if !changed.isEmpty {
                 guard request.allowDirty else {

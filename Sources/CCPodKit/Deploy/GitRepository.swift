@@ -76,6 +76,29 @@ public struct GitRepository: Sendable {
         return files
     }
 
+    /// Adds `pattern` (a line of gitignore syntax, e.g. `/runs/`) to the repository's
+    /// own `info/exclude` unless a line there already says it; true when it was added.
+    /// The file is git's per-clone ignore list: never committed, shared with nobody.
+    @discardableResult
+    public func exclude(_ pattern: String) throws -> Bool {
+        let relative = try text(["rev-parse", "--git-path", "info/exclude"]) { .failure("cannot find the git folder of \(root): \($0)") }
+        let path = relative.hasPrefix("/") ? relative : root + "/" + relative
+        let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        let lines = existing.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        if lines.contains(pattern) { return false }
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let separator = existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n"
+        let text = existing + separator + "# ccpod: run outputs brought home by `ccpod artifacts pull`\n" + pattern + "\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return true
+    }
+
+    /// Whether git tracks any file under `folder` (relative to the root).
+    public func tracksFiles(under folder: String) -> Bool {
+        guard let out = try? git(["ls-files", "-z", "--", folder]), out.status == 0 else { return false }
+        return !out.stdout.isEmpty
+    }
+
     /// A commit of the working tree as it is (tracked changes and untracked, not ignored,
     /// files) on top of `parent`, made with a temporary index: the user's branch, index
     /// and stash are untouched, and no branch points to it.

@@ -36,10 +36,24 @@ public enum PodResolver {
         return try settings(chosen: chosen, environment: environment, config: config)
     }
 
+    /// Where the chosen name came from, for an error about it.
+    static func origin(name: String?, environment: [String: String], locations: CCPodLocations?) -> String {
+        if let name, !name.isEmpty { return "--pod" }
+        if let env = environment["CCPOD_POD"], !env.isEmpty { return "CCPOD_POD" }
+        return locations.map { "the default pod in \($0.configFile.path)" } ?? "the default pod"
+    }
+
     /// The settings of the pod named `chosen` with `RUNPOD_PORT` applied; nil for `local:` specs.
-    static func settings(chosen: String, environment: [String: String], config: CCPodConfig) throws -> PodSettings? {
+    /// An unknown name is a usage error that says where the name came from (`origin`).
+    static func settings(chosen: String, environment: [String: String], config: CCPodConfig,
+                         origin: String? = nil) throws -> PodSettings? {
         if chosen.hasPrefix("local:") { return nil }
-        var pod = try config.pod(named: chosen)
+        var pod: PodSettings
+        do {
+            pod = try config.pod(named: chosen)
+        } catch let error as CCPodError where origin != nil {
+            throw CCPodError(error.status, error.message + "; the name comes from \(origin!)")
+        }
         if let portText = environment["RUNPOD_PORT"], !portText.isEmpty {
             guard let port = Int(portText), (1...65535).contains(port) else {
                 throw CCPodError.usage("RUNPOD_PORT=\(portText) is not a port number from 1 to 65535")
@@ -64,7 +78,10 @@ public enum PodResolver {
             let local = try LocalConnection.parse(chosen, recorder: recorder)
             return ResolvedPod(name: local.displayName, settings: nil, connection: local)
         }
-        guard let pod = try settings(chosen: chosen, environment: environment, config: config) else {
+        let from = (name?.isEmpty == false || environment["CCPOD_POD"]?.isEmpty == false || projectPod?.isEmpty != false)
+            ? origin(name: name, environment: environment, locations: locations)
+            : "`pod` in the project's \(ProjectSettings.fileName)"
+        guard let pod = try settings(chosen: chosen, environment: environment, config: config, origin: from) else {
             throw CCPodError.usage("unknown pod \"\(chosen)\"")
         }
         let ssh = try SSHConnection(settings: pod, locations: locations, recorder: recorder)

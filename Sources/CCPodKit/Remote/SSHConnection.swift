@@ -176,8 +176,7 @@ public struct SSHConnection: PodConnection {
             if mkdir(dir, 0o700) != 0 && errno != EEXIST {
                 throw CCPodError.io("cannot create \(dir): \(String(cString: strerror(errno)))")
             }
-            var st = stat()
-            guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == getuid(), (st.st_mode & 0o077) == 0 else {
+            guard let st = FileStat.of(dir, followSymlinks: false), st.isDirectory, st.uid == getuid(), st.permissions & 0o077 == 0 else {
                 throw CCPodError.io("\(dir) is not a private folder owned by you; remove it and try again")
             }
         } else {

@@ -19,14 +19,13 @@ public struct LocalStat: Sendable, Equatable, Codable {
 
     /// lstat of a regular file; nil when it is missing or not a regular file.
     public static func of(_ path: String) -> LocalStat? {
-        var st = stat()
-        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
-        #if canImport(Darwin)
-        let ns = Int64(st.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(st.st_mtimespec.tv_nsec)
-        #else
-        let ns = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-        #endif
-        return LocalStat(size: Int64(st.st_size), mtimeNs: ns, inode: UInt64(st.st_ino))
+        FileStat.of(path, followSymlinks: false).flatMap(LocalStat.init(regular:))
+    }
+
+    /// The remembered part of a regular file's stat; nil for anything else.
+    init?(regular stat: FileStat) {
+        guard stat.isRegularFile else { return nil }
+        self.init(size: stat.size, mtimeNs: stat.mtimeNanoseconds, inode: stat.inode)
     }
 }
 
@@ -42,28 +41,15 @@ public enum LocalTree {
     }
 
     private static func walk(root: String, relative: String, into result: inout [(String, LocalStat)], skipped: inout [String]) {
-        let full = root + "/" + relative
-        guard let dir = opendir(full) else { return }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name == "." || name == ".." { continue }
-            if name.hasPrefix(".") && (name.contains(".ccpod-") || name.hasSuffix(".ccpod-new")) { continue }
-            let rel = relative + "/" + name
+        DirectoryEntries.walk(root: root, relative: relative) { rel, name, stat in
+            // ccpod's own temporary files.
+            if name.hasPrefix(".") && (name.contains(".ccpod-") || name.hasSuffix(".ccpod-new")) { return false }
             if name.contains("\n") || name.contains("\t") {
                 skipped.append(rel)
-                continue
+                return false
             }
-            var st = stat()
-            guard lstat(root + "/" + rel, &st) == 0 else { continue }
-            switch st.st_mode & S_IFMT {
-            case S_IFDIR: walk(root: root, relative: rel, into: &result, skipped: &skipped)
-            case S_IFREG:
-                if let s = LocalStat.of(root + "/" + rel) { result.append((rel, s)) }
-            default: continue
-            }
+            if let file = LocalStat(regular: stat) { result.append((rel, file)) }
+            return true
         }
     }
 

@@ -137,23 +137,3 @@ struct LocalWriter {
     }
 }
 
-/// Creates folders below a root with mode 0700, refusing symlinks on the way.
-enum SafeFolders {
-    static func make(relative: String, under root: String) throws {
-        var current = root
-        for component in relative.split(separator: "/") {
-            guard component != "..", component != "." else { throw CCPodError.badData("refusing the path \(TerminalText.escape(relative))") }
-            current += "/" + component
-            var st = stat()
-            if lstat(current, &st) == 0 {
-                guard (st.st_mode & S_IFMT) == S_IFDIR else {
-                    throw CCPodError.badData("refusing to write through \(TerminalText.escape(current)): it is not a plain folder (a symlink?)")
-                }
-            } else {
-                guard mkdir(current, 0o700) == 0 || errno == EEXIST else {
-                    throw CCPodError.io("cannot create \(current): \(String(cString: strerror(errno)))")
-                }
-            }
-        }
-    }
-}

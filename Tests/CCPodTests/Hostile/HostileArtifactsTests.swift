@@ -88,7 +88,9 @@ struct HostileArtifactsTests {
         Row(name: "a zstd answer of endless warnings", command: pull + ["--compress", "zstd"], exchange: .artifacts,
             answer: [.send(Data(Wire.listing("R\tok\nV\t1000000000\nF\t5\t1.0\tresults/a.txt\n", tools: "zstd").utf8)),
                      .readUntil(line: "END"), .send(Data("Y\n".utf8)), .bomb(tool: "zstd", count: 4 << 30, line: "W\tx")],
-            expect: bad, within: Row.endless),
+            // On a loaded machine the pod-side zstd may not flush within the test's 3 s
+            // inactivity timeout: a stall (69) is as bounded an outcome as the refusal.
+            expect: bad.union(stalled), within: Row.endless),
 
         // Escapes.
         Row(name: "escapes in a listing warning", command: dryRun, exchange: .artifacts,

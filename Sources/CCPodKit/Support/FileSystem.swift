@@ -46,7 +46,8 @@ public struct FileStat: Sendable, Codable, Equatable, Hashable {
     }
 }
 
-/// Names in a folder, read with `readdir(3)` (no `.` and `..`), sorted.
+/// Names in a folder, read with `readdir(3)` (no `.` and `..`), sorted: the one
+/// readdir loop every folder walk goes through.
 enum DirectoryEntries {
     static func names(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
@@ -60,6 +61,40 @@ enum DirectoryEntries {
             names.append(name)
         }
         return names.sorted()
+    }
+
+    /// Every entry below `root` + `relative` (relative paths, depth first, sorted per
+    /// folder), each with its `lstat`: symlinks are reported, never followed. `visit`
+    /// returns whether to descend into a folder (or, for other entries, nothing it
+    /// returns matters); entries that vanish between readdir and lstat are skipped.
+    static func walk(root: String, relative: String = "", _ visit: (_ path: String, _ name: String, _ stat: FileStat) -> Bool) {
+        let folder = relative.isEmpty ? root : root + "/" + relative
+        for name in names(folder) {
+            let rel = relative.isEmpty ? name : relative + "/" + name
+            guard let stat = FileStat.of(root + "/" + rel, followSymlinks: false) else { continue }
+            if visit(rel, name, stat), stat.isDirectory { walk(root: root, relative: rel, visit) }
+        }
+    }
+}
+
+/// Creates folders below a root with mode 0700, refusing to go through anything that
+/// is not a real folder: a symlink planted on the way could lead outside the root.
+enum SafeFolders {
+    static func make(relative: String, under root: String) throws {
+        var current = root
+        for component in relative.split(separator: "/") {
+            guard component != "..", component != "." else { throw CCPodError.badData("refusing the path \(TerminalText.escape(relative))") }
+            current += "/" + component
+            if let stat = FileStat.of(current, followSymlinks: false) {
+                guard stat.isDirectory else {
+                    throw CCPodError.badData("refusing to write through \(TerminalText.escape(current)): it is not a plain folder (a symlink?)")
+                }
+            } else {
+                guard mkdir(current, 0o700) == 0 || errno == EEXIST else {
+                    throw CCPodError.io("cannot create \(current): \(errnoText())")
+                }
+            }
+        }
     }
 }
 
