@@ -55,7 +55,13 @@ extension RunPodAPI {
         components.queryItems = query
         // `+` of a time zone offset must not read as a space.
         let path = (components.percentEncodedPath) + "?" + (components.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
-        let response = try request("GET", path: path, body: nil, podId: podId ?? "(billing)")
+        let response: HTTPResponse
+        do {
+            response = try request("GET", path: path, body: nil, podId: podId ?? "(billing)")
+        } catch let error as CCPodError where error.status == .unavailable && error.message.hasPrefix("RunPod has no pod") {
+            // The shared 404 sentence is about pods; here the route itself (or the pod's bill) is missing.
+            throw CCPodError.unavailable("the RunPod API at \(baseURL.host ?? "?") has no pod bill \(podId.map { "for pod \($0) " } ?? "")(404)")
+        }
         return try RunPodAPI.decodeBilling(response.body)
     }
 
