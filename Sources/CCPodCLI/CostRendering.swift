@@ -18,7 +18,9 @@ enum CostRendering {
         let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         for (n, row) in rows.enumerated() {
             if n == rows.count - 1 { out += String(repeating: unicode ? "─" : "-", count: widths.reduce(0, +) + 2 * (widths.count - 1)) + "\n" }
-            out += row.indices.map { i in i == 0 ? pad(row[i], widths[i]) : padLeft(row[i], widths[i]) }.joined(separator: "  ") + "\n"
+            var line = row.indices.map { i in i == 0 ? pad(row[i], widths[i]) : padLeft(row[i], widths[i]) }.joined(separator: "  ")
+            while line.hasSuffix(" ") { line.removeLast() }
+            out += line + "\n"
         }
         out += "\n" + chart(report.days, calendar: calendar, unicode: unicode)
         var notes: [String] = []

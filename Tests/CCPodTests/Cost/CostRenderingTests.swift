@@ -70,6 +70,14 @@ import Testing
         for line in text.split(separator: "\n") { #expect(line.count <= CostRendering.width, "\(line)") }
     }
 
+    @Test func anEmptyLedgerSaysSoWithoutTrailingBlanks() {
+        let report = CostCalculator(calendar: CostTime.utc).report(LedgerSnapshot(), from: now.addingTimeInterval(-1800), to: now, by: .pod)
+        let text = CostRendering.text(report, calendar: CostTime.utc, unicode: false)
+        #expect(text.contains("(nothing recorded)\n"))
+        #expect(text.contains("total                     0.0       -          -  $0.00\n"))
+        #expect(!text.split(separator: "\n").contains { $0.hasSuffix(" ") })
+    }
+
     @Test func withoutATerminalTheBarsArePlain() {
         let text = CostRendering.chart(fixedReport().days, calendar: CostTime.utc, unicode: false)
         #expect(text == """
