@@ -10,6 +10,7 @@ class Ccpod < Formula
 
   depends_on xcode: ["15.0", :build]
   uses_from_macos "swift", since: :sonoma
+  uses_from_macos "sqlite" # the cost ledger (GRDB links the system's SQLite)
 
   def install
     system "swift", "build", "--disable-sandbox", "-c", "release", "--product", "ccpod"

@@ -22,18 +22,24 @@ struct AttachCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The project directory (default: the git root of the current directory).", valueName: "path"))
     var project: String?
 
+    @Flag(name: .customLong("over-budget"), help: "Attach even when a budget of the pod or project is used up.")
+    var overBudget = false
+
     func run() throws {
         let claudeDir = try claude.resolve()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
         let place = try LaunchPlace.resolve(podOptions: podOptions, context: context, podPathOverride: nil)
+        try CostRecording.checkBudget(pod: place.pod, project: context, overBudget: overBudget, action: "attach")
         let sessions = try place.launch.sessions()
         let mine = PodLaunch.sessionName(projectRoot: context.root)
         let target = try choose(from: sessions, mine: mine, pod: place.pod.name)
         Console.note("attaching to tmux session \(target) on \(place.pod.name) (detach with Ctrl-b d)")
         // Pull this project when the session is its own and its place on the pod is known; else every mapped project.
         let podPath = target == mine ? place.podPath : nil
-        let status = try PodLaunch.runInteractive(place.launch.attachInvocation(session: target), environment: ProcessInfo.processInfo.environment)
+        let status = try CostRecording.session(.attach, pod: place.pod.name, project: context.root, podPath: podPath) {
+            try PodLaunch.runInteractive(place.launch.attachInvocation(session: target), environment: ProcessInfo.processInfo.environment)
+        }
         try LaunchEnding.finish(sshStatus: status, launch: place.launch, session: target, pod: place.pod) { settled in
             try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath, settled: settled)
         }

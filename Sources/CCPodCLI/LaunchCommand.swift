@@ -41,6 +41,9 @@ struct LaunchCommand: ParsableCommand {
     @Flag(name: .customLong("install-tmux"), help: "Install tmux with apt-get when the pod has none.")
     var installTmux = false
 
+    @Flag(name: .customLong("over-budget"), help: "Launch even when a budget of the pod or project is used up.")
+    var overBudget = false
+
     @Argument(parsing: .postTerminator, help: ArgumentHelp("Arguments for claude, after --.", valueName: "claude-args"))
     var claudeArguments: [String] = []
 
@@ -60,6 +63,7 @@ struct LaunchCommand: ParsableCommand {
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
         let place = try LaunchPlace.resolve(podOptions: podOptions, context: context, podPathOverride: podPath)
+        try CostRecording.checkBudget(pod: place.pod, project: context, overBudget: overBudget, action: "launch")
         guard let podPath = place.podPath else {
             throw CCPodError.usage("""
                 ccpod does not know where \(context.root) lives on \(place.pod.name). Pass it once with \
@@ -114,7 +118,9 @@ struct LaunchCommand: ParsableCommand {
         Console.note("detach with Ctrl-b d: Claude keeps running, `ccpod attach` gets you back")
 
         // 4. The terminal goes to tmux; 5. pull and pass claude's status through.
-        let status = try PodLaunch.runInteractive(launch.attachInvocation(session: sessionName), environment: ProcessInfo.processInfo.environment)
+        let status = try CostRecording.session(.launch, pod: place.pod.name, project: context.root, podPath: podPath) {
+            try PodLaunch.runInteractive(launch.attachInvocation(session: sessionName), environment: ProcessInfo.processInfo.environment)
+        }
         try LaunchEnding.finish(sshStatus: status, launch: launch, session: sessionName, pod: pod) { settled in
             try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath, settled: settled)
         }

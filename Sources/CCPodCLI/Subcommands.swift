@@ -18,6 +18,7 @@ extension CCPodCommand {
         DeployCommand.self,
         RunsCommand.self,
         ArtifactsCommand.self,
+        CostCommand.self,
         ExportCommand.self,
         ImportCommand.self,
         KeygenCommand.self,

@@ -9,7 +9,7 @@ import Darwin
 /// (shapes from RunPod's published OpenAPI document: `Pod`, `PodSsh`, `PodRuntime`,
 /// `PodRuntimePort`, errors as `{title,status,detail}`, `RateLimit` headers).
 ///
-/// `GET /v2/pods/{id}` and `POST /v2/pods/{id}/action` with `Authorization: Bearer <key>`.
+/// `GET /v2/pods/{id}`, `POST /v2/pods/{id}/action` and `GET /v2/billing/pods` with `Authorization: Bearer <key>`.
 /// Every request is recorded for assertions. One connection at a time, `Connection: close`.
 /// The serving thread keeps the fake alive: call `shutdown()` when done.
 public final class FakeRunPodAPI: @unchecked Sendable {
@@ -57,6 +57,8 @@ public final class FakeRunPodAPI: @unchecked Sendable {
     }
 
     public let apiKey: String
+    /// `GET /v2/billing/pods` (FakeRunPodBilling.swift).
+    public let billing = FakeRunPodBilling()
     public private(set) var port: Int = 0
     /// `http://127.0.0.1:PORT` — pass it as `RunPodAPI(baseURL:)`.
     public var baseURL: URL { URL(string: "http://127.0.0.1:\(port)")! }
@@ -242,6 +244,7 @@ public final class FakeRunPodAPI: @unchecked Sendable {
             break
         }
         let path = request.path.split(separator: "?").first.map(String.init) ?? request.path
+        if request.method == "GET" && path == "/v2/billing/pods" { return billing.respond(query: String(request.path.dropFirst(path.count + 1))) }
         let segments = path.split(separator: "/").map(String.init)
         guard segments.count >= 3, segments[0] == "v2", segments[1] == "pods" else {
             return problem(404, "Not Found", "resource not found")

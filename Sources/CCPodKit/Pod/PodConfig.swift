@@ -24,6 +24,8 @@ public struct PodSettings: Sendable, Equatable {
     /// Seconds without a byte from the pod before an exchange is given up
     /// (`inactivityTimeout`; nil: `CCPOD_TIMEOUT`, else 60).
     public var inactivityTimeout: Double?
+    /// Spending limits (`budget_usd_per_day` … in `[pods.NAME]`; see `CostBudget`).
+    public var budget = CostBudget()
 
     public init(
         name: String, direct: SSHEndpoint? = nil, identity: String? = nil, proxy: SSHEndpoint? = nil,
@@ -187,6 +189,7 @@ public struct CCPodConfig: Sendable, Equatable {
             }
             pod.inactivityTimeout = seconds
         }
+        pod.budget = try CostBudget.parse(t, bad: bad)
         if let v = t["sshOptions"] {
             guard let a = v.array else { throw bad("sshOptions must be a list of strings") }
             pod.sshOptions = try a.map { element in
@@ -233,6 +236,7 @@ public struct CCPodConfig: Sendable, Equatable {
             if let seconds = pod.inactivityTimeout {
                 if seconds == seconds.rounded() { t["inactivityTimeout"] = Int(seconds) } else { t["inactivityTimeout"] = seconds }
             }
+            pod.budget.write(into: t)
             podsTable[name] = t
         }
         if !pods.isEmpty { table["pods"] = podsTable }

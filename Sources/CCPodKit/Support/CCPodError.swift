@@ -6,6 +6,8 @@ public enum ExitStatus: Int32, Sendable {
     case failure = 1
     /// Conflicts were left for the user (`ccpod resolve`).
     case conflicts = 2
+    /// A budget is used up (`--over-budget` goes on anyway).
+    case overBudget = 3
     /// Bad command-line usage.
     case usage = 64
     /// Bad data: a session file, a config file, an answer from the pod.

@@ -6,10 +6,13 @@ import TOMLKit
 /// ```toml
 /// pod = "gpu1"                                  # the pod this project uses
 /// pod_path = "/workspace/runs/stage1_dpo/code"  # where the project lives on the pod
+/// budget_usd_per_day = 10                       # spending limits (see `CostBudget`)
 /// ```
 public struct ProjectSettings: Sendable, Equatable {
     public var pod: String?
     public var podPath: String?
+    /// The project's spending limits (`budget_usd_per_day` …).
+    public var budget = CostBudget()
 
     public init(pod: String? = nil, podPath: String? = nil) {
         self.pod = pod
@@ -41,6 +44,7 @@ public struct ProjectSettings: Sendable, Equatable {
             }
             settings.podPath = s
         }
+        settings.budget = try CostBudget.parse(table) { CCPodError.badData("\(path): \($0)") }
         return settings
     }
 }
