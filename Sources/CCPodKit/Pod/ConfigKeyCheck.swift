@@ -8,15 +8,17 @@ public enum ConfigKeyCheck {
     /// Keys of `config.toml` at the top level.
     public static let configKeys: Set<String> = ["defaultPod", "pods"]
     /// Keys of a `[pods.NAME]` table.
-    public static let podKeys: Set<String> = [
+    public static let podKeys: Set<String> = Set([
         "direct", "proxy", "identity", "runpodId", "apiKeyFile", "claudeDir", "persistentDir", "workspace",
         "environmentFile", "hostKeyFile", "installCommand", "binDir", "tmux", "tmuxSocket", "inactivityTimeout",
         "sshOptions",
-    ]
+    ]).union(budgetKeys)
+    /// The spending limits (`CostBudget`), in a pod's table and in `.ccpod.toml`.
+    static var budgetKeys: Set<String> { Set(CostBudget.Key.allCases.map(\.rawValue)) }
     /// Keys of a pod's inline `direct = { … }` table.
     public static let directKeys: Set<String> = ["user", "host", "port"]
     /// Keys of `.ccpod.toml`.
-    public static let projectKeys: Set<String> = ["pod", "pod_path"]
+    public static let projectKeys: Set<String> = Set(["pod", "pod_path"]).union(budgetKeys)
 
     /// Warnings for `config.toml`'s text; nothing for text that is not TOML (loading it says why).
     public static func configWarnings(_ text: String, origin: String) -> [String] {

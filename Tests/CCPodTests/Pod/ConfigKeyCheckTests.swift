@@ -41,6 +41,8 @@ import Testing
         #expect(ConfigKeyCheck.projectWarnings(text, origin: "/p/.ccpod.toml")
             == ["/p/.ccpod.toml:2: unknown key `pod_pth` is ignored; did you mean `pod_path`?"])
         #expect(ConfigKeyCheck.projectWarnings("pod = \"a\"\npod_path = \"/w\"\n", origin: "x").isEmpty)
+        #expect(ConfigKeyCheck.projectWarnings("budget_usd_per_month = 50\n", origin: "x").isEmpty)
+        #expect(ConfigKeyCheck.configWarnings("[pods.a]\nbudget_hours_per_day = 8\n", origin: "x").isEmpty)
     }
 
     @Test func loadingAConfigSendsItsWarningsOnceEach() throws {
