@@ -10,6 +10,10 @@ import Darwin
 /// `PodRuntimePort`, errors as `{title,status,detail}`, `RateLimit` headers).
 ///
 /// `GET /v2/pods/{id}` and `POST /v2/pods/{id}/action` with `Authorization: Bearer <key>`.
+/// Transitions follow the document: `start` takes an `EXITED` pod through `STARTING`
+/// (for `startingPolls` reads) to `RUNNING` on a new port, `stop` to `EXITED` (cost 0,
+/// no `ssh.direct`, no `runtime`), `terminate` deletes it (204); `onAction` ties them to
+/// a simulated pod, `failNext` answers 401/403/5xx on demand, `rateLimitNext` 429.
 /// Every request is recorded for assertions. One connection at a time, `Connection: close`.
 /// The serving thread keeps the fake alive: call `shutdown()` when done.
 public final class FakeRunPodAPI: @unchecked Sendable {
@@ -25,9 +29,19 @@ public final class FakeRunPodAPI: @unchecked Sendable {
         public var uptime: Int
         /// Report `ssh.direct` (a real running pod does; false leaves only `runtime.ports`).
         public var reportsDirect: Bool
+        /// `gpu.id` and `gpu.count`; nil `gpuType` makes a CPU pod (no `gpu`).
+        public var gpuType: String?
+        public var gpuCount: Int
+        /// `mounts.persistent`.
+        public var volumeSize: Int
+        public var volumePath: String
+        /// After `start`, how many `GET`s still see `STARTING` (waiting for a GPU) before `RUNNING`.
+        public var startingPolls: Int
 
         public init(id: String, name: String = "ccpod-test", status: String = "RUNNING", publicIP: String = "127.0.0.1",
-                    sshPort: Int, cost: Double = 0.44, uptime: Int = 3600, reportsDirect: Bool = true) {
+                    sshPort: Int, cost: Double = 0.44, uptime: Int = 3600, reportsDirect: Bool = true,
+                    gpuType: String? = "NVIDIA GeForce RTX 4090", gpuCount: Int = 1, volumeSize: Int = 20,
+                    volumePath: String = "/workspace", startingPolls: Int = 0) {
             self.id = id
             self.name = name
             self.status = status
@@ -36,8 +50,18 @@ public final class FakeRunPodAPI: @unchecked Sendable {
             self.cost = cost
             self.uptime = uptime
             self.reportsDirect = reportsDirect
+            self.gpuType = gpuType
+            self.gpuCount = gpuCount
+            self.volumeSize = volumeSize
+            self.volumePath = volumePath
+            self.startingPolls = startingPolls
         }
     }
+
+    /// Called on the serving thread for each accepted `start`, `stop` or `restart`, with
+    /// the pod as it will be stored: a test ties them to its simulated pod (restart the
+    /// sshd on a new port and set `sshPort`; stop it). Throwing answers 500.
+    public typealias ActionHook = @Sendable (_ action: String, _ pod: inout Pod) throws -> Void
 
     /// A request as the fake received it; header names lowercased.
     public struct RecordedRequest: Sendable {
@@ -67,6 +91,8 @@ public final class FakeRunPodAPI: @unchecked Sendable {
     private var rateLimitedLeft = 0
     private var retryAfter = 1
     private var currentMode = Mode.normal
+    private var failures: [Int] = []
+    private var hook: ActionHook?
     private var listener: Int32 = -1
     private var stopped = false
     private var thread: Thread?
@@ -115,6 +141,17 @@ public final class FakeRunPodAPI: @unchecked Sendable {
     public func pod(_ id: String) -> Pod? { locked { pods[id] } }
     public func updatePod(_ id: String, _ change: (inout Pod) -> Void) {
         locked { if var pod = pods[id] { change(&pod); pods[id] = pod } }
+    }
+
+    /// Answer the next `count` requests with `status` (401, 403, 404, 500, 503, …) and
+    /// an RFC 9457 problem body, whatever they ask.
+    public func failNext(_ status: Int, count: Int = 1) {
+        locked { failures += Array(repeating: status, count: count) }
+    }
+
+    /// Ties `start`, `stop` and `restart` to what the test simulates (see `ActionHook`).
+    public func onAction(_ hook: @escaping ActionHook) {
+        locked { self.hook = hook }
     }
 
     /// Answer the next `count` authenticated requests with 429 and `Retry-After: seconds`.
@@ -217,6 +254,9 @@ public final class FakeRunPodAPI: @unchecked Sendable {
     private static let policy = "\"minute\";q=60;w=60, \"hour\";q=3000;w=3600, \"day\";q=50000;w=86400"
 
     private func respond(to request: RecordedRequest) -> (Int, [String: String], Data) {
+        if let status = locked({ failures.isEmpty ? nil : failures.removeFirst() }) {
+            return problem(status, FakeRunPodAPI.reason(status), FakeRunPodAPI.failureDetail(status), rateLimited: status != 401)
+        }
         guard let auth = request.headers["authorization"], auth.hasPrefix("Bearer ") else {
             return problem(401, "Unauthorized", "missing bearer token", rateLimited: false)
         }
@@ -249,7 +289,7 @@ public final class FakeRunPodAPI: @unchecked Sendable {
         let id = segments[2]
         switch (request.method, segments.count) {
         case ("GET", 3):
-            guard let pod = pod(id) else { return problem(404, "Not Found", "pod not found") }
+            guard let pod = polled(id) else { return problem(404, "Not Found", "pod not found") }
             return (200, rateHeaders(["Content-Type": "application/json"]), FakeRunPodAPI.json(pod))
         case ("POST", 4) where segments[3] == "action":
             return action(id: id, body: request.body)
@@ -277,7 +317,7 @@ public final class FakeRunPodAPI: @unchecked Sendable {
         var updated = pod
         switch action {
         case "start", "restart":
-            updated.status = "RUNNING"
+            updated.status = pod.startingPolls > 0 ? "STARTING" : "RUNNING"
             updated.uptime = 0
             updated.sshPort = pod.sshPort >= 65000 ? 40000 : pod.sshPort + 1
         case "stop":
@@ -285,6 +325,9 @@ public final class FakeRunPodAPI: @unchecked Sendable {
         default:
             locked { _ = pods.removeValue(forKey: id) }
             return (204, rateHeaders([:]), Data())
+        }
+        if let hook = locked({ hook }) {
+            do { try hook(action, &updated) } catch { return problem(500, "Internal Server Error", "an unexpected error occurred") }
         }
         setPod(updated)
         return (200, rateHeaders(["Content-Type": "application/json"]), FakeRunPodAPI.json(updated))
@@ -301,6 +344,29 @@ public final class FakeRunPodAPI: @unchecked Sendable {
         let body = (try? JSONSerialization.data(withJSONObject: ["title": title, "status": status, "detail": detail], options: [.sortedKeys])) ?? Data()
         let headers = ["Content-Type": "application/problem+json"]
         return (status, rateLimited ? rateHeaders(headers) : headers, body)
+    }
+
+    /// The pod for a `GET`: a starting pod counts down its `startingPolls` to `RUNNING`.
+    private func polled(_ id: String) -> Pod? {
+        locked {
+            guard var pod = pods[id] else { return nil }
+            if pod.status == "STARTING" {
+                if pod.startingPolls > 0 { pod.startingPolls -= 1 }
+                if pod.startingPolls == 0 { pod.status = "RUNNING" }
+                pods[id] = pod
+            }
+            return pod
+        }
+    }
+
+    static func failureDetail(_ status: Int) -> String {
+        switch status {
+        case 401: return "invalid bearer token"
+        case 403: return "access denied"
+        case 404: return "resource not found"
+        case 429: return "rate limit exceeded for the minute window"
+        default: return "an unexpected error occurred"
+        }
     }
 
     static func actions(for status: String) -> [String] {
@@ -336,14 +402,15 @@ public final class FakeRunPodAPI: @unchecked Sendable {
             "id": pod.id, "name": pod.name, "status": pod.status, "actions": actions(for: pod.status),
             "image": "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404", "args": "", "disk": 50,
             "ports": ["8888/http", "22/tcp"], "env": [String: String](), "registry": NSNull(),
-            "mounts": ["persistent": ["size": 20, "path": "/workspace"]],
-            "gpu": ["id": "NVIDIA GeForce RTX 4090", "count": 1] as [String: Any],
+            "mounts": ["persistent": ["size": pod.volumeSize, "path": pod.volumePath]],
             "cloud": "SECURE", "dataCenterId": "US-KS-2", "cudaVersion": "12.8",
             "ssh": ssh, "template": NSNull(), "cost": running ? pod.cost : 0.0, "locked": false,
             "globalNetworking": ["enabled": false], "runtime": runtime,
             "createdAt": "2026-06-01T12:00:00Z", "startedAt": running ? "2026-06-01T12:02:00Z" : NSNull(),
         ]
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        var document = object
+        if let gpuType = pod.gpuType { document["gpu"] = ["id": gpuType, "count": pod.gpuCount] as [String: Any] }
+        return (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])) ?? Data()
     }
 
     static func reason(_ status: Int) -> String {
@@ -352,11 +419,14 @@ public final class FakeRunPodAPI: @unchecked Sendable {
         case 204: return "No Content"
         case 400: return "Bad Request"
         case 401: return "Unauthorized"
+        case 403: return "Forbidden"
         case 404: return "Not Found"
         case 405: return "Method Not Allowed"
         case 409: return "Conflict"
         case 422: return "Unprocessable Entity"
         case 429: return "Too Many Requests"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
         default: return "Internal Server Error"
         }
     }
