@@ -156,8 +156,8 @@ struct PodLifecycleTests {
         try SyncTestBed.write(SyncTestBed.lines(session: id, count: 3), to: b.transcript)
         try push(b)
         // Both sides moved on: the pull cannot bring the pod's version home, the hashes differ.
-        try SyncTestBed.append(SyncTestBed.lines(session: id, count: 1, start: 3, text: "pod"), to: b.podTranscript)
-        try SyncTestBed.append(SyncTestBed.lines(session: id, count: 1, start: 3, text: "laptop"), to: b.transcript)
+        try SyncTestBed.append(SyncTestBed.lines(session: id, count: 1, start: 4, text: "pod"), to: b.podTranscript)
+        try SyncTestBed.append(SyncTestBed.lines(session: id, count: 1, start: 4, text: "laptop"), to: b.transcript)
         // A run with outputs on the pod, deployed from this project.
         let folder = "train_20261201-101500"
         let runDir = b.bed.podRoot + "/workspace/runs/" + folder

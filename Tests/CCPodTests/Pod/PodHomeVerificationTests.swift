@@ -24,7 +24,7 @@ import Testing
     @Test func anInventoryIsParsedAndItsLiesRefused() throws {
         let sha = String(repeating: "a", count: 64)
         let history = Data("{\"display\":\"hi\",\"timestamp\":1}\n".utf8)
-        var answer = Data("R /w/runs/r1\nF \(sha)  logs/train.log\nM /w/runs/r2\nC\nF \(sha)  projects/-p/\(id).jsonl\nF \\\(sha)  projects/-p/odd\\nname\n".utf8)
+        var answer = Data("M /w/runs/r2\nR /w/runs/r1\nF \(sha)  logs/train.log\nC\nF \(sha)  projects/-p/\(id).jsonl\nF \\\(sha)  projects/-p/odd\\nname\n".utf8)
         answer += Data("Z \(history.count) \(SHA256Hex.of(history))\n".utf8) + history
         let inventory = try PodInventory.parse(answer, runDirectories: ["/w/runs/r1", "/w/runs/r2"])
         #expect(inventory.claudeDirExists)

@@ -66,7 +66,9 @@ public struct PodInventory: Sendable, Equatable {
             count += 1
             guard count <= maxFiles else { throw bad("more than \(maxFiles) lines") }
             if line == "C" {
+                // The session store follows the runs.
                 inventory.claudeDirExists = true
+                run = nil
             } else if line.hasPrefix("R ") || line.hasPrefix("M ") {
                 let dir = String(line.dropFirst(2))
                 guard runDirectories.contains(dir) else { throw bad("a run folder that was not asked for") }
