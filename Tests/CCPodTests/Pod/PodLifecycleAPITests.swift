@@ -99,6 +99,16 @@ final class Said: @unchecked Sendable {
         #expect(response.headers["authorization"] == "Bearer \(Self.key)")
     }
 
+    @Test func oddExtrasInThePodDocumentAreLeftOutNotFatal() throws {
+        let json = #"{"id":"pod1","status":"EXITED","actions":["start"],"cost":0,"gpu":"lots","mounts":{"network":{"volumeId":7}},"#
+            + #""image":["x"],"locked":"no","startedAt":null,"ssh":{"proxy":null,"direct":null},"runtime":null}"#
+        let pod = try RunPodAPI.decodePod(Data(json.utf8))
+        #expect(pod.status == "EXITED" && pod.details == RunPodPodDetails())
+        let long = String(repeating: "G", count: 5000)
+        let big = try RunPodAPI.decodePod(Data(#"{"id":"pod1","status":"RUNNING","gpu":{"id":"\#(long)","count":100000}}"#.utf8))
+        #expect(big.details.gpuType?.count == 200 && big.details.gpuCount == 1024)
+    }
+
     @Test func theKeyFileMustBePrivate() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ccpod-key-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

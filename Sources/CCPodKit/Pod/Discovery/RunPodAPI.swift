@@ -361,28 +361,13 @@ public struct RunPodAPI: Sendable {
         var cost: Double?
         var ssh: SSHDTO?
         var runtime: RuntimeDTO?
-        var gpu: GpuDTO?
-        var mounts: MountsDTO?
-        var image: String?
-        var dataCenterId: String?
-        var locked: Bool?
-        var startedAt: String?
-    }
-    struct GpuDTO: Decodable {
-        var id: String
-        var count: Int?
-    }
-    struct MountsDTO: Decodable {
-        var persistent: PersistentDTO?
-        var network: [NetworkDTO]?
-    }
-    struct PersistentDTO: Decodable {
-        var size: Int
-        var path: String
-    }
-    struct NetworkDTO: Decodable {
-        var volumeId: String
-        var path: String
+        // What `pod status` shows besides; a malformed one is left out, not fatal (RunPodClient.swift).
+        var gpu: Lenient<GpuDTO>?
+        var mounts: Lenient<MountsDTO>?
+        var image: Lenient<String>?
+        var dataCenterId: Lenient<String>?
+        var locked: Lenient<Bool>?
+        var startedAt: Lenient<String>?
     }
     struct SSHDTO: Decodable {
         var proxy: EndpointDTO?

@@ -36,15 +36,41 @@ public struct RunPodPodDetails: Sendable, Equatable, Codable {
     /// From the decoded document; texts are cut to a sane length (they come from outside).
     init(_ dto: RunPodAPI.PodDTO) {
         func short(_ s: String?) -> String? { s.map { String($0.prefix(200)) } }
-        gpuType = short(dto.gpu?.id)
-        gpuCount = dto.gpu.map { max(1, min($0.count ?? 1, 1024)) }
-        volumeSizeGB = dto.mounts?.persistent.map { max(0, $0.size) }
-        volumePath = short(dto.mounts?.persistent?.path ?? dto.mounts?.network?.first?.path)
-        networkVolumeId = short(dto.mounts?.network?.first?.volumeId)
-        image = short(dto.image)
-        dataCenterId = short(dto.dataCenterId)
-        locked = dto.locked
-        startedAt = short(dto.startedAt)
+        let gpu = dto.gpu?.value, mounts = dto.mounts?.value
+        gpuType = short(gpu?.id)
+        gpuCount = gpu.map { max(1, min($0.count ?? 1, 1024)) }
+        volumeSizeGB = mounts?.persistent.map { max(0, min($0.size, 1 << 30)) }
+        volumePath = short(mounts?.persistent?.path ?? mounts?.network?.first?.path)
+        networkVolumeId = short(mounts?.network?.first?.volumeId)
+        image = short(dto.image?.value)
+        dataCenterId = short(dto.dataCenterId?.value)
+        locked = dto.locked?.value
+        startedAt = short(dto.startedAt?.value)
+    }
+}
+
+/// A value the API may send malformed without it mattering: nil then, not an error.
+struct Lenient<T: Decodable>: Decodable {
+    var value: T?
+    init(from decoder: any Decoder) throws { value = try? T(from: decoder) }
+}
+
+extension RunPodAPI {
+    struct GpuDTO: Decodable {
+        var id: String
+        var count: Int?
+    }
+    struct MountsDTO: Decodable {
+        var persistent: PersistentDTO?
+        var network: [NetworkDTO]?
+    }
+    struct PersistentDTO: Decodable {
+        var size: Int
+        var path: String
+    }
+    struct NetworkDTO: Decodable {
+        var volumeId: String
+        var path: String
     }
 }
 
