@@ -173,7 +173,11 @@ struct PodStopCommand: ParsableCommand {
                 let status = try PodSetup(connection: home.pod.connection, runtime: settings.runtime).run(mode: .status)
                 leftovers += PodLeftovers.claudes(status.tmuxSessions)
                 leftovers += try home.pendingArtifacts(home.deployedRuns())
-            } catch let error as CCPodError where force {
+            } catch let error as CCPodError {
+                guard force else {
+                    throw CCPodError(error.status, error.message + "\nthe pod is still running; `ccpod pod stop \(settings.name) --force` stops it "
+                                     + "without bringing its work home", sshFailure: error.sshFailure)
+                }
                 Console.note("could not bring the pod's work home: \(error.message)\nstopping anyway (--force)")
             }
             if !leftovers.isEmpty {

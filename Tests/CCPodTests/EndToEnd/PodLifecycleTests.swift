@@ -136,10 +136,18 @@ struct PodLifecycleTests {
         try SyncTestBed.append(SyncTestBed.lines(session: id, count: 2, start: 3, text: "pod"), to: b.podTranscript)
         try SyncTestBed.write(Data("{\"pid\":\(getpid()),\"sessionId\":\"\(id)\",\"cwd\":\"/w\"}".utf8),
                               to: b.bed.podClaude + "/sessions/\(getpid()).json")
+        // A run deployed from here whose log grew since it was last pulled (never, here).
+        let runDir = b.bed.podRoot + "/workspace/runs/train_20261201-101500"
+        try SyncTestBed.write(Data("step 1 loss 2.3\n".utf8), to: runDir + "/logs/train.log")
+        try LocalRunRecords(podStateDir: b.t.locations.podStateDir(podName: "gpu")).remember(
+            RunRecord(name: "train", folder: "train_20261201-101500", directory: runDir, created: "2026-12-01T10:15:00Z",
+                      deployed: "2026-12-01T10:15:00Z", tag: "ccpod/train-20261201-101500", commit: String(repeating: "a", count: 40),
+                      project: b.project, snapshot: false))
         let error = try #require(throws: CCPodError.self) {
             try run(["pod", "stop", "gpu", "--claude-dir", b.bed.localClaude, "--busy-seconds", "0"], b.env)
         }
         #expect(error.message.contains("\(id).jsonl") && error.message.contains("busy") && error.message.contains("--force"), "\(error.message)")
+        #expect(error.message.contains("artifacts train") && error.message.contains("logs/train.log"), "\(error.message)")
         #expect(actions(b.fake).isEmpty)
         #expect(b.fake.pod("ccpodtest01")?.status == "RUNNING")
 
