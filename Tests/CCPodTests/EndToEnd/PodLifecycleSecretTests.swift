@@ -8,9 +8,12 @@ import Glibc
 import Darwin
 #endif
 
-/// The RunPod API key reaches the API's Authorization header and nothing else: not the
+/// `pod terminate` through the real binary, with ssh wrapped: the RunPod API key
+/// reaches the API's Authorization header and nothing else: not the
 /// argv of any process the real ccpod binary spawns (ssh and ssh-keyscan are wrapped to
-/// log theirs), not its output, not `--json`.
+/// log theirs), not its output, not `--json`; and a file that changes on the pod between
+/// the pull and the verification (the wrapper changes it just before the inventory
+/// runs) stops the termination.
 @Suite(.enabled(if: LoopbackSSHD.isAvailable && launchTestBinary != nil, "needs sshd and the built ccpod"))
 struct PodLifecycleSecretTests {
     @Test func theKeyIsInNoArgvAndNoOutput() throws {
@@ -50,5 +53,38 @@ struct PodLifecycleSecretTests {
             #expect(request.headers["authorization"] == "Bearer \(key)")
             #expect(!request.path.contains(key) && !String(decoding: request.body, as: UTF8.self).contains(key))
         }
+    }
+
+    @Test func aFileChangedOnThePodBetweenPullAndVerificationStopsTheTermination() throws {
+        let b = try PodLifecycleTests().setUp(proxy: nil)
+        defer { b.remove(); withExtendedLifetime(b.t) {} }
+        let folder = "train_20261201-101500"
+        let runDir = b.bed.podRoot + "/workspace/runs/" + folder
+        let log = runDir + "/logs/train.log"
+        try SyncTestBed.write(Data("step 1 loss 2.3\n".utf8), to: log)
+        let record = RunRecord(name: "train", folder: folder, directory: runDir, created: "2026-12-01T10:15:00Z",
+                               deployed: "2026-12-01T10:15:00Z", tag: "ccpod/train-20261201-101500", commit: String(repeating: "a", count: 40),
+                               project: b.project, snapshot: false)
+        try SyncTestBed.write(try record.jsonLine() + Data("\n".utf8), to: b.bed.podRoot + "/workspace/claude-sessions/runs/\(folder).json")
+        // The training writes one more line right after the pull, before the pod hashes its files.
+        let wrappers = b.bed.root.appendingPathComponent("wrappers").path
+        try FileManager.default.createDirectory(atPath: wrappers, withIntermediateDirectories: true)
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let real = try ChildProcess.resolve("ssh", environment: ["PATH": path])
+        try "#!/bin/sh\ncase \"$*\" in *ccpod-inventory*) printf 'step 2 loss 2.1\\n' >> '\(log)' ;; esac\nexec '\(real)' \"$@\"\n"
+            .write(toFile: wrappers + "/ssh", atomically: true, encoding: .utf8)
+        chmod(wrappers + "/ssh", 0o755)
+        var env = b.env
+        env["PATH"] = wrappers + ":" + path
+        let binary = try #require(launchTestBinary)
+        let out = try ChildProcess.run(binary, ["pod", "terminate", "gpu", "--yes", "--claude-dir", b.bed.localClaude, "--busy-seconds", "0"],
+                                       environment: env)
+        #expect(out.status == 1, "\(out.stderrText)")
+        #expect(out.stderrText.contains("logs/train.log: changed on the pod since it was pulled"), "\(out.stderrText)")
+        #expect(out.stderrText.contains("nothing was terminated"))
+        #expect(b.fake.requests.allSatisfy { $0.method == "GET" })
+        #expect(b.fake.pod("ccpodtest01")?.status == "RUNNING")
+        // What was pulled is home: the first line.
+        #expect(SyncTestBed.read(b.project + "/runs/train/logs/train.log") == Data("step 1 loss 2.3\n".utf8))
     }
 }
