@@ -362,12 +362,12 @@ public struct RunPodAPI: Sendable {
         var ssh: SSHDTO?
         var runtime: RuntimeDTO?
         // What `pod status` shows besides; a malformed one is left out, not fatal (RunPodClient.swift).
-        var gpu: Lenient<GpuDTO>?
-        var mounts: Lenient<MountsDTO>?
-        var image: Lenient<String>?
-        var dataCenterId: Lenient<String>?
-        var locked: Lenient<Bool>?
-        var startedAt: Lenient<String>?
+        var gpu: RunPodLenient<GpuDTO>?
+        var mounts: RunPodLenient<MountsDTO>?
+        var image: RunPodLenient<String>?
+        var dataCenterId: RunPodLenient<String>?
+        var locked: RunPodLenient<Bool>?
+        var startedAt: RunPodLenient<String>?
     }
     struct SSHDTO: Decodable {
         var proxy: EndpointDTO?

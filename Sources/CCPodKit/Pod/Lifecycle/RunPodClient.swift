@@ -50,7 +50,7 @@ public struct RunPodPodDetails: Sendable, Equatable, Codable {
 }
 
 /// A value the API may send malformed without it mattering: nil then, not an error.
-struct Lenient<T: Decodable>: Decodable {
+struct RunPodLenient<T: Decodable>: Decodable {
     var value: T?
     init(from decoder: any Decoder) throws { value = try? T(from: decoder) }
 }
