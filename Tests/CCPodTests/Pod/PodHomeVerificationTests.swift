@@ -141,9 +141,13 @@ import Testing
         #expect(refused.message.contains("nothing was removed") && refused.message.contains("\(id).jsonl"), "\(refused.message)")
         #expect(FileManager.default.fileExists(atPath: "\(bed.podClaude)/projects/\(slug)/\(id).jsonl"))
 
-        // Once both sides agree again (the pod's continuation kept as a sibling here), clean goes through.
+        // Once both sides agree again (the pod's continuation kept as a sibling here), clean goes through;
+        // a killed sync's stage folder (a copy of what came from here) neither stops it nor is touched.
         try run(["sync", "--pod", pod, "--claude-dir", bed.localClaude, "--all", "--busy-seconds", "0", "--json"], env)
+        let stale = "\(bed.podClaude)/projects/.ccpod-0123abcd.ccpod-stage/\(slug)/\(id).jsonl"
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 2), to: stale)
         try run(["clean", "--pod", pod, "--claude-dir", bed.localClaude, "--busy-seconds", "0", "--yes"], env)
+        #expect(FileManager.default.fileExists(atPath: stale))
         let left = (try? FileManager.default.subpathsOfDirectory(atPath: bed.podClaude + "/projects/\(slug)")) ?? []
         #expect(left.isEmpty, "\(left)")
         #expect(!FileManager.default.fileExists(atPath: bed.podClaude + "/history.jsonl"))

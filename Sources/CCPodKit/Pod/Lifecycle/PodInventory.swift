@@ -113,7 +113,9 @@ public struct PodInventory: Sendable, Equatable {
     }
 
     /// Hashes on the pod with `sha256sum`, relative paths, links never followed below
-    /// the folder itself; `ccpod-alive` on stderr every 5 s, as the other pod scripts.
+    /// the folder itself; ccpod's own part files and a killed sync's stage folders
+    /// (copies of what came from here) left out; `ccpod-alive` on stderr every 5 s, as
+    /// the other pod scripts.
     static let script = #"""
     # ccpod inventory: the pod's SHA-256 of its Claude session store, its prompt log
     # and the outputs of the named runs. Args: ROOT CLAUDE HISTORY(0|1) RUNDIR...
@@ -130,7 +132,7 @@ public struct PodInventory: Sendable, Equatable {
     hash_tops() { # folder...
         for top in "$@"; do
             [ -d "$top/" ] || continue
-            find "$top/" -type f ! -name '.*.ccpod-part' -exec sha256sum -- {} + 2>/dev/null \
+            find "$top/" -type f ! -name '.*.ccpod-part' ! -path '*/.ccpod-*.ccpod-stage/*' -exec sha256sum -- {} + 2>/dev/null \
                 | sed -e 's|^\([0-9a-f]*  \)\([^/]*\)//*|F \1\2/|' -e t -e 's/^/F /'
         done
     }
