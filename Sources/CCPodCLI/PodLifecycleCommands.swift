@@ -94,6 +94,14 @@ struct PodStartCommand: ParsableCommand {
         // Its new address and key, as after any restart; a login proves them.
         let access = CLIContext.podAccess()
         var pod = try access.open(name: settings.name)
+        // RunPod says where it is now: when that is not where the config points, it is
+        // found again at once (through the proxy when there is one, else the API).
+        if let direct = pod.settings?.direct, direct.host != outcome.endpoint.host || direct.port != outcome.endpoint.port,
+           (CLIContext.environment["RUNPOD_PORT"] ?? "").isEmpty {
+            let moved = CCPodError(.unavailable, "\(settings.name) started at \(outcome.endpoint.host):\(outcome.endpoint.port) "
+                                   + "(the config has \(direct.host):\(direct.port))", sshFailure: .connectionRefused)
+            pod = try access.recover(pod, after: moved)
+        }
         try access.withRecovery(&pod) { pod in
             let out = try pod.connection.runCommand("true", activity: "logging in")
             guard out.status == 0 else { throw CCPodError.unavailable("\(pod.name) answered, but `true` failed there (status \(out.status))") }
