@@ -19,6 +19,17 @@ import Testing
         }
     }
 
+    @Test(.enabled(if: ChildProcess.exists("shellcheck"), "shellcheck is not installed"))
+    func theLifecycleScriptsAreShellcheckClean() throws {
+        for (name, source) in [("inventory", PodInventory.script), ("clean", PodSessionWipe.script)] {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).sh")
+            try ("#!/bin/sh\n" + source + "\n").write(to: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let out = try ChildProcess.run("shellcheck", ["-s", "sh", file.path])
+            #expect(out.status == 0, "\(name): \(out.stdoutText)")
+        }
+    }
+
     // MARK: - The pod's answer
 
     @Test func anInventoryIsParsedAndItsLiesRefused() throws {
