@@ -156,6 +156,39 @@ enum CostRecording {
         return try body()
     }
 
+    /// What RunPod said of a pod, kept in the ledger (only when its status, price or GPU
+    /// count changed): the estimate `ccpod cost` gives between bills comes from these.
+    static func podState(_ state: RunPodPod, pod: String) {
+        do {
+            try CostLedger.open(locations: CLIContext.locations).recordPodState(
+                pod: pod, runpodId: state.id, status: state.status, costPerHour: state.isRunning ? state.costPerHour : 0,
+                gpuCount: state.details.gpuCount, at: CostClock.current)
+        } catch {
+            Console.note("cost ledger: \(pod)'s state \(state.status) is not recorded (\(error))")
+        }
+    }
+
+    /// The pod's own budget before it is started (`pod start`), as `checkBudget`.
+    static func checkPodBudget(_ settings: PodSettings, overBudget: Bool) throws {
+        guard !settings.budget.isEmpty else { return }
+        let ledger: CostLedger
+        do {
+            ledger = try CostLedger.open(locations: CLIContext.locations)
+        } catch {
+            Console.note("budget not checked: \(error)")
+            return
+        }
+        let calculator = CostCalculator(calendar: CostClock.currentCalendar,
+                                        podNames: CostBillingRefresh.podNames((try? CCPodConfig.load(from: CLIContext.locations)) ?? CCPodConfig()))
+        do {
+            try CostBudgetCheck.enforce(pod: settings.name, podBudget: settings.budget, overBudget: overBudget,
+                                        action: "start \(settings.name)", ledger: ledger, now: CostClock.current,
+                                        calculator: calculator, note: { Console.note($0) })
+        } catch let error as CCPodError where error.status != .overBudget {
+            Console.note("budget not checked: \(error.message)")
+        }
+    }
+
     /// `CostBudgetCheck.enforce` for the pod and this project: warns at 80 %, refuses
     /// past 100 % (exit 3) unless `overBudget`.
     static func checkBudget(pod: ResolvedPod, project: ProjectContext, overBudget: Bool, action: String) throws {

@@ -6,8 +6,9 @@ import Foundation
 struct PodCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pod",
-        abstract: "Add, list, remove and choose pods.",
-        subcommands: [Add.self, List.self, Remove.self, Default.self, Trust.self]
+        abstract: "Add, list, remove and choose pods; see, start, stop and terminate them through the RunPod API.",
+        subcommands: [Add.self, List.self, Remove.self, Default.self, Trust.self,
+                      PodStatusCommand.self, PodStartCommand.self, PodStopCommand.self, PodTerminateCommand.self]
     )
 
     struct Add: ParsableCommand {
@@ -75,6 +76,7 @@ struct PodCommand: ParsableCommand {
                     PodProxy(settings: pod, locations: CLIContext.locations, environment: CLIContext.environment), trust: trust)
                 source = learned
                 Console.note("learned through the proxy: \(learned.summary)")
+                if pod.runpodId == nil, let id = learned.reported.podId, RunPodAPI.isValidPodId(id) { pod.runpodId = id }
                 if let direct = pod.direct {
                     if direct.host != learned.reported.host || direct.port != learned.reported.port {
                         Console.note("note: the pod reports its direct address as \(learned.reportedAddress); using \(direct.description) as given")
@@ -201,6 +203,14 @@ struct PodCommand: ParsableCommand {
             if let proxyKeys = source?.proxy.learned {
                 let fingerprints = proxyKeys.keys.map(\.fingerprint).joined(separator: ", ")
                 Console.note("proxy host key \(fingerprints) \(proxyKeys.how), pinned for \(name)'s proxy")
+            }
+            if let id = source?.reported.podId, RunPodAPI.isValidPodId(id) {
+                var saved = try CCPodConfig.load(from: CLIContext.locations)
+                if saved.pods[name] != nil, saved.pods[name]?.runpodId == nil {
+                    saved.pods[name]?.runpodId = id
+                    try saved.save(to: CLIContext.locations)
+                    Console.note("\(name) is RunPod pod \(id) (read through the proxy), saved for `ccpod pod status`")
+                }
             }
             if let from = outcome.movedFrom, let to = outcome.pod.direct {
                 Console.note("\(name): \(from.description) → \(to.description) (through the proxy), saved")

@@ -13,6 +13,7 @@ extension CCPodCommand {
         PodCommand.self,
         CheckCommand.self,
         SetupCommand.self,
+        CleanCommand.self,
         LaunchCommand.self,
         AttachCommand.self,
         DeployCommand.self,

@@ -10,6 +10,10 @@ import Darwin
 /// `PodRuntimePort`, errors as `{title,status,detail}`, `RateLimit` headers).
 ///
 /// `GET /v2/pods/{id}`, `POST /v2/pods/{id}/action` and `GET /v2/billing/pods` with `Authorization: Bearer <key>`.
+/// Transitions follow the document: `start` takes an `EXITED` pod through `STARTING`
+/// (for `startingPolls` reads) to `RUNNING` on a new port, `stop` to `EXITED` (cost 0,
+/// no `ssh.direct`, no `runtime`), `terminate` deletes it (204); `onAction` ties them to
+/// a simulated pod, `failNext` answers 401/403/5xx on demand, `rateLimitNext` 429.
 /// Every request is recorded for assertions. One connection at a time, `Connection: close`.
 /// The serving thread keeps the fake alive: call `shutdown()` when done.
 public final class FakeRunPodAPI: @unchecked Sendable {
@@ -25,9 +29,19 @@ public final class FakeRunPodAPI: @unchecked Sendable {
         public var uptime: Int
         /// Report `ssh.direct` (a real running pod does; false leaves only `runtime.ports`).
         public var reportsDirect: Bool
+        /// `gpu.id` and `gpu.count`; nil `gpuType` makes a CPU pod (no `gpu`).
+        public var gpuType: String?
+        public var gpuCount: Int
+        /// `mounts.persistent`.
+        public var volumeSize: Int
+        public var volumePath: String
+        /// After `start`, how many `GET`s still see `STARTING` (waiting for a GPU) before `RUNNING`.
+        public var startingPolls: Int
 
         public init(id: String, name: String = "ccpod-test", status: String = "RUNNING", publicIP: String = "127.0.0.1",
-                    sshPort: Int, cost: Double = 0.44, uptime: Int = 3600, reportsDirect: Bool = true) {
+                    sshPort: Int, cost: Double = 0.44, uptime: Int = 3600, reportsDirect: Bool = true,
+                    gpuType: String? = "NVIDIA GeForce RTX 4090", gpuCount: Int = 1, volumeSize: Int = 20,
+                    volumePath: String = "/workspace", startingPolls: Int = 0) {
             self.id = id
             self.name = name
             self.status = status
@@ -36,8 +50,18 @@ public final class FakeRunPodAPI: @unchecked Sendable {
             self.cost = cost
             self.uptime = uptime
             self.reportsDirect = reportsDirect
+            self.gpuType = gpuType
+            self.gpuCount = gpuCount
+            self.volumeSize = volumeSize
+            self.volumePath = volumePath
+            self.startingPolls = startingPolls
         }
     }
+
+    /// Called on the serving thread for each accepted `start`, `stop` or `restart`, with
+    /// the pod as it will be stored: a test ties them to its simulated pod (restart the
+    /// sshd on a new port and set `sshPort`; stop it). Throwing answers 500.
+    public typealias ActionHook = @Sendable (_ action: String, _ pod: inout Pod) throws -> Void
 
     /// A request as the fake received it; header names lowercased.
     public struct RecordedRequest: Sendable {
@@ -69,6 +93,8 @@ public final class FakeRunPodAPI: @unchecked Sendable {
     private var rateLimitedLeft = 0
     private var retryAfter = 1
     private var currentMode = Mode.normal
+    private var failures: [Int] = []
+    private var hook: ActionHook?
     private var listener: Int32 = -1
     private var stopped = false
     private var thread: Thread?
@@ -117,6 +143,17 @@ public final class FakeRunPodAPI: @unchecked Sendable {
     public func pod(_ id: String) -> Pod? { locked { pods[id] } }
     public func updatePod(_ id: String, _ change: (inout Pod) -> Void) {
         locked { if var pod = pods[id] { change(&pod); pods[id] = pod } }
+    }
+
+    /// Answer the next `count` requests with `status` (401, 403, 404, 500, 503, …) and
+    /// an RFC 9457 problem body, whatever they ask.
+    public func failNext(_ status: Int, count: Int = 1) {
+        locked { failures += Array(repeating: status, count: count) }
+    }
+
+    /// Ties `start`, `stop` and `restart` to what the test simulates (see `ActionHook`).
+    public func onAction(_ hook: @escaping ActionHook) {
+        locked { self.hook = hook }
     }
 
     /// Answer the next `count` authenticated requests with 429 and `Retry-After: seconds`.
@@ -219,6 +256,9 @@ public final class FakeRunPodAPI: @unchecked Sendable {
     private static let policy = "\"minute\";q=60;w=60, \"hour\";q=3000;w=3600, \"day\";q=50000;w=86400"
 
     private func respond(to request: RecordedRequest) -> (Int, [String: String], Data) {
+        if let status = locked({ failures.isEmpty ? nil : failures.removeFirst() }) {
+            return problem(status, FakeRunPodAPI.reason(status), FakeRunPodAPI.failureDetail(status), rateLimited: status != 401)
+        }
         guard let auth = request.headers["authorization"], auth.hasPrefix("Bearer ") else {
             return problem(401, "Unauthorized", "missing bearer token", rateLimited: false)
         }
@@ -252,7 +292,7 @@ public final class FakeRunPodAPI: @unchecked Sendable {
         let id = segments[2]
         switch (request.method, segments.count) {
         case ("GET", 3):
-            guard let pod = pod(id) else { return problem(404, "Not Found", "pod not found") }
+            guard let pod = polled(id) else { return problem(404, "Not Found", "pod not found") }
             return (200, rateHeaders(["Content-Type": "application/json"]), FakeRunPodAPI.json(pod))
         case ("POST", 4) where segments[3] == "action":
             return action(id: id, body: request.body)
@@ -280,7 +320,7 @@ public final class FakeRunPodAPI: @unchecked Sendable {
         var updated = pod
         switch action {
         case "start", "restart":
-            updated.status = "RUNNING"
+            updated.status = pod.startingPolls > 0 ? "STARTING" : "RUNNING"
             updated.uptime = 0
             updated.sshPort = pod.sshPort >= 65000 ? 40000 : pod.sshPort + 1
         case "stop":
@@ -288,6 +328,9 @@ public final class FakeRunPodAPI: @unchecked Sendable {
         default:
             locked { _ = pods.removeValue(forKey: id) }
             return (204, rateHeaders([:]), Data())
+        }
+        if let hook = locked({ hook }) {
+            do { try hook(action, &updated) } catch { return problem(500, "Internal Server Error", "an unexpected error occurred") }
         }
         setPod(updated)
         return (200, rateHeaders(["Content-Type": "application/json"]), FakeRunPodAPI.json(updated))
@@ -306,61 +349,16 @@ public final class FakeRunPodAPI: @unchecked Sendable {
         return (status, rateLimited ? rateHeaders(headers) : headers, body)
     }
 
-    static func actions(for status: String) -> [String] {
-        switch status {
-        case "RUNNING": return ["stop", "restart", "terminate"]
-        case "EXITED", "ERROR": return ["start", "terminate"]
-        case "PROVISIONING", "STARTING": return ["stop", "terminate"]
-        default: return []
-        }
-    }
-
-    /// The pod as RunPod's `Pod` schema describes it; `ssh.direct` and `runtime` are null unless running.
-    static func json(_ pod: Pod) -> Data {
-        let running = pod.status == "RUNNING"
-        let proxy: [String: Any] = [
-            "host": "ssh.runpod.io", "port": 22, "username": "\(pod.id)-64411eb2",
-            "command": "ssh \(pod.id)-64411eb2@ssh.runpod.io",
-        ]
-        var ssh: [String: Any] = ["proxy": proxy, "direct": NSNull()]
-        if running && pod.reportsDirect {
-            ssh["direct"] = ["host": pod.publicIP, "port": pod.sshPort, "username": "root",
-                             "command": "ssh root@\(pod.publicIP) -p \(pod.sshPort)"] as [String: Any]
-        }
-        let runtime: Any = running ? [
-            "uptime": pod.uptime,
-            "gpus": [["id": "0", "gpuUtilPercent": 0, "memoryUtilPercent": 0]],
-            "ports": [
-                ["private": 22, "public": pod.sshPort, "type": "tcp", "ip": pod.publicIP] as [String: Any],
-                ["private": 8888, "public": NSNull(), "type": "http", "ip": NSNull()] as [String: Any],
-            ],
-        ] as [String: Any] : NSNull()
-        let object: [String: Any] = [
-            "id": pod.id, "name": pod.name, "status": pod.status, "actions": actions(for: pod.status),
-            "image": "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404", "args": "", "disk": 50,
-            "ports": ["8888/http", "22/tcp"], "env": [String: String](), "registry": NSNull(),
-            "mounts": ["persistent": ["size": 20, "path": "/workspace"]],
-            "gpu": ["id": "NVIDIA GeForce RTX 4090", "count": 1] as [String: Any],
-            "cloud": "SECURE", "dataCenterId": "US-KS-2", "cudaVersion": "12.8",
-            "ssh": ssh, "template": NSNull(), "cost": running ? pod.cost : 0.0, "locked": false,
-            "globalNetworking": ["enabled": false], "runtime": runtime,
-            "createdAt": "2026-06-01T12:00:00Z", "startedAt": running ? "2026-06-01T12:02:00Z" : NSNull(),
-        ]
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-    }
-
-    static func reason(_ status: Int) -> String {
-        switch status {
-        case 200: return "OK"
-        case 204: return "No Content"
-        case 400: return "Bad Request"
-        case 401: return "Unauthorized"
-        case 404: return "Not Found"
-        case 405: return "Method Not Allowed"
-        case 409: return "Conflict"
-        case 422: return "Unprocessable Entity"
-        case 429: return "Too Many Requests"
-        default: return "Internal Server Error"
+    /// The pod for a `GET`: a starting pod counts down its `startingPolls` to `RUNNING`.
+    private func polled(_ id: String) -> Pod? {
+        locked {
+            guard var pod = pods[id] else { return nil }
+            if pod.status == "STARTING" {
+                if pod.startingPolls > 0 { pod.startingPolls -= 1 }
+                if pod.startingPolls == 0 { pod.status = "RUNNING" }
+                pods[id] = pod
+            }
+            return pod
         }
     }
 }

@@ -19,14 +19,6 @@ public enum CostBillingRefresh {
         return names
     }
 
-    /// The API address: `RUNPOD_API_URL` when set (tests, proxies), else RunPod's.
-    public static func baseURL(environment: [String: String]) -> URL {
-        if let text = environment["RUNPOD_API_URL"], let url = URL(string: text), url.scheme == "https" || url.scheme == "http" {
-            return url
-        }
-        return RunPodAPI.defaultBaseURL
-    }
-
     /// One call for the window `[from, now)`: filtered by `podId` when only one
     /// configured pod (or `onlyPod`) has a RunPod id, else every pod of the account.
     /// Failures are returned, not thrown: the local figures still count.
@@ -45,7 +37,9 @@ public enum CostBillingRefresh {
             return .failed("cannot read the RunPod API key")
         }
         guard let key else { return .notConfigured }
-        let api = RunPodAPI(apiKey: key, baseURL: baseURL(environment: environment), transport: transport, maxAttempts: 2,
+        let baseURL: URL
+        do { baseURL = try RunPodAPI.baseURL(environment: environment) } catch let error as CCPodError { return .failed(error.message) } catch { return .failed("\(error)") }
+        let api = RunPodAPI(apiKey: key, baseURL: baseURL, transport: transport, maxAttempts: 2,
                             maxRetryWait: .seconds(5), requestTimeout: .seconds(15))
         let podId = pods.count == 1 ? pods[0].runpodId : nil
         // Hourly buckets from the start of `from`'s hour (the API snaps down the same way).

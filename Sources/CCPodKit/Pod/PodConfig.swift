@@ -1,5 +1,10 @@
 import Foundation
 import TOMLKit
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Everything ccpod knows about one configured pod (`[pods.NAME]` in config.toml).
 public struct PodSettings: Sendable, Equatable {
@@ -43,11 +48,18 @@ public struct PodSettings: Sendable, Equatable {
         self.sshOptions = sshOptions
     }
 
-    /// The RunPod API key: `RUNPOD_API_KEY` from the environment, else the first line of `apiKeyFile`.
+    /// The RunPod API key: `RUNPOD_API_KEY` from the environment, else the first line of
+    /// `apiKeyFile`, which only its owner may read or write (0600 or stricter; else exit 77).
     public func apiKey(environment: [String: String]) throws -> String? {
         if let key = environment["RUNPOD_API_KEY"], !key.isEmpty { return key }
         guard let apiKeyFile else { return nil }
         let path = (apiKeyFile as NSString).expandingTildeInPath
+        var st = stat()
+        if stat(path, &st) == 0, Int(st.st_mode) & 0o077 != 0 {
+            throw CCPodError(.notPermitted,
+                "the RunPod API key file \(path) of pod \(name) can be read or changed by others (mode \(String(Int(st.st_mode) & 0o777, radix: 8))); "
+                + "make it private with `chmod 600 \(path)`")
+        }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw CCPodError.usage("cannot read the RunPod API key file \(path) of pod \(name); fix apiKeyFile in the config or set RUNPOD_API_KEY")
         }

@@ -61,7 +61,7 @@ public struct PodRecovery: Sendable {
         defer { proxy?.discard() }
         var api: RunPodAPI?
         if settings.runpodId != nil, let key = try settings.apiKey(environment: environment) {
-            api = RunPodAPI(apiKey: key)
+            api = RunPodAPI(apiKey: key, baseURL: try RunPodAPI.baseURL(environment: environment))
         }
         let pinned = PodKnownHosts(pod: settings.name, locations: locations).keys().first?.line
         let discovery = PodRediscovery(podName: settings.name, host: direct.host, port: direct.port, pinnedHostKey: pinned,
@@ -89,6 +89,10 @@ public struct PodRecovery: Sendable {
         if var saved = config.pods[settings.name] {
             // RUNPOD_PORT overrides are not saved; the rediscovered endpoint is.
             saved.direct = settings.direct
+            // The pod's own RUNPOD_POD_ID, read through its proxy, names it for the API.
+            if saved.runpodId == nil, result.source == .proxy, let id = result.podId, RunPodAPI.isValidPodId(id) {
+                saved.runpodId = id
+            }
             config.pods[settings.name] = saved
             try config.save(to: locations)
         }

@@ -103,6 +103,14 @@ public enum AnswerParsers {
         return probe != nil || endpoint != nil || direct != nil
     }
 
+    /// The lifecycle's inventory of what a pod keeps (`C`, `F`, `R`, `M`, `W`, then `Z` and
+    /// the prompt log's bytes), as `pod terminate` and `clean` read it; runs
+    /// `/workspace/runs/r1` and `r2` asked for.
+    @discardableResult
+    public static func inventoryOutput(_ data: Data) -> Bool {
+        (try? PodInventory.parse(data, runDirectories: ["/workspace/runs/r1", "/workspace/runs/r2"])) != nil
+    }
+
     /// The fuzz targets by name (Fuzz/Seeds/<name>, `Benchmarks/fuzz`), each the real parser.
     public static let targets: [String: @Sendable (Data) -> Bool] = [
         "agent-answer": { agentAnswer($0) },
@@ -111,6 +119,7 @@ public enum AnswerParsers {
         "deploy-output": { deployOutput($0) },
         "setup-output": { setupOutput($0) },
         "probe-output": { probeOutput($0) },
+        "inventory-output": { inventoryOutput($0) },
     ]
 
     /// Runs `body` on every file named in `paths` (folders: every file in them) and prints

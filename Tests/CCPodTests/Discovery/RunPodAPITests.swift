@@ -78,7 +78,7 @@ final class SleepRecorder: @unchecked Sendable {
         defer { fake.shutdown() }
         #expect {
             try client(fake).pod(id: "nope")
-        } throws: { ($0 as? CCPodError)?.status == .unavailable && "\($0)".contains("no pod 'nope'") }
+        } throws: { ($0 as? CCPodError)?.status == .noInput && "\($0)".contains("no pod 'nope'") }
     }
 
     @Test func rateLimitedThenSucceedsHonouringRetryAfter() throws {
@@ -101,20 +101,20 @@ final class SleepRecorder: @unchecked Sendable {
         let sleeper = SleepRecorder()
         #expect {
             try client(fake, sleeper: sleeper).pod(id: "abc123")
-        } throws: { ($0 as? CCPodError)?.status == .unavailable && "\($0)".contains("rate limit") }
+        } throws: { ($0 as? CCPodError)?.status == .busy && "\($0)".contains("rate limit") }
         #expect(fake.requests.count == 3)
         #expect(sleeper.recorded.count == 2)
     }
 
-    @Test(arguments: [FakeRunPodAPI.Mode.garbage, .serverError])
-    func garbageOrServerErrorIsBadData(mode: FakeRunPodAPI.Mode) throws {
+    @Test(arguments: [(FakeRunPodAPI.Mode.garbage, CCPodKit.ExitStatus.badData), (.serverError, .unavailable)])
+    func garbageIsBadDataAndAServerErrorUnavailable(mode: FakeRunPodAPI.Mode, status: CCPodKit.ExitStatus) throws {
         let fake = try FakeRunPodAPI()
         defer { fake.shutdown() }
         fake.setPod(.init(id: "abc123", sshPort: 41022))
         fake.mode = mode
         #expect {
             try client(fake).pod(id: "abc123")
-        } throws: { ($0 as? CCPodError)?.status == .badData }
+        } throws: { ($0 as? CCPodError)?.status == status }
     }
 
     @Test func unreachableAPIIsUnavailable() throws {

@@ -130,6 +130,15 @@ import Testing
         seeds["probe-output", default: [:]]["environment"] = Data(("E RUNPOD_PUBLIC_IP=203.0.113.7\nE RUNPOD_TCP_PORT_22=22022\n"
             + "K \(key.trimmingCharacters(in: .whitespacesAndNewlines))\n").utf8)
 
+        // The lifecycle's inventory: a session store, a prompt log, a run's outputs, a run that is gone.
+        try SyncTestBed.write(SyncTestBed.lines(session: "11111111-2222-4333-8444-555555555555", count: 2),
+                              to: podRoot + "/root/.claude/projects/-w/11111111-2222-4333-8444-555555555555.jsonl")
+        try SyncTestBed.write(Data("{\"display\":\"train\",\"project\":\"/w\",\"timestamp\":1}\n".utf8), to: podRoot + "/root/.claude/history.jsonl")
+        try SyncTestBed.write(Data("step 1 loss 2.3\n".utf8), to: podRoot + "/workspace/runs/r1/logs/train.log")
+        let inventory = try pod.runCommand(PodInventory.command(rootPrefix: pod.rootPrefix, claudeDir: pod.paths.claudeDir, history: true,
+                                                                runDirectories: ["/workspace/runs/r1", "/workspace/runs/r2"]))
+        seeds["inventory-output", default: [:]]["store-and-runs"] = inventory.stdout
+
         let git = try GitFixture()
         defer { git.remove() }
         let deployer = Deployer(connection: pod, podStateDir: root.appendingPathComponent("deploy-state"), gitEnvironment: git.env)

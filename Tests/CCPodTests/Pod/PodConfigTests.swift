@@ -145,6 +145,8 @@ private func tempLocations() throws -> (URL, CCPodLocations) {
         defer { try? FileManager.default.removeItem(at: root) }
         let file = root.appendingPathComponent("key")
         try "rpa_file\n".write(to: file, atomically: true, encoding: .utf8)
+        // Only a private key file is read (see PodLifecycleAPITests.theKeyFileMustBePrivate).
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
         let pod = PodSettings(name: "a", apiKeyFile: file.path)
         #expect(try pod.apiKey(environment: [:]) == "rpa_file")
         #expect(try pod.apiKey(environment: ["RUNPOD_API_KEY": "rpa_env"]) == "rpa_env")

@@ -135,10 +135,12 @@ public struct RunPodPod: Sendable, Equatable {
     public var proxySSH: RunPodSSHEndpoint?
     /// The `runtime.ports[]` entry with `private == 22`, when present.
     public var sshPortMapping: RunPodPortMapping?
+    /// What `pod status` shows besides: GPU, storage, place, start time.
+    public var details: RunPodPodDetails
 
     public init(id: String, name: String?, status: String, actions: [String], costPerHour: Double?,
                 uptimeSeconds: Int?, directSSH: RunPodSSHEndpoint?, proxySSH: RunPodSSHEndpoint?,
-                sshPortMapping: RunPodPortMapping?) {
+                sshPortMapping: RunPodPortMapping?, details: RunPodPodDetails = RunPodPodDetails()) {
         self.id = id
         self.name = name
         self.status = status
@@ -148,6 +150,7 @@ public struct RunPodPod: Sendable, Equatable {
         self.directSSH = directSSH
         self.proxySSH = proxySSH
         self.sshPortMapping = sshPortMapping
+        self.details = details
     }
 
     public var isRunning: Bool { status == "RUNNING" }
@@ -183,9 +186,10 @@ public enum RunPodPodAction: String, Sendable, CaseIterable {
 
 /// A small client for RunPod's REST API v2: read a pod, trigger a transition.
 ///
-/// Errors and exit codes: key rejected (401/403) → 77 (`notPermitted`); pod not
-/// found (404), unreachable, rate limited after retries → 69; a 5xx or an answer
-/// that is not the documented JSON → 65. The API key is sent only in the
+/// Errors and exit codes: key rejected (401) or without the access asked for (403)
+/// → 77 (`notPermitted`); pod not found (404) → 66; rate limited after retries → 75;
+/// unreachable, a 5xx, or a transition the pod does not allow now (409) → 69; an
+/// answer that is not the documented JSON → 65. The API key is sent only in the
 /// `Authorization` header, never put on a command line or in a message.
 public struct RunPodAPI: Sendable {
     public static let defaultBaseURL = URL(string: "https://api.runpod.io")!
@@ -251,24 +255,28 @@ public struct RunPodAPI: Sendable {
             switch response.status {
             case 200..<300:
                 return response
-            case 401, 403:
+            case 401:
                 throw CCPodError(.notPermitted,
                                  "the RunPod API key was rejected (\(response.status) \(RunPodAPI.detail(response))); "
                                  + "check RUNPOD_API_KEY or the key file (the key needs read access to pods)")
+            case 403:
+                throw CCPodError(.notPermitted,
+                                 "the RunPod API key may not \(action.map { "\($0.rawValue) pods" } ?? "read this pod") "
+                                 + "(\(response.status) \(RunPodAPI.detail(response))); give the key read and write access to pods in the RunPod console")
             case 404:
-                throw CCPodError.unavailable("RunPod has no pod '\(podId)' for this API key; check the pod id (`--runpod-id`)")
+                throw CCPodError(.noInput, "RunPod has no pod '\(podId)' for this API key; check the pod id (`--runpod-id`)")
             case 409:
                 throw CCPodError.unavailable("RunPod refused to \(action?.rawValue ?? "change") pod \(podId): \(RunPodAPI.detail(response))")
             case 429:
                 let wait = RunPodAPI.retryDelay(response, attempt: attempt)
                 guard attempt < maxAttempts else {
-                    throw CCPodError.unavailable(
+                    throw CCPodError(.busy,
                         "the RunPod API rate limit was reached (\(maxAttempts) tries); try again in \(max(1, Int(wait.components.seconds))) s")
                 }
                 sleep(min(wait, maxRetryWait))
                 attempt += 1
             case 500..<600:
-                throw CCPodError.badData("the RunPod API failed (\(response.status) \(RunPodAPI.detail(response))); try again later")
+                throw CCPodError.unavailable("the RunPod API failed (\(response.status) \(RunPodAPI.detail(response))); try again later")
             default:
                 throw CCPodError.badData("unexpected answer from the RunPod API: \(response.status) \(RunPodAPI.detail(response))")
             }
@@ -329,7 +337,8 @@ public struct RunPodAPI: Sendable {
             costPerHour: dto.cost, uptimeSeconds: dto.runtime?.uptime,
             directSSH: dto.ssh?.direct.map { RunPodSSHEndpoint(host: $0.host, port: $0.port, username: $0.username) },
             proxySSH: dto.ssh?.proxy.map { RunPodSSHEndpoint(host: $0.host, port: $0.port, username: $0.username) },
-            sshPortMapping: mapping.map { RunPodPortMapping(ip: $0.ip, publicPort: $0.publicPort) })
+            sshPortMapping: mapping.map { RunPodPortMapping(ip: $0.ip, publicPort: $0.publicPort) },
+            details: RunPodPodDetails(dto))
         if let direct = pod.directSSH {
             guard (1...65535).contains(direct.port), PodAddressProbe.isValidHost(direct.host) else {
                 throw CCPodError.badData("the RunPod API reported an invalid SSH endpoint for pod \(dto.id)")
@@ -352,6 +361,13 @@ public struct RunPodAPI: Sendable {
         var cost: Double?
         var ssh: SSHDTO?
         var runtime: RuntimeDTO?
+        // What `pod status` shows besides; a malformed one is left out, not fatal (RunPodClient.swift).
+        var gpu: RunPodLenient<GpuDTO>?
+        var mounts: RunPodLenient<MountsDTO>?
+        var image: RunPodLenient<String>?
+        var dataCenterId: RunPodLenient<String>?
+        var locked: RunPodLenient<Bool>?
+        var startedAt: RunPodLenient<String>?
     }
     struct SSHDTO: Decodable {
         var proxy: EndpointDTO?
