@@ -17,7 +17,6 @@ struct CheckCommand: ParsableCommand {
         let session = try podOptions.session()
         let access = session.access
         var report = PodChecker.check(session.pod)
-        var lost: CCPodError?
         // A restarted pod (refused, timed out, new host key): the session finds it again,
         // and it is checked once more. The check reports rather than throws, so its
         // failure is handed to the session as the error it stands for.
@@ -28,8 +27,9 @@ struct CheckCommand: ParsableCommand {
                     try session.recover(after: error)
                     report = PodChecker.check(session.pod)
                 } catch let failed as CCPodError {
-                    // Report what was found as it is, then why it could not be found again.
-                    lost = failed
+                    // Report what was found as it is, with why it could not be found again
+                    // (check exits 69 for a pod it cannot reach, whatever the reason).
+                    Console.note(failed.message)
                 }
             }
         }
@@ -69,8 +69,6 @@ struct CheckCommand: ParsableCommand {
         }
         Console.out(json ? try CheckRendering.json(report) : CheckRendering.text(report) + extra.map { $0 + "\n" }.joined())
         if !report.usable {
-            // A pod that could not be found again exits as that failure does (68 when nothing can find it).
-            if let lost { throw lost }
             let why = report.endpoints.compactMap(\.error).first ?? "pod \(pod.name) cannot be reached"
             throw CCPodError.unavailable(why)
         }

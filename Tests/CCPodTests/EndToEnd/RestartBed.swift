@@ -3,6 +3,11 @@ import CCPodKit
 import CCPodTestSupport
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A laptop and a loopback pod that restarts as a RunPod pod does: a new port, a new
 /// host key, every process on it gone (its ssh sessions, its tmux server) and its
@@ -86,7 +91,12 @@ final class RestartBed {
             .pin([proxyKey])
     }
 
+    /// Old ports, bound and never listening: a connection there is refused, as on a
+    /// restarted pod, and no other test's server can take the port meanwhile.
+    private var heldPorts: [Int32] = []
+
     deinit {
+        for fd in heldPorts { close(fd) }
         _ = try? ChildProcess.run("tmux", ["-L", tmuxSocket, "kill-server"])
         proxy?.shutdown()
     }
@@ -123,9 +133,25 @@ final class RestartBed {
         try t.connection().closeMaster()
         _ = try? ChildProcess.run("tmux", ["-L", tmuxSocket, "kill-server"])
         let old = t.sshd.port
+        // The old port is held from the moment the server stops (see `heldPorts`).
+        t.sshd.stop()
+        hold(port: old)
         try simulation.restart()
         #expect(t.sshd.port != old)
         #expect(!FileManager.default.fileExists(atPath: claudeDir))
+    }
+
+    private func hold(port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if bound == 0 { heldPorts.append(fd) } else { close(fd) }
     }
 
     /// ccpod found the pod again: the config has its new port, its new key is pinned.
