@@ -128,9 +128,6 @@ public struct PodAccess: Sendable {
         defer { pod = session.pod }
         return try session.run(whenLost: whenLost, body)
     }
-
-    /// A session on `pod` for a command that works with it in several steps.
-    public func session(_ pod: ResolvedPod) -> PodSession { PodSession(access: self, pod: pod) }
 }
 
 /// A command's pod for the whole command: every step that reaches the pod runs through
@@ -145,7 +142,8 @@ public final class PodSession {
     public let access: PodAccess
     /// The pod as it is now: the one the command resolved, or the one found again.
     public private(set) var pod: ResolvedPod
-    /// What finding the pod again changed, once it happened (`RediscoveryResult.summary`).
+    /// Why ccpod looked for the pod again (the failure's sentence), once it found it again;
+    /// nil while no restart was met.
     public private(set) var recovered: String?
     /// The layout steps repaired after the restart (empty when nothing was missing).
     public private(set) var repaired: [SetupStep] = []
