@@ -52,21 +52,25 @@ struct ArtifactsArguments: ParsableArguments {
     }
 
     struct Prepared {
-        var pod: ResolvedPod
+        /// The pod: found again once for the whole command when it restarted.
+        var session: PodSession
         var run: ArtifactRun
         var projectRoot: String
         var stateDir: URL
+        var pod: ResolvedPod { session.pod }
     }
 
     func prepare(podDirectory: String?) throws -> Prepared {
         ExecRecorder.shared.reset()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
-        let pod = try podOptions.resolve(projectPod: context.settings.pod)
-        let stateDir = CLIContext.locations.podStateDir(podName: pod.name)
-        let run = try ArtifactRun.locate(projectRoot: context.root, runName: runName, podDirectory: podDirectory,
-                                         connection: pod.connection, podStateDir: stateDir)
-        return Prepared(pod: pod, run: run, projectRoot: context.root, stateDir: stateDir)
+        let session = try podOptions.session(projectPod: context.settings.pod)
+        let stateDir = CLIContext.locations.podStateDir(podName: session.name)
+        let run = try session.run {
+            try ArtifactRun.locate(projectRoot: context.root, runName: runName, podDirectory: podDirectory,
+                                   connection: $0.connection, podStateDir: stateDir)
+        }
+        return Prepared(session: session, run: run, projectRoot: context.root, stateDir: stateDir)
     }
 
     /// A local folder from the command line, absolute.
@@ -76,11 +80,16 @@ struct ArtifactsArguments: ParsableArguments {
     }
 
     /// Runs one transfer with Ctrl-C stopping it cleanly (what arrived is kept).
+    /// A pod that restarted before the transfer began is found again (once per command)
+    /// and the transfer runs on it; what a cut transfer kept is resumed as usual.
     func transfer(_ request: ArtifactRequest, _ prepared: Prepared) throws -> ArtifactReport {
-        let transfer = ArtifactTransfer(connection: prepared.pod.connection, request: request, podStateDir: prepared.stateDir)
         let progress = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { FileHandle.standardError.write(Data($0.utf8)) }
-        transfer.progress = progress.meter()
-        var report = try Interrupts.shared.whileRunning(onInterrupt: { transfer.cancel() }) { try transfer.run() }
+        defer { progress.clear() }
+        var report = try prepared.session.run(whenLost: { progress.clear() }) { pod in
+            let transfer = ArtifactTransfer(connection: pod.connection, request: request, podStateDir: prepared.stateDir)
+            transfer.progress = progress.meter()
+            return try Interrupts.shared.whileRunning(onInterrupt: { transfer.cancel() }) { try transfer.run() }
+        }
         progress.clear()
         report.execs = ExecRecorder.shared.count
         ExecRecorder.shared.reset()

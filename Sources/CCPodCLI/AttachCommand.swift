@@ -31,16 +31,17 @@ struct AttachCommand: ParsableCommand {
         let context = try ProjectContext.locate(directory: directory)
         let place = try LaunchPlace.resolve(podOptions: podOptions, context: context, podPathOverride: nil)
         try CostRecording.checkBudget(pod: place.pod, project: context, overBudget: overBudget, action: "attach")
-        let sessions = try place.launch.sessions()
+        // A pod that restarted is found again here (once); the rest uses the repaired connection.
+        let sessions = try place.onPod { try $0.sessions() }
         let mine = PodLaunch.sessionName(projectRoot: context.root)
         let target = try choose(from: sessions, mine: mine, pod: place.pod.name)
         Console.note("attaching to tmux session \(target) on \(place.pod.name) (detach with Ctrl-b d)")
         // Pull this project when the session is its own and its place on the pod is known; else every mapped project.
         let podPath = target == mine ? place.podPath : nil
         let status = try CostRecording.session(.attach, pod: place.pod.name, project: context.root, podPath: podPath) {
-            try PodLaunch.runInteractive(place.launch.attachInvocation(session: target), environment: ProcessInfo.processInfo.environment)
+            try PodLaunch.runInteractive(place.launcher().attachInvocation(session: target), environment: ProcessInfo.processInfo.environment)
         }
-        try LaunchEnding.finish(sshStatus: status, launch: place.launch, session: target, pod: place.pod) { settled in
+        try LaunchEnding.finish(sshStatus: status, place: place, session: target) { settled in
             try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath, settled: settled)
         }
     }

@@ -14,21 +14,26 @@ struct CheckCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let access = CLIContext.podAccess()
-        var pod = try podOptions.resolve()
-        var report = PodChecker.check(pod)
-        // A restarted pod (refused, timed out, new host key): find it again and check once more.
-        if !report.usable, let failure = report.endpoints.compactMap(\.failure).first,
-           case let error = CCPodError(.unavailable, report.endpoints.compactMap(\.error).first ?? "", sshFailure: failure),
-           access.isRecoverable(error, for: pod) {
-            do {
-                pod = try access.recover(pod, after: error)
-                report = PodChecker.check(pod)
-            } catch let failed as CCPodError {
-                // Report what was found as it is, with why it could not be found again.
-                Console.note(failed.message)
+        let session = try podOptions.session()
+        let access = session.access
+        var report = PodChecker.check(session.pod)
+        // A restarted pod (refused, timed out, new host key): the session finds it again,
+        // and it is checked once more. The check reports rather than throws, so its
+        // failure is handed to the session as the error it stands for.
+        if !report.usable, let failure = report.endpoints.compactMap(\.failure).first {
+            let error = CCPodError(.unavailable, report.endpoints.compactMap(\.error).first ?? "", sshFailure: failure)
+            if session.canRecover(error) {
+                do {
+                    try session.recover(after: error)
+                    report = PodChecker.check(session.pod)
+                } catch let failed as CCPodError {
+                    // Report what was found as it is, with why it could not be found again
+                    // (check exits 69 for a pod it cannot reach, whatever the reason).
+                    Console.note(failed.message)
+                }
             }
         }
+        let pod = session.pod
         var extra: [String] = []
         if report.usable {
             // The agent's handshake: one empty exchange.

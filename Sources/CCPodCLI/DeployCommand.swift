@@ -46,11 +46,13 @@ struct DeployCommand: ParsableCommand {
     func run() throws {
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let projectPod = (try? ProjectContext.locate(directory: directory))?.settings.pod
-        let resolved = try podOptions.resolve(projectPod: projectPod)
-        let deployer = Deployer(connection: resolved.connection,
-                                podStateDir: CLIContext.locations.podStateDir(podName: resolved.name))
-        let result = try deployer.deploy(DeployRequest(directory: directory, runName: runName, ref: ref,
-                                                       allowDirty: allowDirty, update: update))
+        let pod = try podOptions.session(projectPod: projectPod)
+        let request = DeployRequest(directory: directory, runName: runName, ref: ref, allowDirty: allowDirty, update: update)
+        // A failed deploy leaves nothing behind (its tag removed), so after a restart it
+        // runs again whole on the pod found again.
+        let result = try pod.run {
+            try Deployer(connection: $0.connection, podStateDir: CLIContext.locations.podStateDir(podName: $0.name)).deploy(request)
+        }
         for warning in result.warnings { Console.note("warning: \(warning)") }
         if json {
             let encoder = JSONEncoder()

@@ -74,7 +74,6 @@ struct LaunchCommand: ParsableCommand {
         let localSlug = ProjectSlug.of(context.root)
         let podSlug = ProjectSlug.of(podPath)
         let sessionName = PodLaunch.sessionName(projectRoot: context.root)
-        let launch = place.launch
         let auth = ClaudeAuth.values(in: env)
         try ClaudeAuth.validate(auth)
 
@@ -84,29 +83,36 @@ struct LaunchCommand: ParsableCommand {
             start = .resume(session)
             let local = claudeDir.appendingPathComponent("projects/\(localSlug)/\(session).jsonl").path
             if !FileManager.default.fileExists(atPath: local) {
-                let onPod = launch.connection.paths.claudeDir + "/projects/\(podSlug)/\(session).jsonl"
-                let probe = try launch.connection.runCommand("test -f \(ShellQuote.quote(onPod))")
+                let onPod = place.pod.connection.paths.claudeDir + "/projects/\(podSlug)/\(session).jsonl"
+                let probe = try place.session.run { try $0.connection.runCommand("test -f \(ShellQuote.quote(onPod))") }
                 if probe.status != 0 {
                     throw CCPodError.usage("no session \(session) in this project, here (\(local)) or on \(place.pod.name) (\(onPod)); `ccpod sessions` lists the sessions, `ccpod launch` continues the latest")
                 }
             }
         }
 
-        // 1. The pod's setup (cheap when nothing changed; repairs a restarted pod).
-        let setup = try SetupRunner.run(pod: place.pod, installTmux: installTmux, forgetAuth: false, quiet: false)
+        // Every step below reaches the pod through `place.session`: a pod that restarted
+        // (new port, new host key) is found again at the first step that meets it, once,
+        // and the later steps use the repaired connection.
+        // 1. The pod's setup (cheap when nothing changed; after a restart it restores what
+        // the restart wiped: the links into the persistent dir, Claude Code, its link).
+        let setup = try place.session.run {
+            try SetupRunner.run(pod: $0, installTmux: installTmux, forgetAuth: false, quiet: false)
+        }
         try SetupRunner.throwIfBroken(setup)
         for step in setup.steps where step.state == .done { Console.note("setup: \(step.name): \(step.detail)") }
 
         // 2. This project's sessions to the pod.
         let sync = try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath)
-        // `pod`: found again when the push met a restart.
-        let (pushed, pod) = try sync.execute(SyncOptions(direction: .push), on: place.pod)
+        let pushed = try sync.run(SyncOptions(direction: .push), on: place.session)
         Console.note(SyncRendering.summary(pushed))
         for warning in pushed.warnings { Console.note("warning: \(warning)") }
 
         // 3. tmux on the pod, credentials through stdin.
-        let started = try launch.start(session: sessionName, podDirectory: podPath, podSlug: podSlug, start: start,
-                                       claudeArguments: claudeArguments, auth: auth, persistAuth: persistAuth)
+        let started = try place.onPod {
+            try $0.start(session: sessionName, podDirectory: podPath, podSlug: podSlug, start: start,
+                         claudeArguments: claudeArguments, auth: auth, persistAuth: persistAuth)
+        }
         switch started {
         case .started:
             Console.note("claude runs in tmux session \(sessionName) on \(place.pod.name) in \(podPath)" + (auth.isEmpty ? "" : " (with \(auth.map(\.name).joined(separator: ", ")) from here)"))
@@ -119,25 +125,28 @@ struct LaunchCommand: ParsableCommand {
 
         // 4. The terminal goes to tmux; 5. pull and pass claude's status through.
         let status = try CostRecording.session(.launch, pod: place.pod.name, project: context.root, podPath: podPath) {
-            try PodLaunch.runInteractive(launch.attachInvocation(session: sessionName), environment: ProcessInfo.processInfo.environment)
+            try PodLaunch.runInteractive(place.launcher().attachInvocation(session: sessionName), environment: ProcessInfo.processInfo.environment)
         }
-        try LaunchEnding.finish(sshStatus: status, launch: launch, session: sessionName, pod: pod) { settled in
+        try LaunchEnding.finish(sshStatus: status, place: place, session: sessionName) { settled in
             try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath, settled: settled)
         }
     }
 }
 
-/// The pod, its launcher and where the project lives there.
+/// The pod (as a session: found again once after a restart) and where the project lives there.
 struct LaunchPlace {
-    var pod: ResolvedPod
-    var launch: PodLaunch
+    var session: PodSession
     var podPath: String?
     var podOptions: PodOptions
 
+    /// The pod as it is now (found again after a restart).
+    var pod: ResolvedPod { session.pod }
+
     /// `--pod-path` > `pod_path` in .ccpod.toml > the mapping remembered from an earlier launch or push.
     static func resolve(podOptions: PodOptions, context: ProjectContext, podPathOverride: String?) throws -> LaunchPlace {
-        let pod = try podOptions.resolve(projectPod: context.settings.pod)
-        guard let ssh = pod.connection as? SSHConnection else {
+        let session = try podOptions.session(projectPod: context.settings.pod)
+        let pod = session.pod
+        guard pod.connection is SSHConnection else {
             throw CCPodError.usage("\(pod.name) is a folder, not a pod: launch and attach run Claude over ssh; add a pod with `ccpod pod add NAME --direct root@HOST:PORT`")
         }
         var podPath = podPathOverride ?? context.settings.podPath
@@ -146,10 +155,23 @@ struct LaunchPlace {
             let slug = ProjectSlug.of(context.root)
             podPath = memory.load().first { $0.localSlug == slug && $0.podPath != nil && $0.podPath != $0.localPath }?.podPath
         }
-        let launch = PodLaunch(connection: ssh, runtime: pod.settings?.runtime ?? PodRuntime())
         var options = podOptions
         options.pod = pod.name
-        return LaunchPlace(pod: pod, launch: launch, podPath: podPath, podOptions: options)
+        return LaunchPlace(session: session, podPath: podPath, podOptions: options)
+    }
+
+    /// Claude in tmux on `pod` (default: the session's pod as it is now).
+    func launcher(_ pod: ResolvedPod? = nil) throws -> PodLaunch {
+        let pod = pod ?? session.pod
+        guard let ssh = pod.connection as? SSHConnection else {
+            throw CCPodError.usage("\(pod.name) is a folder, not a pod: launch and attach run Claude over ssh")
+        }
+        return PodLaunch(connection: ssh, runtime: pod.settings?.runtime ?? PodRuntime())
+    }
+
+    /// One step with the launcher, through the session (see `PodSession.run`).
+    func onPod<T>(_ body: (PodLaunch) throws -> T) throws -> T {
+        try session.run { try body(launcher($0)) }
     }
 
     /// The push/pull of this project, exactly as `ccpod push --pod-path PATH` would run it
@@ -166,9 +188,9 @@ struct LaunchPlace {
 /// What launch and attach do when the terminal comes back.
 enum LaunchEnding {
     /// `pull(settled)`: the pull to run; `settled` when claude has exited.
-    static func finish(sshStatus: Int32, launch: PodLaunch, session: String, pod resolved: ResolvedPod,
+    static func finish(sshStatus: Int32, place: LaunchPlace, session: String,
                        pull: (Bool) throws -> SyncArguments) throws {
-        let pod = resolved.name
+        let pod = place.pod.name
         if sshStatus == 255 {
             Console.note("""
                 the connection to \(pod) dropped. Claude keeps running in tmux session \(session) on the pod: \
@@ -176,10 +198,10 @@ enum LaunchEnding {
                 """)
             throw ExitCode(ExitStatus.unavailable.rawValue)
         }
-        let outcome = try launch.finish(session: session)
+        let outcome = try place.onPod { try $0.finish(session: session) }
         var settled = false
         if case .exited = outcome { settled = true }
-        let report = try pull(settled).run(SyncOptions(direction: .pull), on: resolved)
+        let report = try pull(settled).run(SyncOptions(direction: .pull), on: place.session)
         Console.note(SyncRendering.summary(report))
         for warning in report.warnings { Console.note("warning: \(warning)") }
         switch outcome {

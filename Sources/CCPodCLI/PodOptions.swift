@@ -76,6 +76,12 @@ public struct PodOptions: ParsableArguments {
         }
         return resolved
     }
+
+    /// The pod for this command as a session: every step that reaches it goes through
+    /// `PodSession.run`, which finds a restarted pod again once for the whole command.
+    public func session(projectPod: String? = nil, recorder: ExecRecorder? = nil) throws -> PodSession {
+        PodSession(access: CLIContext.podAccess(recorder: recorder), pod: try resolve(projectPod: projectPod, recorder: recorder))
+    }
 }
 
 extension CLIContext {
@@ -108,6 +114,12 @@ enum PodAccessRendering {
             return "\(reason)\nlooking for pod \(pod) again…"
         case let .recovered(_, summary):
             return summary
+        case let .repaired(pod, steps):
+            return steps.map { step in
+                step.state == .done
+                    ? "setup: \(step.name): \(step.detail) (the restart of \(pod) had removed it)"
+                    : "setup: \(step.name): \(step.detail); run `ccpod setup --pod \(pod)`"
+            }.joined(separator: "\n")
         }
     }
 

@@ -40,7 +40,13 @@ struct ResolveCommand: ParsableCommand {
         let locks = try sync.pod.lock([.pod(prepared.pod.name), .claudeDir(prepared.claudeDir.path)],
                                       purpose: "resolving conflicts with \(prepared.pod.name)")
         defer { locks.forEach { $0.release() } }
+        // The list is local; taking a side or keeping both reaches the pod, through the
+        // session (a pod that restarted is found again once, then used for the rest).
+        let session = prepared.session
         let resolver = ConflictResolver(engine: prepared.engine())
+        func onPod<T>(_ body: (ConflictResolver) throws -> T) throws -> T {
+            try session.run { try body(ConflictResolver(engine: prepared.engine($0.connection))) }
+        }
         let known = resolver.conflicts()
         var chosen = known
         if !paths.isEmpty {
@@ -74,11 +80,11 @@ struct ResolveCommand: ParsableCommand {
                 Console.out("conflict  \(path)\n")
                 left.append(path)
             case .take(let side):
-                let outcome = try resolver.take(side, path: path, scope: prepared.scope)
+                let outcome = try onPod { try $0.take(side, path: path, scope: prepared.scope) }
                 Console.out("took-\(side.rawValue)  \(path)\n")
                 Console.note("the replaced version is in \(outcome.backup)")
             case .keepBoth:
-                let kept = try resolver.keepBoth(path: path, scope: prepared.scope)
+                let kept = try onPod { try $0.keepBoth(path: path, scope: prepared.scope) }
                 Console.out("kept-both  \(path)\n")
                 Console.note("the pod's version is now session \(kept.localSiblingId) here (\(kept.localSibling)); "
                              + "this version is session \(kept.podSiblingId) on the pod (\(kept.podSibling)); nothing was replaced")

@@ -14,9 +14,9 @@ struct RunsCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        var resolved = try podOptions.resolve()
         // A pod that restarted is found again once.
-        let runs = try CLIContext.podAccess().withRecovery(&resolved) { try PodRuns.list(connection: $0.connection) }
+        let resolved = try podOptions.session()
+        let runs = try resolved.run { try PodRuns.list(connection: $0.connection) }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]

@@ -29,9 +29,10 @@ struct SetupCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        var pod = try podOptions.resolve()
-        // A pod that restarted is found again once (and its setup repaired).
-        let report = try CLIContext.podAccess().withRecovery(&pod) {
+        // A pod that restarted is found again once, and the whole setup runs on it: what
+        // the restart wiped outside the persistent dir (links, Claude Code, tmux) comes back.
+        let pod = try podOptions.session()
+        let report = try pod.run {
             try SetupRunner.run(pod: $0, installTmux: installTmux, forgetAuth: forgetAuth, quiet: json)
         }
         if json {

@@ -47,9 +47,11 @@ struct SyncArguments: ParsableArguments {
     /// What a command on this project and pod works with.
     struct Prepared {
         var claudeDir: URL
-        var pod: ResolvedPod
+        /// The pod: found again once for the whole command when it restarted.
+        var session: PodSession
         var stateDir: URL
         var scope: SyncScope
+        var pod: ResolvedPod { session.pod }
 
         func engine(_ connection: (any PodConnection)? = nil) -> SyncEngine {
             SyncEngine(claudeDir: claudeDir.path, connection: connection ?? pod.connection, stateDir: stateDir)
@@ -57,12 +59,13 @@ struct SyncArguments: ParsableArguments {
     }
 
     /// Resolves the Claude dir, the project and its mapping, the pod (unless the caller
-    /// has it already) and its state folder.
-    func prepare(verb: String, rememberMapping: Bool, on resolvedPod: ResolvedPod? = nil) throws -> Prepared {
+    /// has it already: launch, attach) and its state folder.
+    func prepare(verb: String, rememberMapping: Bool, on podSession: PodSession? = nil) throws -> Prepared {
         let claudeDir = try claude.resolve()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
-        let resolved = try resolvedPod ?? pod.resolve(projectPod: context.settings.pod)
+        let podSession = try podSession ?? pod.session(projectPod: context.settings.pod)
+        let resolved = podSession.pod
         let stateDir = CLIContext.locations.podStateDir(podName: resolved.name)
         let memory = MappingMemory(stateDir: stateDir)
         let scope: SyncScope
@@ -89,19 +92,19 @@ struct SyncArguments: ParsableArguments {
             }
             scope = SyncScope(projects: [mapping], sessionId: session, userConfig: config)
         }
-        return Prepared(claudeDir: claudeDir, pod: resolved, stateDir: stateDir, scope: scope)
+        return Prepared(claudeDir: claudeDir, session: podSession, stateDir: stateDir, scope: scope)
     }
 
     /// Resolves everything and runs the engine; a pod that restarted is found again once.
-    /// `pod`: the pod the command resolved already (launch, attach).
-    func run(_ options: SyncOptions, on pod: ResolvedPod? = nil) throws -> SyncReport {
-        try execute(options, on: pod).report
+    /// `session`: the pod the command works with already (launch, attach).
+    func run(_ options: SyncOptions, on session: PodSession? = nil) throws -> SyncReport {
+        try execute(options, on: session).report
     }
 
-    /// `run`, also returning the pod it worked with (found again after a restart).
-    func execute(_ options: SyncOptions, on pod: ResolvedPod? = nil) throws -> (report: SyncReport, pod: ResolvedPod) {
+    /// `run`, also returning the session it worked with (its pod found again after a restart).
+    func execute(_ options: SyncOptions, on session: PodSession? = nil) throws -> (report: SyncReport, session: PodSession) {
         let prepared = try prepare(verb: options.direction.rawValue,
-                                   rememberMapping: !options.dryRun && options.direction != .status, on: pod)
+                                   rememberMapping: !options.dryRun && options.direction != .status, on: session)
         // One ccpod at a time with this pod and this Claude dir (a hook, a watch and a terminal).
         let locks = try self.pod.lock([.pod(prepared.pod.name), .claudeDir(prepared.claudeDir.path)],
                                       purpose: "\(SyncRendering.gerund(options.direction)) with \(prepared.pod.name)")
@@ -117,11 +120,10 @@ struct SyncArguments: ParsableArguments {
             return engine
         }
         // The pod probably restarted: find it again, say what changed, retry once.
-        var pod = prepared.pod
-        let report = try CLIContext.podAccess().withRecovery(&pod, whenLost: { display.clear() }) {
+        let report = try prepared.session.run(whenLost: { display.clear() }) {
             try engine($0.connection).run(scope: prepared.scope, options: options)
         }
-        return (report, pod)
+        return (report, prepared.session)
     }
 
     /// Prints the report: JSON on stdout, or one line per file that moved (all files for
@@ -263,8 +265,8 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var sync: SyncArguments
 
     func run() throws {
-        let (report, pod) = try sync.execute(SyncOptions(direction: .status))
-        defer { if !sync.json { PodSideSection.show(pod) } }
+        let (report, session) = try sync.execute(SyncOptions(direction: .status))
+        defer { if !sync.json { PodSideSection.show(session.pod) } }
         try sync.render(report, showInSync: true)
     }
 }

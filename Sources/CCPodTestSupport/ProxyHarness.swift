@@ -100,30 +100,40 @@ public final class ProxyHarness: @unchecked Sendable {
 }
 
 /// A RunPod pod restart for tests: the direct sshd comes back on a new port with a
-/// new host key, and the pod's environment file and host key file say so.
+/// new host key, and the pod's environment file and host key file say so. What lives
+/// outside the pod's `/workspace` in the test's layout (`containerDisk`: its Claude
+/// dir, its bin dir) is wiped, as a restart wipes the container disk.
 public struct PodRestartSimulation: Sendable {
     public let direct: LoopbackSSHD
     public let environmentFile: String
     public let hostKeyFile: String
     public let podId: String
+    /// Folders standing for the pod's container disk, removed by `restart`.
+    public let containerDisk: [String]
 
     /// Writes the pod's files for the direct sshd as it is now.
-    public init(direct: LoopbackSSHD, environmentFile: String, hostKeyFile: String, podId: String = "ccpodtest01") throws {
+    public init(direct: LoopbackSSHD, environmentFile: String, hostKeyFile: String, podId: String = "ccpodtest01",
+                containerDisk: [String] = []) throws {
         self.direct = direct
         self.environmentFile = environmentFile
         self.hostKeyFile = hostKeyFile
         self.podId = podId
+        self.containerDisk = containerDisk
         try writePodFiles()
     }
 
     /// Uses the proxy harness's pod folder for the files.
-    public init(direct: LoopbackSSHD, proxy: ProxyHarness, podId: String = "ccpodtest01") throws {
-        try self.init(direct: direct, environmentFile: proxy.environmentFile, hostKeyFile: proxy.hostKeyFile, podId: podId)
+    public init(direct: LoopbackSSHD, proxy: ProxyHarness, podId: String = "ccpodtest01", containerDisk: [String] = []) throws {
+        try self.init(direct: direct, environmentFile: proxy.environmentFile, hostKeyFile: proxy.hostKeyFile, podId: podId,
+                      containerDisk: containerDisk)
     }
 
-    /// Restarts the pod: new port, new host key, rewritten files.
+    /// Restarts the pod: new port, new host key, the container disk wiped, rewritten files.
     public func restart() throws {
         try direct.restart(newHostKey: true)
+        for folder in containerDisk where FileManager.default.fileExists(atPath: folder) {
+            try FileManager.default.removeItem(atPath: folder)
+        }
         try writePodFiles()
     }
 

@@ -5,11 +5,14 @@ public enum PodAccessEvent: Sendable, Equatable {
     /// A host key seen for the first time was pinned: the pod's own (`proxy` false) or
     /// its proxy's. `how`: "learned through the proxy", "confirmed", …
     case pinned(pod: String, proxy: Bool, fingerprints: [String], how: String)
-    /// The pod failed as a restart makes it fail (`reason`: the error's sentence);
-    /// ccpod looks for it again.
+    /// The pod failed as a restart makes it fail (`reason`: what it did, as in "gpu1
+    /// refused the connection at 203.0.113.7:41022"); ccpod looks for it again.
     case lookingAgain(pod: String, reason: String)
     /// Found again; `summary` says what changed (`RediscoveryResult.summary`).
     case recovered(pod: String, summary: String)
+    /// After the restart, the pod's Claude layout (links into the persistent dir, the
+    /// retention guard) was repaired: the steps changed or still failing.
+    case repaired(pod: String, steps: [SetupStep])
 }
 
 /// The one way a command reaches its pod. `open` chooses the pod once (`--pod` >
@@ -100,31 +103,93 @@ public struct PodAccess: Sendable {
     /// Finds `pod` again after `error` (see `PodRecovery.recover`), reporting before and
     /// after; throws when it cannot.
     public func recover(_ pod: ResolvedPod, after error: CCPodError) throws -> ResolvedPod {
-        report(.lookingAgain(pod: pod.name, reason: error.message))
+        report(.lookingAgain(pod: pod.name, reason: PodRecovery.symptom(of: error, on: pod)))
         let (repaired, summary) = try recovery.recover(pod, after: error)
         report(.recovered(pod: repaired.name, summary: summary))
         return repaired
     }
 
-    /// Runs `body` on `pod`; when it fails as a restart makes it fail, calls `whenLost`
-    /// (to clear a progress line), finds the pod again, sets `pod` to the repaired one
-    /// and runs `body` once more.
+    /// Restores what a restart wiped of ccpod's layout on `pod` (setup's `layout` mode:
+    /// the links into the persistent dir and the guard; nothing on a pod never set up),
+    /// so the step that runs next writes into the persistent dir. Reports and returns the
+    /// steps it changed or could not fix. One exec.
+    public func repairLayout(_ pod: ResolvedPod) throws -> [SetupStep] {
+        let setup = PodSetup(connection: pod.connection, runtime: pod.settings?.runtime ?? PodRuntime())
+        let steps = try setup.run(mode: .layout).steps.filter { $0.state != .ok }
+        if !steps.isEmpty { report(.repaired(pod: pod.name, steps: steps)) }
+        return steps
+    }
+
+    /// Runs `body` on `pod` as `PodSession.run` does, and sets `pod` to the one it ended
+    /// with (found again after a restart).
     public func withRecovery<T>(_ pod: inout ResolvedPod, whenLost: () -> Void = {},
                                 _ body: (ResolvedPod) throws -> T) throws -> T {
+        let session = PodSession(access: self, pod: pod)
+        defer { pod = session.pod }
+        return try session.run(whenLost: whenLost, body)
+    }
+}
+
+/// A command's pod for the whole command: every step that reaches the pod runs through
+/// `run`, which recognises a restart (refused, timed out, host key changed), finds the
+/// pod again through `PodAccess` (proxy, API, a question on a terminal), pins and saves
+/// what changed, says so, and runs the step once more. That happens at most once per
+/// command: later steps use the repaired connection (`pod`), and a second failure of
+/// that kind is the command's error. A restart wipes what lives outside the persistent
+/// dir, so once the pod was found again its Claude layout is repaired before the step
+/// runs again (see `repairLayout`).
+public final class PodSession {
+    public let access: PodAccess
+    /// The pod as it is now: the one the command resolved, or the one found again.
+    public private(set) var pod: ResolvedPod
+    /// Why ccpod looked for the pod again (the failure's sentence), once it found it again;
+    /// nil while no restart was met.
+    public private(set) var recovered: String?
+    /// The layout steps repaired after the restart (empty when nothing was missing).
+    public private(set) var repaired: [SetupStep] = []
+
+    public init(access: PodAccess, pod: ResolvedPod) {
+        self.access = access
+        self.pod = pod
+    }
+
+    public var name: String { pod.name }
+    public var connection: any PodConnection { pod.connection }
+    public var settings: PodSettings? { pod.settings }
+
+    /// Runs `body` on the pod; when it fails as a restart makes it fail (and the pod was
+    /// not found again yet in this command), calls `whenLost` (to clear a progress line),
+    /// recovers, and runs `body` once more on the repaired pod.
+    public func run<T>(whenLost: () -> Void = {}, _ body: (ResolvedPod) throws -> T) throws -> T {
         do {
-            return try firstTry(pod, body)
-        } catch let error as CCPodError where isRecoverable(error, for: pod) {
+            return try firstTry(body)
+        } catch let error as CCPodError where canRecover(error) {
             whenLost()
-            pod = try recover(pod, after: error)
+            try recover(after: error)
             return try body(pod)
         }
+    }
+
+    /// Whether `error` is what a restart causes and this command has not recovered yet.
+    public func canRecover(_ error: CCPodError) -> Bool {
+        recovered == nil && access.isRecoverable(error, for: pod)
+    }
+
+    /// Finds the pod again after `error` (reported through the access), repairs its
+    /// layout, and makes the repaired pod this session's. Throws `error` when it is not a
+    /// restart's or the pod was found again already; the rediscovery's error when it fails.
+    public func recover(after error: CCPodError) throws {
+        guard canRecover(error) else { throw error }
+        pod = try access.recover(pod, after: error)
+        recovered = error.message
+        repaired = try access.repairLayout(pod)
     }
 
     /// `body`, once more on a fresh connection when ssh's master lost its connection
     /// before the command ran (a pod that restarted leaves a master behind that does not
     /// know it yet): the stale master is closed, and the second try connects anew, or
     /// fails as a restart does (refused, timed out, new host key) and is recovered.
-    private func firstTry<T>(_ pod: ResolvedPod, _ body: (ResolvedPod) throws -> T) throws -> T {
+    private func firstTry<T>(_ body: (ResolvedPod) throws -> T) throws -> T {
         do {
             return try body(pod)
         } catch let error as CCPodError where error.sshFailure == .connectionLost {

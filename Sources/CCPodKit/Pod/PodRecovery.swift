@@ -31,6 +31,23 @@ public struct PodRecovery: Sendable {
         }
     }
 
+    /// The restart's symptom an ssh failure stands for (refused, did not answer, new key).
+    static func directFailure(_ failure: SSHFailure) -> DirectFailure {
+        switch failure {
+        case .connectionRefused: return .refused
+        case .hostKeyChanged: return .hostKeyChanged
+        default: return .timedOut
+        }
+    }
+
+    /// What happened, in a few words, for the line before "looking for pod … again":
+    /// `gpu1 refused the connection at 203.0.113.7:41022` (the error's own advice, to run
+    /// `ccpod check`, is what ccpod does next, so it is left out).
+    public static func symptom(of error: CCPodError, on pod: ResolvedPod) -> String {
+        guard let failure = error.sshFailure, let direct = pod.settings?.direct else { return error.message }
+        return "\(pod.name) \(directFailure(failure).phrase) at \(direct.host):\(direct.port)"
+    }
+
     /// How a proxy host key nobody pinned yet gets trusted here: asked on a terminal
     /// (`confirm`), else refused with the command that trusts it.
     public func proxyTrust(pod: String) -> HostKeyTrust {
@@ -51,12 +68,7 @@ public struct PodRecovery: Sendable {
     /// repaired pod with a sentence describing what changed. Throws when it cannot.
     public func recover(_ pod: ResolvedPod, after error: CCPodError) throws -> (pod: ResolvedPod, summary: String) {
         guard var settings = pod.settings, let direct = settings.direct, let failure = error.sshFailure else { throw error }
-        let directFailure: DirectFailure
-        switch failure {
-        case .connectionRefused: directFailure = .refused
-        case .hostKeyChanged: directFailure = .hostKeyChanged
-        default: directFailure = .timedOut
-        }
+        let directFailure = Self.directFailure(failure)
         let proxy = try openProxy(for: settings)
         defer { proxy?.discard() }
         var api: RunPodAPI?

@@ -103,6 +103,9 @@ public struct PodSetup: Sendable {
         case check
         /// Report, plus Claude's version, tmux sessions, GPUs, uptime.
         case status
+        /// After a restart: restore the links into the persistent dir and the retention
+        /// guard (no install, no tmux), on a pod that was set up before only.
+        case layout
     }
 
     public let connection: any PodConnection

@@ -2,7 +2,9 @@
 # Run as: sh -c "<this script>" ccpod-setup MODE CLAUDE_DIR PERSIST_DIR BIN_DIR
 #           INSTALL_COMMAND INSTALL_TMUX FORGET_AUTH TMUX TMUX_SOCKET
 # MODE: apply (make everything right), check (report only), status (report
-# only, plus Claude's version, ccpod's tmux sessions, GPUs and uptime).
+# only, plus Claude's version, ccpod's tmux sessions, GPUs and uptime), layout
+# (after a restart: only the links into the persistent dir and the guard, and
+# only on a pod that was set up before, i.e. PERSIST_DIR/projects exists).
 # Answers one line per fact on stdout:
 #   step NAME ok|done|missing|failed DETAIL   (done = changed just now)
 #   info NAME VALUE
@@ -32,7 +34,7 @@ failed=0
 stamp=$(date +%Y%m%d-%H%M%S)
 
 say() { printf '%s\n' "$*"; }
-changing() { [ "$mode" = apply ]; }
+changing() { [ "$mode" = apply ] || [ "$mode" = layout ]; }
 
 tmux_cmd() {
     if [ -n "$tmux_socket" ]; then "$tmux_prog" -L "$tmux_socket" "$@"; else "$tmux_prog" "$@"; fi
@@ -231,6 +233,12 @@ auth_step() {
     fi
 }
 
+if [ "$mode" = layout ] && [ ! -d "$persist/projects" ]; then
+    # Never set up: a restart took nothing ccpod made, and nothing is made unasked.
+    say "info layout never-set-up"
+    say "end 0"
+    exit 0
+fi
 if changing; then
     umask 077
     mkdir -p "$persist" || { say "step layout failed cannot create $persist"; say "end 1"; exit 0; }
@@ -239,9 +247,11 @@ link_folder projects
 link_folder todos
 link_settings
 settings_guard
-claude_step
-tmux_step
-auth_step
+if [ "$mode" != layout ]; then
+    claude_step
+    tmux_step
+    auth_step
+fi
 
 if [ "$mode" = status ]; then
     if found=$(find_claude); then

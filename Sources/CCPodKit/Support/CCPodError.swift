@@ -14,6 +14,9 @@ public enum ExitStatus: Int32, Sendable {
     case badData = 65
     /// An input folder is missing (the Claude Code config dir); sysexits' EX_NOINPUT.
     case noInput = 66
+    /// The pod restarted or moved and ccpod has no way to find it again (no proxy, no
+    /// RunPod API, nobody to ask); the message names what to configure. sysexits' EX_NOHOST.
+    case podLost = 68
     /// The pod cannot be reached or is not usable.
     case unavailable = 69
     /// A local file or folder could not be read or written.

@@ -28,14 +28,14 @@ import CCPodTestSupport
                         #expect(plan == .proxy(fallbackToAPI: api && failure != .hostKeyChanged), "\(context)")
                     } else if failure == .hostKeyChanged {
                         guard case .refuse(let e) = plan else { Issue.record("\(context): \(plan)"); continue }
-                        #expect(e.status == .unavailable && e.message.contains("no trusted way"), "\(context)")
+                        #expect(e.status == .podLost && e.message.contains("no trusted way"), "\(context)")
                     } else if api {
                         #expect(plan == .api, "\(context)")
                     } else if terminal {
                         #expect(plan == .prompt, "\(context)")
                     } else {
                         guard case .refuse(let e) = plan else { Issue.record("\(context): \(plan)"); continue }
-                        #expect(e.message.contains("--proxy") && e.message.contains("RUNPOD_API_KEY")
+                        #expect(e.status == .podLost && e.message.contains("--proxy") && e.message.contains("RUNPOD_API_KEY")
                                 && e.message.contains("RUNPOD_PORT"), "\(context)")
                     }
                 }
@@ -120,7 +120,7 @@ struct PodRediscoveryThroughProxyTests {
             try rediscovery.rediscover(after: .refused)
         } throws: { error in
             guard let e = error as? CCPodError else { return false }
-            return e.status == .unavailable && e.message.contains("127.0.0.1:\(oldPort)")
+            return e.status == .podLost && e.message.contains("127.0.0.1:\(oldPort)")
                 && e.message.contains("--proxy") && e.message.contains("RUNPOD_PORT")
         }
     }

@@ -133,7 +133,7 @@ struct PodRestartRecoveryTests {
         try b.t.connection().closeMaster()
         try b.t.sshd.restart(newHostKey: true)
         let error = try #require(throws: CCPodError.self) { try push(b) }
-        #expect(error.status == .unavailable || error.status == .usage)
+        #expect(error.status == .podLost)
         #expect(error.message.contains("--proxy") || error.message.contains("RUNPOD_PORT"), "\(error.message)")
         // Nothing was changed in the config.
         #expect(try CCPodConfig.load(from: b.t.locations).pods["gpu"]?.direct?.port != b.t.sshd.port)

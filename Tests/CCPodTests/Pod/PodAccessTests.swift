@@ -33,7 +33,7 @@ import Testing
             }
         }
         #expect(runs.current == 1)
-        #expect(events.current == [.lookingAgain(pod: "gpu", reason: refused.message)])
+        #expect(events.current == [.lookingAgain(pod: "gpu", reason: "gpu refused the connection at 203.0.113.7:41022")])
 
         // A failure no restart explains is passed on untouched, without looking.
         events.withLock { $0.removeAll() }

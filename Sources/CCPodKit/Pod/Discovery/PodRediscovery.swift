@@ -123,14 +123,14 @@ public struct PodRediscovery: Sendable {
     public func plan(after failure: DirectFailure) -> RediscoveryPlan {
         if proxy != nil { return .proxy(fallbackToAPI: hasAPI && failure != .hostKeyChanged) }
         if failure == .hostKeyChanged {
-            return .refuse(.unavailable(
+            return .refuse(CCPodError(.podLost, 
                 "\(podName) (\(host):\(port)) presented a different host key, and ccpod has no trusted way to learn the new one. "
                 + "Add the pod's proxy (`ccpod pod add \(podName) --direct root@\(host):PORT --proxy POD-ID@ssh.runpod.io`) "
                 + "so ccpod can read the key through it, or check the key yourself before trusting it."))
         }
         if hasAPI { return .api }
         if ask != nil { return .prompt }
-        return .refuse(.unavailable(
+        return .refuse(CCPodError(.podLost, 
             "\(podName) \(failure.phrase) at \(host):\(port); the pod may have restarted on a new port. "
             + "To let ccpod find it: add its proxy (`ccpod pod add \(podName) --direct root@HOST:PORT --proxy POD-ID@ssh.runpod.io`), "
             + "or its RunPod id (`--runpod-id`) with RUNPOD_API_KEY, or set RUNPOD_PORT=<new port> for this run."))
