@@ -107,17 +107,20 @@ extension SyncRun {
         warnings += said
         for followUp in followUps {
             switch followUp {
-            case .putSibling(let podPath, _, _, var pair, let forkOf):
+            case .putSibling(let podPath, _, let version, var pair, let forkOf):
                 guard let state = states[podPath], state.kind == .written else {
-                    warnings.append("the pod did not accept the sibling \(podPath); the next sync tries again")
+                    warnings.append("the pod did not accept the sibling \(TerminalText.escape(podPath)); the next sync tries again")
                     continue
                 }
                 pair.podSeen = state.stat
                 store.set(pair)
+                // The sibling's bytes went up in this second exchange: the summary counts them.
                 if let i = items.firstIndex(where: { $0.path == forkOf && $0.action == .forked }) {
                     items[i].detail = (items[i].detail ?? "") + "; this side's continuation is session \(SyncScope.sessionId(of: podPath) ?? "?") on the pod"
+                    items[i].sentBytes = (items[i].sentBytes ?? 0) + version.size
                 } else {
-                    items.append(.init(path: forkOf, action: .forked, detail: "rewritten here: this version is session \(SyncScope.sessionId(of: podPath) ?? "?") on the pod"))
+                    items.append(.init(path: forkOf, action: .forked, detail: "rewritten here: this version is session \(SyncScope.sessionId(of: podPath) ?? "?") on the pod",
+                                       sentBytes: version.size))
                 }
             case .fetchForFork(let podPath, _):
                 guard let state = states[podPath], let d = data[podPath], let entry = entries[podPath] else { continue }

@@ -76,10 +76,11 @@ extension SyncRun {
             agreedLocalSize: entry.pair?.local.size, agreedPodSize: entry.pair?.pod.size, podVersion: entry.podVersion,
             payloadLines: entry.payloadLines, payloadBytes: entry.payloadBytes,
             podKind: state?.kind, podStat: state?.stat, podSha: state?.sha256, podLines: state?.lines ?? 0, hasData: data != nil)
+        if case .new(let complete, _) = entry.change, let size = entry.stat?.size { file.localTail = size > complete }
         switch SyncDecision.probe(file) {
         case .none: break
-        case .podStartsWithLocal(let length):
-            if case .new(_, let sha) = entry.change, let data { file.podStartsWithLocal = (try? SHA256Hex.ofFile(data.file, length: length)) == sha }
+        case .localStartsWithPod(let length):
+            file.localStartsWithPod = (try? startsWithLines(claudeDir + "/" + entry.localPath, length: length, sha256: state?.sha256)) == true
         case .sameGrowth:
             if case .grew(let complete, _) = entry.change, let data { file.sameGrowth = (try? sameGrowth(entry, complete: complete, data: data)) == true }
         }
@@ -99,6 +100,19 @@ extension SyncRun {
             store.set(AncestorPair(localPath: entry.localPath, podPath: entry.podPath,
                                    localSessionId: entry.pair?.localSessionId, podSessionId: entry.pair?.podSessionId,
                                    local: local, pod: pod, localSeen: entry.stat, podSeen: podSeen))
+            items.append(item)
+        case .agreeOnPrefix(let common, let podSeen, var item, let from, let to):
+            // The local file is seen as it was when this agreement holds only when it is the common part.
+            let whole = entry.stat?.size == common.size
+            store.set(AncestorPair(localPath: entry.localPath, podPath: entry.podPath, local: common, pod: common,
+                                   localSeen: whole ? entry.stat : nil, podSeen: podSeen))
+            if to > from { item.lines = try FileRanges.newlines(claudeDir + "/" + path, offset: from, length: to - from) }
+            items.append(item)
+        case .recordExtendedOnPod(let complete, let sha, var item):
+            let version = FileVersion(size: complete, sha256: sha)
+            store.set(AncestorPair(localPath: entry.localPath, podPath: entry.podPath, local: version, pod: version,
+                                   localSeen: entry.stat, podSeen: state?.stat?.size == complete ? state?.stat : nil))
+            item.bytes = complete - (try Self.startOfLastLines(claudeDir + "/" + path, end: complete, lines: item.lines))
             items.append(item)
         case .refreshSeen(let item):
             if var pair = entry.pair { pair.podSeen = state?.stat; pair.localSeen = entry.stat; store.set(pair) }
@@ -139,6 +153,13 @@ extension SyncRun {
             items.append(item)
         case .pullAppend:
             guard let state, let data else { return }
+            var entry = entry
+            if entry.pair == nil, case .new(let complete, let sha) = entry.change {
+                // First contact, the pod's copy this one and more lines: this one stands in for the ancestor.
+                let common = FileVersion(size: complete, sha256: sha)
+                entry.pair = AncestorPair(localPath: entry.localPath, podPath: entry.podPath, local: common, pod: common,
+                                          localSeen: nil, podSeen: nil)
+            }
             try pullAppend(entry, state: state, data: data)
         case .replaceLocal:
             guard let state, let data else { return }
@@ -154,6 +175,38 @@ extension SyncRun {
             conflicts.append(path)
             items.append(item)
         }
+    }
+
+    /// Whether the first `length` bytes of `file` hash to `sha256` and end with a complete line.
+    func startsWithLines(_ file: String, length: Int64, sha256: String?) throws -> Bool {
+        guard let sha256, length >= 0 else { return false }
+        if length > 0 {
+            var last = Data()
+            try FileRanges.read(file, offset: length - 1, length: 1) { last.append($0) }
+            guard last.first == 0x0A else { return false }
+        }
+        return try FileRanges.hash(file, length: length) == sha256
+    }
+
+    /// Where the last `lines` complete lines before `end` begin in `file` (`end` is a line boundary).
+    static func startOfLastLines(_ file: String, end: Int64, lines: Int) throws -> Int64 {
+        guard lines > 0, end > 0 else { return end }
+        // Newlines from the start: the one ending the line before the last `lines` ones.
+        let total = try FileRanges.newlines(file, offset: 0, length: end)
+        let keep = total - lines
+        guard keep > 0 else { return 0 }
+        var seen = 0
+        var offset: Int64 = 0
+        var start: Int64 = 0
+        try FileRanges.read(file, offset: 0, length: end) { chunk in
+            guard seen < keep else { return }
+            for (i, byte) in chunk.enumerated() where byte == 0x0A {
+                seen += 1
+                if seen == keep { start = offset + Int64(i) + 1; break }
+            }
+            offset += Int64(chunk.count)
+        }
+        return start
     }
 
     /// Whether the pod's new lines are exactly this side's new lines (ids mapped).

@@ -104,6 +104,13 @@ struct SyncRun {
                     break
                 }
             }
+            // First contact with a session log, only checked (pull, status, dry runs): this
+            // side's complete lines stand in for the ancestor, so the pod says whether its
+            // copy is the same (same), this one and more lines (grew) or else (rewritten).
+            if pair == nil, request.operation == .check, localPath.hasSuffix(".jsonl"),
+               case .new(let complete, let sha) = file.change, !sha.isEmpty {
+                request.ancestor = FileVersion(size: complete, sha256: sha)
+            }
             entry.sent = request.operation
             // A payload without a hash is hashed and counted as it is sent (adoptSent).
             if let payload = request.payload, !payload.sha256.isEmpty {
