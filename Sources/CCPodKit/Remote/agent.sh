@@ -8,7 +8,11 @@
 # by TAB, the path always last.
 #   CCPOD-REQ <protocol>
 #   O <key> <value>                 options: root, claude, state, mode, busy, accept,
-#                                   stage (the name of this run's stage folders)
+#                                   stage (the name of this run's stage folders),
+#                                   hashed (a path, once per path: its S record of
+#                                   grew or appended carries the SHA-256 of the file's
+#                                   first size bytes, for a session paired with a
+#                                   sibling whose bytes differ from it)
 #   S <dir>                         a scope folder (relative to the Claude dir)
 #   I <n>                           n bytes of session ids follow, one a line: the
 #                                   sessions whose per-session folders are in scope
@@ -126,6 +130,14 @@ emit_data() { # rel path offset length
 
 emit_state() { # state size mtime lines sha rel
     printf 'S\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6"
+}
+
+# The hash ccpod asked for (option hashed) of a file's first size bytes, else "-".
+asked_hash() { # rel path size
+    case "$NL$hashed" in
+        *"$NL$1$NL"*) sha_of_prefix "$2" "$3" ;;
+        *) printf '%s' - ;;
+    esac
 }
 
 # SHA-256 of each file named on stdin (one a line), one digest a line, in order;
@@ -414,7 +426,7 @@ case "$hello" in
     *) fail "unexpected request header" ;;
 esac
 
-root='' claude='' state='' mode=status busy=5 accept=none base='' hashers=''
+root='' claude='' state='' mode=status busy=5 accept=none base='' hashers='' hashed=''
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-agent.XXXXXX") || fail "cannot create a temporary folder"
 # This run's stage folders (see stage_path), hidden from every scan; ccpod names
 # them (option stage) when its archive of new files is to land there.
@@ -433,6 +445,7 @@ while IFS="$TAB" read -r kind a b; do
             case "$a" in
                 root) root=$b ;; claude) claude=$b ;; state) state=$b ;;
                 mode) mode=$b ;; busy) busy=$b ;; accept) accept=$b ;;
+                hashed) hashed="$hashed$b$NL" ;;
                 stage)
                     case "$b" in
                         *[!0-9a-z]*|'') fail "unknown request record" ;;
@@ -544,7 +557,7 @@ apply_appends() {
     while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
         IFS="$TAB" read -r size mtime p <&6 || p=''
         if [ "$p" = "$f" ] && [ "$size" = $((anc + len)) ] && cmp -s "$f" "$jrun/p.$idx" "$anc" 0; then
-            emit_state appended "$size" "$mtime" "$nl" - "$rel"
+            emit_state appended "$size" "$mtime" "$nl" "$(asked_hash "$rel" "$f" "$size")" "$rel"
             printf '%s\n' "$f" >> "$work/append.done"
         else
             printf 'W\tappend to %s could not be verified; the journal will retry it\n' "$rel"
@@ -989,7 +1002,7 @@ main() {
             emit_state same "$size" "$mtime" 0 "$anc_sha" "$rel"
         elif [ "$anc" != - ] && [ "$size" -gt "$anc" ] && [ "$(sha_of_prefix "$f" "$anc")" = "$anc_sha" ]; then
             grown=$((size - anc))
-            emit_state grew "$size" "$mtime" "$(lines_in_range "$f" "$anc" "$grown")" - "$rel"
+            emit_state grew "$size" "$mtime" "$(lines_in_range "$f" "$anc" "$grown")" "$(asked_hash "$rel" "$f" "$size")" "$rel"
             case "$mode" in pull|sync) emit_data "$rel" "$f" "$anc" "$grown" ;; esac
         else
             h=$(sha_of_prefix "$f" "$size")

@@ -119,9 +119,20 @@ extension SyncRun {
             items.append(item)
         case .recordPushedAppend(let complete, let sha, let item):
             guard var pair = entry.pair else { return }
-            let podSha = try podHash(of: entry, localComplete: complete, localSha: sha)
+            let podSize = pair.pod.size + entry.payloadBytes
+            let podSha: String
+            if pair.toPod != nil {
+                // A sibling's pair: the sides differ by more than ids; the pod said its hash.
+                guard let said = state?.sha256, state?.stat?.size == podSize else {
+                    items.append(.init(path: path, action: .failed, detail: "the pod did not confirm the appended lines; the next run checks again"))
+                    return
+                }
+                podSha = said
+            } else {
+                podSha = try podHash(of: entry, localComplete: complete, localSha: sha)
+            }
             pair.local = FileVersion(size: complete, sha256: sha)
-            pair.pod = FileVersion(size: pair.pod.size + entry.payloadBytes, sha256: podSha)
+            pair.pod = FileVersion(size: podSize, sha256: podSha)
             pair.localSeen = entry.stat
             pair.podSeen = state?.stat
             store.set(pair)
@@ -136,9 +147,18 @@ extension SyncRun {
             items.append(item)
         case .recordSameGrowth(let complete, let sha):
             guard var pair = entry.pair, let data else { return }
-            pair.pod = FileVersion(size: pair.pod.size + (complete - pair.local.size),
-                                   sha256: try Self.extendHash(ofPodVersion: pair, localPath: claudeDir + "/" + path, podDelta: data.file,
-                                                               length: complete - pair.local.size))
+            if pair.toPod != nil {
+                // A sibling's pair: the pod's hash as it said it (its delta was all it sent).
+                guard let said = state?.sha256, let size = state?.stat?.size, size == pair.pod.size + data.length else {
+                    items.append(.init(path: path, action: .inSync, detail: "the pod's new line is not complete yet"))
+                    return
+                }
+                pair.pod = FileVersion(size: size, sha256: said)
+            } else {
+                pair.pod = FileVersion(size: pair.pod.size + (complete - pair.local.size),
+                                       sha256: try Self.extendHash(ofPodVersion: pair, localPath: claudeDir + "/" + path, podDelta: data.file,
+                                                                   length: complete - pair.local.size))
+            }
             pair.local = FileVersion(size: complete, sha256: sha)
             pair.localSeen = entry.stat
             pair.podSeen = state?.stat?.size == pair.pod.size ? state?.stat : nil
@@ -214,15 +234,21 @@ extension SyncRun {
         guard let pair = entry.pair, data.offset == pair.pod.size else { return false }
         let localDelta = complete - pair.local.size
         let podDelta = try LocalTree.completeLength(data.file, size: data.length)
-        guard localDelta == podDelta, localDelta > 0 else { return false }
         let full = claudeDir + "/" + entry.localPath
         let podHash = try FileRanges.hash(data.file, length: podDelta)
         guard let rewriter = pair.toPod else {
+            guard localDelta == podDelta, localDelta > 0 else { return false }
             return try FileRanges.hash(full, offset: pair.local.size, length: localDelta) == podHash
         }
+        // A sibling's pair: this side's new lines as they went (ids rewritten, titles kept here).
         var hasher = SHA256()
-        try rewriter.stream(file: full, offset: pair.local.size, length: localDelta) { hasher.update(data: $0) }
-        return SHA256Hex.hex(hasher.finalize()) == podHash
+        var sent: Int64 = 0
+        var titles = SiblingTitles()
+        try rewriter.stream(file: full, offset: pair.local.size, length: localDelta) { chunk in
+            titles.feed(chunk) { hasher.update(data: $0); sent += Int64($0.count) }
+        }
+        titles.finish { hasher.update(data: $0); sent += Int64($0.count) }
+        return sent == podDelta && sent > 0 && SHA256Hex.hex(hasher.finalize()) == podHash
     }
 
     private mutating func settlePodOnly(podPath: String, state: AgentRecord.FileState, data: AgentExchange.Answer.DataFile?) throws {
@@ -285,17 +311,35 @@ extension SyncRun {
             return
         }
         let payloadFile: String
+        var length = usable
+        let podPrefixHash: String
         if let rewriter = pair.toLocal {
+            // A sibling's pair: the pod said its hash (its bytes are not this side's with
+            // other ids); the lines come with ids rewritten and without title lines.
+            guard let said = state.sha256, usable == data.length, state.stat?.size == pair.pod.size + usable else {
+                items.append(.init(path: entry.localPath, action: .inSync, detail: "the pod's new line is not complete yet"))
+                return
+            }
+            podPrefixHash = said
             payloadFile = scratch.appendingPathComponent("rewritten-\(UUID().uuidString.prefix(8))").path
+            length = 0
+            var titles = SiblingTitles()
             try AtomicFile.write(to: URL(fileURLWithPath: payloadFile)) { fd in
-                try rewriter.stream(file: data.file, offset: 0, length: usable) { try FileDescriptorIO.writeAll(fd, $0, path: payloadFile) }
+                func put(_ chunk: Data) throws {
+                    length += Int64(chunk.count)
+                    try FileDescriptorIO.writeAll(fd, chunk, path: payloadFile)
+                }
+                try rewriter.stream(file: data.file, offset: 0, length: usable) { try titles.feed($0, put) }
+                try titles.finish(put)
             }
         } else {
             payloadFile = data.file
+            podPrefixHash = try Self.extendHash(ofPodVersion: pair, localPath: claudeDir + "/" + entry.localPath, podDelta: data.file, length: usable)
         }
-        pair.local = try writer.append(entry.localPath, expectedSize: pair.local.size, expectedSha: pair.local.sha256,
-                                       payloadFile: payloadFile, length: usable)
-        let podPrefixHash = try Self.extendHash(ofPodVersion: pair, localPath: claudeDir + "/" + entry.localPath, podDelta: data.file, length: usable)
+        if length > 0 {
+            pair.local = try writer.append(entry.localPath, expectedSize: pair.local.size, expectedSha: pair.local.sha256,
+                                           payloadFile: payloadFile, length: length)
+        }
         pair.pod = FileVersion(size: pair.pod.size + usable, sha256: podPrefixHash)
         pair.localSeen = LocalStat.of(claudeDir + "/" + entry.localPath)
         pair.podSeen = (pair.pod.size == state.stat?.size) ? state.stat : nil
