@@ -32,7 +32,7 @@ struct SyncArguments: ParsableArguments {
     var config: SyncScope.UserConfig = .push
 
     @Option(name: .customLong("busy-seconds"), help: ArgumentHelp(
-        "A session changed less than this many seconds ago (and not by ccpod) is being written: skip it this time.",
+        "A file changed less than this many seconds ago (and not by ccpod) is being written: skip it this time. Where Claude registers its running sessions (sessions/ in its config dir), a session no running claude holds moves at once.",
         valueName: "seconds"))
     var busySeconds = 5
 
@@ -70,7 +70,16 @@ struct SyncArguments: ParsableArguments {
         let memory = MappingMemory(stateDir: stateDir)
         let scope: SyncScope
         if all {
-            scope = SyncScope(projects: memory.load(), all: true, sessionId: session, userConfig: config)
+            // Each project as it would map alone: .ccpod.toml, its latest run, else as last time.
+            let (mappings, mapped) = try AllProjects.mappings(claudeDir: claudeDir.path, remembered: memory.load()) { root in
+                (try? LatestRun.record(for: root, connection: resolved.connection, stateDir: stateDir))??.codePath
+            }
+            if !json {
+                for m in mapped where m.mapping.podSlug != m.mapping.localSlug {
+                    Console.note("\(verb): \(m.mapping.localPath ?? m.mapping.localSlug) ↔ \(resolved.name):\(m.mapping.podPath ?? m.mapping.podSlug) (\(m.source))")
+                }
+            }
+            scope = SyncScope(projects: mappings, all: true, sessionId: session, userConfig: config)
         } else {
             // Neither --pod-path nor .ccpod.toml: the project's latest run on the pod.
             var latestRun: RunRecord?
@@ -143,7 +152,7 @@ struct SyncArguments: ParsableArguments {
             Console.note(SyncRendering.summary(report))
         }
         if report.conflicts > 0 {
-            if !json { Console.note("\(report.conflicts) conflict(s) left for you: run `ccpod resolve`") }
+            if !json { Console.note("\(SyncRendering.counted(report.conflicts, "conflict")) left for you: run `ccpod resolve`") }
             throw ExitCode(ExitStatus.conflicts.rawValue)
         }
     }
@@ -164,7 +173,7 @@ enum SyncRendering {
     static func line(_ item: SyncItem, dryRun: Bool) -> String {
         var verb = item.action.rawValue
         if dryRun { verb = "would: " + verb }
-        let lines = item.lines > 0 ? "+\(item.lines) lines" : ""
+        let lines = item.lines > 0 ? "+" + counted(item.lines, "line") : ""
         let bytes = item.bytes > 0 ? byteCount(item.bytes) : ""
         var text = "\(pad(verb, 16)) \(pad(lines, 12)) \(pad(bytes, 9)) \(item.path)"
         if let detail = item.detail { text += "  (\(detail))" }
@@ -173,21 +182,28 @@ enum SyncRendering {
 
     static func summary(_ report: SyncReport) -> String {
         var parts: [String] = []
-        let counted: [(SyncItem.Action, String)] = [
+        let actions: [(SyncItem.Action, String)] = [
             (.pushed, "pushed"), (.copiedToPod, "copied to pod"), (.pulled, "pulled"), (.copiedFromPod, "copied here"),
             (.replacedOnPod, "replaced on pod"), (.replacedLocally, "replaced here"), (.forked, "forked"),
             (.localAhead, "ahead here"), (.podAhead, "ahead on pod"), (.localOnly, "only here"), (.podOnly, "only on pod"),
-            (.diverged, "diverged"), (.busy, "busy"), (.conflict, "conflicts"), (.failed, "failed"),
+            (.diverged, "diverged"), (.busy, "busy"),
         ]
-        for (action, name) in counted {
+        for (action, name) in actions {
             let n = report.count(action)
             if n > 0 { parts.append("\(n) \(name)") }
         }
+        if report.conflicts > 0 { parts.append(counted(report.conflicts, "conflict")) }
+        if report.count(.failed) > 0 { parts.append("\(report.count(.failed)) failed") }
         let inSync = report.count(.inSync)
-        if parts.isEmpty { parts.append(inSync > 0 ? "everything in sync (\(inSync) files)" : "nothing to sync") }
-        let exchanges = report.exchanges == 1 ? "1 exchange" : "\(report.exchanges) exchanges"
+        if parts.isEmpty { parts.append(inSync > 0 ? "everything in sync (\(counted(inSync, "file")))" : "nothing to sync") }
+        let exchanges = counted(report.exchanges, "exchange")
         let moved = byteCount(report.bytesUp) + " up, " + byteCount(report.bytesDown) + " down"
         return "\(report.dryRun ? "dry run: " : "")\(parts.joined(separator: ", ")) · \(exchanges) · \(moved) · \(String(format: "%.2f", report.seconds)) s"
+    }
+
+    /// `1 file`, `2 files`.
+    static func counted(_ n: Int, _ noun: String) -> String {
+        "\(n) \(noun)\(n == 1 ? "" : "s")"
     }
 
     static func byteCount(_ n: Int64) -> String {

@@ -171,6 +171,9 @@ public struct AgentRequest: Sendable {
     /// A file modified less than this many seconds ago is busy.
     public var busySeconds: Int
     public var accept: [Compression]
+    /// Pod paths whose `grew`/`appended` state must carry the file's hash (sessions
+    /// paired with a sibling whose bytes differ: ccpod cannot derive the pod's hash).
+    public var hashed: [String] = []
 
     public init(mode: Mode, rootPrefix: String, paths: PodPaths, scope: [String], sessionIds: [String],
                 files: [AgentFileRequest], busySeconds: Int = 5, accept: [Compression]) {

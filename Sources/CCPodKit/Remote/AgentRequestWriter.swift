@@ -34,6 +34,7 @@ enum RequestWriter {
         // This run's stage folders on the pod, named here because the archive names them.
         let stage = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         option("stage", stage)
+        for path in request.hashed { option("hashed", path) }
         for dir in request.scope { head += "S\t\(dir)\n" }
         if !request.sessionIds.isEmpty {
             let ids = request.sessionIds.map { $0 + "\n" }.joined()

@@ -8,7 +8,11 @@
 # by TAB, the path always last.
 #   CCPOD-REQ <protocol>
 #   O <key> <value>                 options: root, claude, state, mode, busy, accept,
-#                                   stage (the name of this run's stage folders)
+#                                   stage (the name of this run's stage folders),
+#                                   hashed (a path, once per path: its S record of
+#                                   grew or appended carries the SHA-256 of the file's
+#                                   first size bytes, for a session paired with a
+#                                   sibling whose bytes differ from it)
 #   S <dir>                         a scope folder (relative to the Claude dir)
 #   I <n>                           n bytes of session ids follow, one a line: the
 #                                   sessions whose per-session folders are in scope
@@ -126,6 +130,14 @@ emit_data() { # rel path offset length
 
 emit_state() { # state size mtime lines sha rel
     printf 'S\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6"
+}
+
+# The hash ccpod asked for (option hashed) of a file's first size bytes, else "-".
+asked_hash() { # rel path size
+    case "$NL$hashed" in
+        *"$NL$1$NL"*) sha_of_prefix "$2" "$3" ;;
+        *) printf '%s' - ;;
+    esac
 }
 
 # SHA-256 of each file named on stdin (one a line), one digest a line, in order;
@@ -414,7 +426,7 @@ case "$hello" in
     *) fail "unexpected request header" ;;
 esac
 
-root='' claude='' state='' mode=status busy=5 accept=none base='' hashers=''
+root='' claude='' state='' mode=status busy=5 accept=none base='' hashers='' hashed=''
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-agent.XXXXXX") || fail "cannot create a temporary folder"
 # This run's stage folders (see stage_path), hidden from every scan; ccpod names
 # them (option stage) when its archive of new files is to land there.
@@ -433,6 +445,7 @@ while IFS="$TAB" read -r kind a b; do
             case "$a" in
                 root) root=$b ;; claude) claude=$b ;; state) state=$b ;;
                 mode) mode=$b ;; busy) busy=$b ;; accept) accept=$b ;;
+                hashed) hashed="$hashed$b$NL" ;;
                 stage)
                     case "$b" in
                         *[!0-9a-z]*|'') fail "unknown request record" ;;
@@ -509,7 +522,9 @@ recover_journal() {
     done
 }
 
-# The appends of this run (file "appends": rel file offset len sha idx), through
+# The appends of this run (file "appends": rel file offset len sha idx lines; lines
+# is said back in the state, for the appends ccpod did not count: a first contact's
+# fast-forward), through
 # one journal entry: the payloads and the intents written and flushed first, then
 # armed, then appended, then each checked (size, and its bytes against the
 # verified payload); the entry keeps only the appends that could not be verified,
@@ -526,12 +541,12 @@ apply_appends() {
         rm -rf "$jrun"
         return 0
     fi
-    while IFS="$TAB" read -r rel f anc len sha idx <&4; do
+    while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
         printf '%s\t%s\t%s\tp.%s\n' "$rel" "$anc" "$len" "$idx"
     done 4< "$work/appends" > "$jrun/meta.tmp"
     (cd "$jrun" && sync -- p.* meta.tmp 2>/dev/null)
     mv "$jrun/meta.tmp" "$jrun/meta"
-    while IFS="$TAB" read -r rel f anc len sha idx <&4; do
+    while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
         cat "$jrun/p.$idx" >> "$f"
     done 4< "$work/appends"
     # Their stats, one find for all (in order; a missing file is caught below).
@@ -539,10 +554,10 @@ apply_appends() {
         xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "%s\t%T@\t%p\n"' ccpod-find > "$work/appended" 2>/dev/null
     : > "$work/append.left"
     : > "$work/append.done"
-    while IFS="$TAB" read -r rel f anc len sha idx <&4; do
+    while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
         IFS="$TAB" read -r size mtime p <&6 || p=''
         if [ "$p" = "$f" ] && [ "$size" = $((anc + len)) ] && cmp -s "$f" "$jrun/p.$idx" "$anc" 0; then
-            emit_state appended "$size" "$mtime" 0 - "$rel"
+            emit_state appended "$size" "$mtime" "$nl" "$(asked_hash "$rel" "$f" "$size")" "$rel"
             printf '%s\n' "$f" >> "$work/append.done"
         else
             printf 'W\tappend to %s could not be verified; the journal will retry it\n' "$rel"
@@ -652,6 +667,19 @@ journal_append() { # rel file offset len sha src idx
     [ "$(wc -c < "$2" | tr -d ' ')" -eq $(($3 + $4)) ] && [ "$(sha_of_range "$2" "$3" "$4")" = "$5" ] || return 1
     sync "$2" 2>/dev/null
     rm -f "$jdir/$7.meta" "$jdir/$7.data"
+}
+
+# The session a path belongs to, as ccpod tells it (SyncScope.sessionId): the
+# transcript's name, the first folder below its project (subagents, tool results),
+# file-history/<id>, tasks/<id>, the first 36 characters of todos/<name>. Sets $sid
+# (empty when none; no subshell: called per file).
+session_of() { # rel
+    sid=''
+    case "$1" in
+        projects/*/*) sid=${1#projects/*/}; sid=${sid%%/*}; sid=${sid%.jsonl} ;;
+        file-history/*/*|tasks/*/*) sid=${1#*/}; sid=${sid%%/*} ;;
+        todos/*.json) sid=${1#todos/}; sid=${sid%"${sid#????????????????????????????????????}"} ;;
+    esac
 }
 
 # Length of a file's complete lines (up to its last newline).
@@ -776,6 +804,8 @@ main() {
         fi
     done
     now=$(date +%s)
+    registry=no
+    [ -d "$base/sessions" ] && registry=yes
 
     # Per-session folders of the sessions in scope (ccpod's and the pod's own).
     if [ -d "$base" ]; then
@@ -857,13 +887,17 @@ main() {
             merge_lines "$rel" "$f" "$size" "$seen_size" "$seen_mtime" "$anc" "$anc_sha" "$len" "$idx"
             continue
         fi
+        # Busy: a session a running claude holds; where claude keeps its registry of
+        # running sessions, a session none holds is not, however recent (the claude that
+        # wrote it exited); anything else changed in the last $busy seconds is.
         is_busy=no
         if [ "$size" != - ]; then
-            id=${rel##*/}
-            id=${id%.jsonl}
-            case "$busy_ids" in *" $id "*) is_busy=yes ;; esac
-            secs=${mtime%.*}
-            [ $((now - secs)) -lt "$busy" ] && is_busy=yes
+            session_of "$rel"
+            case "$busy_ids" in *" $sid "*) [ -n "$sid" ] && is_busy=yes ;; esac
+            if [ "$is_busy" = no ] && { [ "$registry" = no ] || [ "${#sid}" -ne 36 ]; }; then
+                secs=${mtime%.*}
+                [ $((now - secs)) -lt "$busy" ] && is_busy=yes
+            fi
         fi
         if [ "$op" = - ]; then
             # Only on the pod.
@@ -909,7 +943,7 @@ main() {
             C) ;;
             A)
                 if [ "$unchanged" != no ]; then
-                    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rel" "$f" "$anc" "$len" "$sha" "$idx" >> "$work/appends"
+                    printf '%s\t%s\t%s\t%s\t%s\t%s\t0\n' "$rel" "$f" "$anc" "$len" "$sha" "$idx" >> "$work/appends"
                     continue
                 fi
                 # Already there (an earlier run appended it and was cut off before it heard back)?
@@ -922,9 +956,31 @@ main() {
                 h=$(sha_of_prefix "$f" "$size")
                 if [ "$h" = "$sha" ]; then
                     emit_state identical "$size" "$mtime" 0 "$h" "$rel"
-                else
-                    emit_state conflict "$size" "$mtime" 0 "$h" "$rel"
+                    continue
                 fi
+                # No common history, and one copy of a session log is the other's first
+                # complete lines: a fast-forward. The pod's is longer: it grew (its new
+                # lines go back for a sync). Ccpod's is: the rest is appended here.
+                case "$rel" in
+                    *.jsonl)
+                        if [ "$size" -gt "$len" ] && [ "$(sha_of_prefix "$f" "$len")" = "$sha" ]; then
+                            grown=$((size - len))
+                            emit_state grew "$size" "$mtime" "$(lines_in_range "$f" "$len" "$grown")" - "$rel"
+                            case "$mode" in pull|sync) emit_data "$rel" "$f" "$len" "$grown" ;; esac
+                            continue
+                        fi
+                        stage_path "$rel"
+                        if [ "$size" -lt "$len" ] && [ -f "$staged" ] &&
+                            { [ "$size" -eq 0 ] || [ "$(tail -c +"$size" "$staged" | head -c 1 | wc -l | tr -d ' ')" = 1 ]; } &&
+                            [ "$(sha_of_prefix "$staged" "$size")" = "$h" ]; then
+                            rest=$((len - size))
+                            tail -c +"$((size + 1))" "$staged" > "$work/p.$idx"
+                            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rel" "$f" "$size" "$rest" "$(sha_of_file "$work/p.$idx")" "$idx" \
+                                "$(lines_in_range "$staged" "$size" "$rest")" >> "$work/appends"
+                            continue
+                        fi ;;
+                esac
+                emit_state conflict "$size" "$mtime" 0 "$h" "$rel"
                 continue ;;
             R)
                 if [ "$unchanged" != no ]; then
@@ -946,7 +1002,7 @@ main() {
             emit_state same "$size" "$mtime" 0 "$anc_sha" "$rel"
         elif [ "$anc" != - ] && [ "$size" -gt "$anc" ] && [ "$(sha_of_prefix "$f" "$anc")" = "$anc_sha" ]; then
             grown=$((size - anc))
-            emit_state grew "$size" "$mtime" "$(lines_in_range "$f" "$anc" "$grown")" - "$rel"
+            emit_state grew "$size" "$mtime" "$(lines_in_range "$f" "$anc" "$grown")" "$(asked_hash "$rel" "$f" "$size")" "$rel"
             case "$mode" in pull|sync) emit_data "$rel" "$f" "$anc" "$grown" ;; esac
         else
             h=$(sha_of_prefix "$f" "$size")

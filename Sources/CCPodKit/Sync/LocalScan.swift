@@ -23,6 +23,7 @@ struct LocalScan {
     static func run(claudeDir: String, scope: SyncScope, options: SyncOptions, store: AncestorStore) throws -> LocalScan {
         var result = LocalScan()
         let liveIds = LiveSessions.ids(configDir: URL(fileURLWithPath: claudeDir))
+        let registry = LocalScan.keepsRegistry(claudeDir: claudeDir)
         var skipped: [String] = []
         var local: [String: LocalStat] = [:]
         for folder in scope.localFolders {
@@ -67,8 +68,8 @@ struct LocalScan {
 
         func isBusy(_ localPath: String, _ stat: LocalStat, _ pair: AncestorPair?) -> Bool {
             guard stat != pair?.localSeen else { return false }
-            if let id = SyncScope.sessionId(of: localPath), liveIds.contains(id) { return true }
-            return now - stat.mtimeNs < Int64(options.busySeconds) * 1_000_000_000
+            return Self.isBusy(sessionId: SyncScope.sessionId(of: localPath), live: liveIds, registry: registry,
+                               age: now - stat.mtimeNs, busySeconds: options.busySeconds)
         }
 
         // Every changed file read once, on all cores, before the plan is made; a new
@@ -102,6 +103,26 @@ struct LocalScan {
             result.files.append(file)
         }
         return result
+    }
+
+    /// Whether a changed file is being written (pure). A session a running claude holds
+    /// is; where Claude keeps its registry of running sessions (`sessions/<pid>.json`),
+    /// a session none holds is not, however recent its last change (the claude that
+    /// wrote it has exited: `launch` right after it must carry it). Anything else waits
+    /// until it is `busySeconds` old.
+    static func isBusy(sessionId: String?, live: Set<String>, registry: Bool, age ageNs: Int64, busySeconds: Int) -> Bool {
+        if let sessionId {
+            if live.contains(sessionId) { return true }
+            if registry && UUID(uuidString: sessionId) != nil { return false }
+        }
+        return ageNs < Int64(busySeconds) * 1_000_000_000
+    }
+
+    /// Whether this Claude dir has the registry of running sessions (Claude Code 2.1
+    /// and later write `sessions/<pid>.json` while they run and remove it on exit).
+    static func keepsRegistry(claudeDir: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: claudeDir + "/sessions", isDirectory: &isDir) && isDir.boolValue
     }
 
     /// How a read local file compares with its agreement (pure).

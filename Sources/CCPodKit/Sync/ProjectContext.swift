@@ -119,3 +119,57 @@ extension CCPodLocations {
         return stateDir.appendingPathComponent("pods").appendingPathComponent(safe)
     }
 }
+
+/// The mappings `--all` uses: each local project folder maps as its project would on
+/// its own (`pod_path` in the project's `.ccpod.toml`, else the code folder of its
+/// latest run, else the mapping remembered from an earlier push), so no project also
+/// lands under its own slug on the pod. A folder's project is the directory its
+/// sessions name (`cwd`) whose slug is the folder's name; projects only remembered
+/// keep their mapping.
+public enum AllProjects {
+    /// Where a mapping came from, for the note a command prints.
+    public struct Mapped: Sendable, Equatable {
+        public var mapping: ProjectMapping
+        public var source: String
+    }
+
+    public static func mappings(claudeDir: String, remembered: [ProjectMapping],
+                                latestRunPodPath: (String) -> String?) throws -> (mappings: [ProjectMapping], mapped: [Mapped]) {
+        var bySlug: [String: ProjectMapping] = [:]
+        for mapping in remembered { bySlug[mapping.localSlug] = mapping }
+        var mapped: [Mapped] = []
+        for slug in DirectoryEntries.names(claudeDir + "/projects") where !slug.hasPrefix(".") {
+            guard let root = projectRoot(claudeDir: claudeDir, slug: slug) else { continue }
+            let settings = try ProjectSettings.load(projectRoot: root)
+            let source: String
+            let podPath: String
+            if let fromFile = settings.podPath {
+                (podPath, source) = (fromFile, ProjectSettings.fileName)
+            } else if let run = latestRunPodPath(root) {
+                (podPath, source) = (run, "latest run")
+            } else {
+                continue
+            }
+            let mapping = ProjectMapping(localSlug: slug, podSlug: ProjectSlug.of(podPath), localPath: root, podPath: podPath)
+            bySlug[slug] = mapping
+            mapped.append(Mapped(mapping: mapping, source: source))
+        }
+        return (bySlug.values.sorted { $0.localSlug < $1.localSlug }, mapped)
+    }
+
+    /// The project directory of a local project folder: the first `cwd` its sessions
+    /// name whose slug is the folder's (a few lines of a few sessions are read).
+    static func projectRoot(claudeDir: String, slug: String) -> String? {
+        let folder = claudeDir + "/projects/" + slug
+        let names = DirectoryEntries.names(folder).filter { $0.hasSuffix(".jsonl") && !$0.hasPrefix(".") }
+        for name in names.prefix(8) {
+            var found: String?
+            _ = try? JSONLReader(url: URL(fileURLWithPath: folder + "/" + name), bufferSize: 1 << 16).read { line in
+                if let cwd = line.cwd, ProjectSlug.of(cwd) == slug { found = cwd; return false }
+                return line.number < 64
+            }
+            if let found, found.hasPrefix("/") { return found }
+        }
+        return nil
+    }
+}

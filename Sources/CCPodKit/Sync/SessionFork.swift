@@ -31,7 +31,7 @@ extension SyncRun {
                 } else {
                     try FileRanges.feed(&podVersionHasher, claudeDir + "/" + entry.localPath, length: pair.local.size)
                 }
-                podSize += pair.local.size
+                podSize += pair.pod.size
             }
             try podRewriter.stream(file: data.file, offset: 0, length: deltaComplete) { try FileDescriptorIO.writeAll(fd, $0, path: content) }
             try FileRanges.feed(&podVersionHasher, data.file, length: deltaComplete)
@@ -41,8 +41,14 @@ extension SyncRun {
         try Self.appendTitle(to: content, sessionId: siblingId, suffix: "from pod", fallback: "session \(localId.prefix(8))")
         writer.scope.admitSibling(of: siblingPath)
         let written = try writer.write(siblingPath, from: content, length: nil).version
+        // A sibling's pair forking again: its agreed bytes differ from the pod's by more
+        // than ids, so the pod's hash is the one it said.
+        var podSha = SHA256Hex.hex(podVersionHasher.finalize())
+        if podDeltaOnly, pair?.toPod != nil, let said = podState.sha256, deltaComplete == data.length, podState.stat?.size == podSize {
+            podSha = said
+        }
         store.set(AncestorPair(localPath: siblingPath, podPath: entry.podPath, localSessionId: siblingId, podSessionId: pair?.podSessionId ?? podId,
-                               local: written, pod: FileVersion(size: podSize, sha256: SHA256Hex.hex(podVersionHasher.finalize())),
+                               local: written, pod: FileVersion(size: podSize, sha256: podSha),
                                localSeen: LocalStat.of(claudeDir + "/" + siblingPath),
                                podSeen: podSize == podState.stat?.size ? podState.stat : nil))
         items.append(.init(path: entry.localPath, action: .forked, lines: podState.lines, bytes: deltaComplete,
@@ -107,17 +113,20 @@ extension SyncRun {
         warnings += said
         for followUp in followUps {
             switch followUp {
-            case .putSibling(let podPath, _, _, var pair, let forkOf):
+            case .putSibling(let podPath, _, let version, var pair, let forkOf):
                 guard let state = states[podPath], state.kind == .written else {
-                    warnings.append("the pod did not accept the sibling \(podPath); the next sync tries again")
+                    warnings.append("the pod did not accept the sibling \(TerminalText.escape(podPath)); the next sync tries again")
                     continue
                 }
                 pair.podSeen = state.stat
                 store.set(pair)
+                // The sibling's bytes went up in this second exchange: the summary counts them.
                 if let i = items.firstIndex(where: { $0.path == forkOf && $0.action == .forked }) {
                     items[i].detail = (items[i].detail ?? "") + "; this side's continuation is session \(SyncScope.sessionId(of: podPath) ?? "?") on the pod"
+                    items[i].sentBytes = (items[i].sentBytes ?? 0) + version.size
                 } else {
-                    items.append(.init(path: forkOf, action: .forked, detail: "rewritten here: this version is session \(SyncScope.sessionId(of: podPath) ?? "?") on the pod"))
+                    items.append(.init(path: forkOf, action: .forked, detail: "rewritten here: this version is session \(SyncScope.sessionId(of: podPath) ?? "?") on the pod",
+                                       sentBytes: version.size))
                 }
             case .fetchForFork(let podPath, _):
                 guard let state = states[podPath], let d = data[podPath], let entry = entries[podPath] else { continue }

@@ -76,10 +76,11 @@ extension SyncRun {
             agreedLocalSize: entry.pair?.local.size, agreedPodSize: entry.pair?.pod.size, podVersion: entry.podVersion,
             payloadLines: entry.payloadLines, payloadBytes: entry.payloadBytes,
             podKind: state?.kind, podStat: state?.stat, podSha: state?.sha256, podLines: state?.lines ?? 0, hasData: data != nil)
+        if case .new(let complete, _) = entry.change, let size = entry.stat?.size { file.localTail = size > complete }
         switch SyncDecision.probe(file) {
         case .none: break
-        case .podStartsWithLocal(let length):
-            if case .new(_, let sha) = entry.change, let data { file.podStartsWithLocal = (try? SHA256Hex.ofFile(data.file, length: length)) == sha }
+        case .localStartsWithPod(let length):
+            file.localStartsWithPod = (try? startsWithLines(claudeDir + "/" + entry.localPath, length: length, sha256: state?.sha256)) == true
         case .sameGrowth:
             if case .grew(let complete, _) = entry.change, let data { file.sameGrowth = (try? sameGrowth(entry, complete: complete, data: data)) == true }
         }
@@ -100,14 +101,38 @@ extension SyncRun {
                                    localSessionId: entry.pair?.localSessionId, podSessionId: entry.pair?.podSessionId,
                                    local: local, pod: pod, localSeen: entry.stat, podSeen: podSeen))
             items.append(item)
+        case .agreeOnPrefix(let common, let podSeen, var item, let from, let to):
+            // The local file is seen as it was when this agreement holds only when it is the common part.
+            let whole = entry.stat?.size == common.size
+            store.set(AncestorPair(localPath: entry.localPath, podPath: entry.podPath, local: common, pod: common,
+                                   localSeen: whole ? entry.stat : nil, podSeen: podSeen))
+            if to > from { item.lines = try FileRanges.newlines(claudeDir + "/" + path, offset: from, length: to - from) }
+            items.append(item)
+        case .recordExtendedOnPod(let complete, let sha, var item):
+            let version = FileVersion(size: complete, sha256: sha)
+            store.set(AncestorPair(localPath: entry.localPath, podPath: entry.podPath, local: version, pod: version,
+                                   localSeen: entry.stat, podSeen: state?.stat?.size == complete ? state?.stat : nil))
+            item.bytes = complete - (try Self.startOfLastLines(claudeDir + "/" + path, end: complete, lines: item.lines))
+            items.append(item)
         case .refreshSeen(let item):
             if var pair = entry.pair { pair.podSeen = state?.stat; pair.localSeen = entry.stat; store.set(pair) }
             items.append(item)
         case .recordPushedAppend(let complete, let sha, let item):
             guard var pair = entry.pair else { return }
-            let podSha = try podHash(of: entry, localComplete: complete, localSha: sha)
+            let podSize = pair.pod.size + entry.payloadBytes
+            let podSha: String
+            if pair.toPod != nil {
+                // A sibling's pair: the sides differ by more than ids; the pod said its hash.
+                guard let said = state?.sha256, state?.stat?.size == podSize else {
+                    items.append(.init(path: path, action: .failed, detail: "the pod did not confirm the appended lines; the next run checks again"))
+                    return
+                }
+                podSha = said
+            } else {
+                podSha = try podHash(of: entry, localComplete: complete, localSha: sha)
+            }
             pair.local = FileVersion(size: complete, sha256: sha)
-            pair.pod = FileVersion(size: pair.pod.size + entry.payloadBytes, sha256: podSha)
+            pair.pod = FileVersion(size: podSize, sha256: podSha)
             pair.localSeen = entry.stat
             pair.podSeen = state?.stat
             store.set(pair)
@@ -122,9 +147,18 @@ extension SyncRun {
             items.append(item)
         case .recordSameGrowth(let complete, let sha):
             guard var pair = entry.pair, let data else { return }
-            pair.pod = FileVersion(size: pair.pod.size + (complete - pair.local.size),
-                                   sha256: try Self.extendHash(ofPodVersion: pair, localPath: claudeDir + "/" + path, podDelta: data.file,
-                                                               length: complete - pair.local.size))
+            if pair.toPod != nil {
+                // A sibling's pair: the pod's hash as it said it (its delta was all it sent).
+                guard let said = state?.sha256, let size = state?.stat?.size, size == pair.pod.size + data.length else {
+                    items.append(.init(path: path, action: .inSync, detail: "the pod's new line is not complete yet"))
+                    return
+                }
+                pair.pod = FileVersion(size: size, sha256: said)
+            } else {
+                pair.pod = FileVersion(size: pair.pod.size + (complete - pair.local.size),
+                                       sha256: try Self.extendHash(ofPodVersion: pair, localPath: claudeDir + "/" + path, podDelta: data.file,
+                                                                   length: complete - pair.local.size))
+            }
             pair.local = FileVersion(size: complete, sha256: sha)
             pair.localSeen = entry.stat
             pair.podSeen = state?.stat?.size == pair.pod.size ? state?.stat : nil
@@ -139,6 +173,13 @@ extension SyncRun {
             items.append(item)
         case .pullAppend:
             guard let state, let data else { return }
+            var entry = entry
+            if entry.pair == nil, case .new(let complete, let sha) = entry.change {
+                // First contact, the pod's copy this one and more lines: this one stands in for the ancestor.
+                let common = FileVersion(size: complete, sha256: sha)
+                entry.pair = AncestorPair(localPath: entry.localPath, podPath: entry.podPath, local: common, pod: common,
+                                          localSeen: nil, podSeen: nil)
+            }
             try pullAppend(entry, state: state, data: data)
         case .replaceLocal:
             guard let state, let data else { return }
@@ -156,20 +197,58 @@ extension SyncRun {
         }
     }
 
+    /// Whether the first `length` bytes of `file` hash to `sha256` and end with a complete line.
+    func startsWithLines(_ file: String, length: Int64, sha256: String?) throws -> Bool {
+        guard let sha256, length >= 0 else { return false }
+        if length > 0 {
+            var last = Data()
+            try FileRanges.read(file, offset: length - 1, length: 1) { last.append($0) }
+            guard last.first == 0x0A else { return false }
+        }
+        return try FileRanges.hash(file, length: length) == sha256
+    }
+
+    /// Where the last `lines` complete lines before `end` begin in `file` (`end` is a line boundary).
+    static func startOfLastLines(_ file: String, end: Int64, lines: Int) throws -> Int64 {
+        guard lines > 0, end > 0 else { return end }
+        // Newlines from the start: the one ending the line before the last `lines` ones.
+        let total = try FileRanges.newlines(file, offset: 0, length: end)
+        let keep = total - lines
+        guard keep > 0 else { return 0 }
+        var seen = 0
+        var offset: Int64 = 0
+        var start: Int64 = 0
+        try FileRanges.read(file, offset: 0, length: end) { chunk in
+            guard seen < keep else { return }
+            for (i, byte) in chunk.enumerated() where byte == 0x0A {
+                seen += 1
+                if seen == keep { start = offset + Int64(i) + 1; break }
+            }
+            offset += Int64(chunk.count)
+        }
+        return start
+    }
+
     /// Whether the pod's new lines are exactly this side's new lines (ids mapped).
     private func sameGrowth(_ entry: Entry, complete: Int64, data: AgentExchange.Answer.DataFile) throws -> Bool {
         guard let pair = entry.pair, data.offset == pair.pod.size else { return false }
         let localDelta = complete - pair.local.size
         let podDelta = try LocalTree.completeLength(data.file, size: data.length)
-        guard localDelta == podDelta, localDelta > 0 else { return false }
         let full = claudeDir + "/" + entry.localPath
         let podHash = try FileRanges.hash(data.file, length: podDelta)
         guard let rewriter = pair.toPod else {
+            guard localDelta == podDelta, localDelta > 0 else { return false }
             return try FileRanges.hash(full, offset: pair.local.size, length: localDelta) == podHash
         }
+        // A sibling's pair: this side's new lines as they went (ids rewritten, titles kept here).
         var hasher = SHA256()
-        try rewriter.stream(file: full, offset: pair.local.size, length: localDelta) { hasher.update(data: $0) }
-        return SHA256Hex.hex(hasher.finalize()) == podHash
+        var sent: Int64 = 0
+        var titles = SiblingTitles()
+        try rewriter.stream(file: full, offset: pair.local.size, length: localDelta) { chunk in
+            titles.feed(chunk) { hasher.update(data: $0); sent += Int64($0.count) }
+        }
+        titles.finish { hasher.update(data: $0); sent += Int64($0.count) }
+        return sent == podDelta && sent > 0 && SHA256Hex.hex(hasher.finalize()) == podHash
     }
 
     private mutating func settlePodOnly(podPath: String, state: AgentRecord.FileState, data: AgentExchange.Answer.DataFile?) throws {
@@ -232,17 +311,35 @@ extension SyncRun {
             return
         }
         let payloadFile: String
+        var length = usable
+        let podPrefixHash: String
         if let rewriter = pair.toLocal {
+            // A sibling's pair: the pod said its hash (its bytes are not this side's with
+            // other ids); the lines come with ids rewritten and without title lines.
+            guard let said = state.sha256, usable == data.length, state.stat?.size == pair.pod.size + usable else {
+                items.append(.init(path: entry.localPath, action: .inSync, detail: "the pod's new line is not complete yet"))
+                return
+            }
+            podPrefixHash = said
             payloadFile = scratch.appendingPathComponent("rewritten-\(UUID().uuidString.prefix(8))").path
+            length = 0
+            var titles = SiblingTitles()
             try AtomicFile.write(to: URL(fileURLWithPath: payloadFile)) { fd in
-                try rewriter.stream(file: data.file, offset: 0, length: usable) { try FileDescriptorIO.writeAll(fd, $0, path: payloadFile) }
+                func put(_ chunk: Data) throws {
+                    length += Int64(chunk.count)
+                    try FileDescriptorIO.writeAll(fd, chunk, path: payloadFile)
+                }
+                try rewriter.stream(file: data.file, offset: 0, length: usable) { try titles.feed($0, put) }
+                try titles.finish(put)
             }
         } else {
             payloadFile = data.file
+            podPrefixHash = try Self.extendHash(ofPodVersion: pair, localPath: claudeDir + "/" + entry.localPath, podDelta: data.file, length: usable)
         }
-        pair.local = try writer.append(entry.localPath, expectedSize: pair.local.size, expectedSha: pair.local.sha256,
-                                       payloadFile: payloadFile, length: usable)
-        let podPrefixHash = try Self.extendHash(ofPodVersion: pair, localPath: claudeDir + "/" + entry.localPath, podDelta: data.file, length: usable)
+        if length > 0 {
+            pair.local = try writer.append(entry.localPath, expectedSize: pair.local.size, expectedSha: pair.local.sha256,
+                                           payloadFile: payloadFile, length: length)
+        }
         pair.pod = FileVersion(size: pair.pod.size + usable, sha256: podPrefixHash)
         pair.localSeen = LocalStat.of(claudeDir + "/" + entry.localPath)
         pair.podSeen = (pair.pod.size == state.stat?.size) ? state.stat : nil

@@ -37,16 +37,20 @@ enum SyncDecision {
         var podLines = 0
         /// Whether the pod sent data for it.
         var hasData = false
+        /// The local file has bytes after its last complete line (a line being written,
+        /// or torn): on first contact it is no one's prefix.
+        var localTail = false
         /// Answers to `probe` (nil: not asked).
-        var podStartsWithLocal: Bool?
+        var localStartsWithPod: Bool?
         var sameGrowth: Bool?
     }
 
     /// What a decision needs read from disk first.
     enum Probe: Sendable, Equatable {
         case none
-        /// A file new on both sides: do the pod's first `length` bytes hash to the local file's hash?
-        case podStartsWithLocal(length: Int64)
+        /// A session log new on both sides, the pod's shorter: is the pod's whole file this
+        /// side's first `length` bytes, ending with a complete line?
+        case localStartsWithPod(length: Int64)
         /// Both grew: are the pod's new lines exactly this side's new lines?
         case sameGrowth
     }
@@ -59,6 +63,13 @@ enum SyncDecision {
         case reportCountingLines(SyncItem, from: Int64, to: Int64)
         /// Both sides hold these versions now: a new agreement.
         case recordAgreement(local: FileVersion, pod: FileVersion, podSeen: PodStat?, SyncItem)
+        /// First contact, one copy the other's first complete lines: both sides agree on
+        /// `common` (a stand-in ancestor); the item's lines are counted between two offsets
+        /// of the local file when they differ.
+        case agreeOnPrefix(common: FileVersion, podSeen: PodStat?, SyncItem, countFrom: Int64, to: Int64)
+        /// First contact, the pod's copy was this side's first complete lines: the rest was
+        /// appended there. The item's bytes are those of its last `lines` lines.
+        case recordExtendedOnPod(complete: Int64, sha: String, SyncItem)
         /// Still agreed: the stats seen are remembered (the file is not read next time).
         case refreshSeen(SyncItem)
         /// The pod appended this side's new lines.
@@ -91,11 +102,14 @@ enum SyncDecision {
         var receivesConfig: Bool
     }
 
+    static let wouldFork = "both sides moved on: each would keep its session and get the other's continuation as a sibling session"
+
     /// What must be read before `decide` for this file.
     static func probe(_ f: File) -> Probe {
         switch (f.change, f.podKind) {
-        case (.new(let complete, let sha), .rewritten?) where f.podSha != sha && (f.podStat?.size ?? -1) >= complete && f.hasData:
-            return .podStartsWithLocal(length: complete)
+        case (.new(let complete, let sha), .rewritten?) where f.localPath.hasSuffix(".jsonl") && f.podSha != nil && f.podSha != sha:
+            guard let size = f.podStat?.size, size >= 0, size < complete else { return .none }
+            return .localStartsWithPod(length: size)
         case (.grew, .grew?) where f.hasData:
             return .sameGrowth
         default:
@@ -125,6 +139,8 @@ enum SyncDecision {
         let wouldPush = o.dryRun && o.direction != .pull
         let wouldPull = o.dryRun && o.direction != .push
         let forks = transcript && o.direction == .sync && !o.dryRun
+        // `sync --dry-run` tells what `sync` would do with a diverged session: fork it.
+        let wouldFork = transcript && o.direction == .sync && o.dryRun
         switch (f.change, f.podKind) {
         // Local new file.
         case (.new(let complete, let sha), .written?):
@@ -134,11 +150,29 @@ enum SyncDecision {
         case (.new(let complete, let sha), .identical?):
             let local = FileVersion(size: complete, sha256: sha)
             return .recordAgreement(local: local, pod: f.podVersion ?? local, podSeen: f.podStat, item(.inSync))
-        case (.new(let complete, let sha), .rewritten?) where f.podSha == sha || f.podStartsWithLocal == true:
-            // Same content both sides (the pod's may have more lines).
+        case (.new(let complete, let sha), .rewritten?) where f.podSha == sha,
+             (.new(let complete, let sha), .same?):
+            // Same content both sides (`same`: this side's lines, sent as a stand-in ancestor).
             let version = FileVersion(size: complete, sha256: sha)
-            return .recordAgreement(local: version, pod: version, podSeen: f.podSha == sha ? f.podStat : nil, item(.inSync))
-        case (.new, .conflict?), (.new, .rewritten?):
+            return .recordAgreement(local: version, pod: version, podSeen: f.podStat, item(.inSync))
+
+        // First contact, one copy the other's first complete lines: a fast-forward.
+        case (.new(let complete, let sha), .grew?) where f.localPath.hasSuffix(".jsonl") && !f.localTail:
+            // The pod's copy is this one and more lines.
+            if o.receives && f.hasData { return .pullAppend }
+            return .agreeOnPrefix(common: FileVersion(size: complete, sha256: sha), podSeen: nil,
+                                  item(wouldPull ? .pulled : .podAhead, lines: f.podLines, bytes: max(0, (f.podStat?.size ?? 0) - complete)),
+                                  countFrom: complete, to: complete)
+        case (.new(let complete, let sha), .appended?):
+            // The pod's copy was this one's first lines: the rest was appended there.
+            return .recordExtendedOnPod(complete: complete, sha: sha, item(.pushed, lines: min(f.podLines, f.payloadLines)))
+        case (.new(let complete, _), .rewritten?) where f.localStartsWithPod == true:
+            // This copy is the pod's and more lines.
+            guard let podStat = f.podStat, let podSha = f.podSha else { break }
+            return .agreeOnPrefix(common: FileVersion(size: podStat.size, sha256: podSha), podSeen: podStat,
+                                  item(wouldPush ? .pushed : .localAhead, bytes: complete - podStat.size),
+                                  countFrom: podStat.size, to: complete)
+        case (.new, .conflict?), (.new, .rewritten?), (.new, .grew?):
             return .conflict(item(.conflict, "both sides have this file with different contents and no common history; run `ccpod resolve`"))
         case (.new(let complete, _), .gone?), (.new(let complete, _), nil):
             return .report(item(wouldPush ? .copiedToPod : .localOnly, lines: f.payloadLines, bytes: complete))
@@ -157,6 +191,7 @@ enum SyncDecision {
             return .recordReplacedOnPod(complete: complete, sha: sha, item(.replacedOnPod, bytes: complete))
         case (.rewritten, nil), (.rewritten, .same?):
             if forks { return .forkFetchingPodVersion }
+            if wouldFork { return .report(item(.forked, Self.wouldFork)) }
             return .report(item(.diverged, "changed here other than by appending; `ccpod sync` keeps both versions"))
         case (.deleted, nil), (.deleted, .same?):
             return .report(item(.deletedLocally, "kept on the pod; --delete removes it there"))
@@ -178,6 +213,7 @@ enum SyncDecision {
         case (.unchanged, .rewritten?):
             if transcript {
                 if forks && f.hasData { return .fork(podDeltaOnly: false) }
+                if wouldFork { return .report(item(.forked, Self.wouldFork)) }
                 return .report(item(.diverged, "rewritten on the pod; `ccpod sync` keeps both versions"))
             }
             if o.receives && f.hasData { return .replaceLocal }
@@ -188,6 +224,7 @@ enum SyncDecision {
             return .recordSameGrowth(complete: complete, sha: sha)
         case (.grew, .grew?), (.grew, .rewritten?), (.rewritten, .grew?), (.rewritten, .rewritten?):
             if forks && f.hasData { return .fork(podDeltaOnly: f.podKind == .grew) }
+            if wouldFork { return .report(item(.forked, Self.wouldFork)) }
             if transcript {
                 return .report(item(.diverged, "both sides moved on; `ccpod sync` keeps both as sibling sessions"))
             }
@@ -195,8 +232,9 @@ enum SyncDecision {
         case (_, .failed?):
             return .report(item(.failed, "the pod could not verify the append; the next run repairs it"))
         default:
-            return .report(item(.failed, "unexpected answer \(f.podKind?.rawValue ?? "none") from the pod"))
+            break
         }
+        return .report(item(.failed, "unexpected answer \(f.podKind?.rawValue ?? "none") from the pod"))
     }
 
     /// A file only the pod has (not in this side's plan).

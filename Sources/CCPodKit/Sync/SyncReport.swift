@@ -29,17 +29,22 @@ public struct SyncItem: Sendable, Equatable, Codable {
     public var action: Action
     /// Complete lines that moved (or would move).
     public var lines: Int
-    /// Bytes that moved (or would move), before compression.
+    /// Bytes that moved (or would move), before compression; for a fork, the bytes
+    /// received (the other side's continuation).
     public var bytes: Int64
+    /// A fork's bytes sent the other way (this side's continuation put on the pod, in the
+    /// second exchange); nil for everything else.
+    public var sentBytes: Int64?
     /// A sentence for people (sibling ids of a fork, why something was skipped).
     public var detail: String?
 
-    public init(path: String, action: Action, lines: Int = 0, bytes: Int64 = 0, detail: String? = nil) {
+    public init(path: String, action: Action, lines: Int = 0, bytes: Int64 = 0, detail: String? = nil, sentBytes: Int64? = nil) {
         self.path = path
         self.action = action
         self.lines = lines
         self.bytes = bytes
         self.detail = detail
+        self.sentBytes = sentBytes
     }
 }
 
@@ -58,11 +63,14 @@ public struct SyncReport: Sendable, Codable {
 
     public var conflicts: Int { count(.conflict) }
 
+    /// Bytes sent to the pod, in every exchange (a fork's second one too).
     public var bytesUp: Int64 {
         items.filter { [.pushed, .copiedToPod, .replacedOnPod].contains($0.action) }.reduce(0) { $0 + $1.bytes }
+            + items.reduce(0) { $0 + ($1.sentBytes ?? 0) }
     }
 
+    /// Bytes received from the pod (a fork's continuation too).
     public var bytesDown: Int64 {
-        items.filter { [.pulled, .copiedFromPod, .replacedLocally].contains($0.action) }.reduce(0) { $0 + $1.bytes }
+        items.filter { [.pulled, .copiedFromPod, .replacedLocally, .forked].contains($0.action) }.reduce(0) { $0 + $1.bytes }
     }
 }

@@ -33,6 +33,8 @@ struct SyncRun {
     var files: [AgentFileRequest] = []
     var sessionIds: Set<String> = []
     var followUps: [FollowUp] = []
+    /// Pod paths of sessions paired with a sibling: the pod reports their hashes.
+    var hashed: [String] = []
     /// The prompt log's part of this run (see HistorySync.swift).
     var history: HistoryPlan?
 
@@ -79,19 +81,35 @@ struct SyncRun {
                     request.operation = .put
                     request.payload = try Self.wholeFile(localPath, file: full, length: complete, sha256: sha)
                     entry.payloadBytes = complete
-                case .grew(let complete, _):
+                case .grew(let complete, let sha):
                     guard let pair else { break }
                     request.operation = .append
                     let length = complete - pair.local.size
                     if let rewriter = pair.toPod {
+                        // A sibling's pair: ids rewritten, title lines kept here (SiblingTitles).
                         var data = Data()
-                        try rewriter.stream(file: full, offset: pair.local.size, length: length) { data.append($0) }
+                        var titles = SiblingTitles()
+                        try rewriter.stream(file: full, offset: pair.local.size, length: length) { chunk in
+                            titles.feed(chunk) { data.append($0) }
+                        }
+                        titles.finish { data.append($0) }
+                        if data.isEmpty {
+                            // Only title lines: they stay here, and this side's version moves on alone.
+                            var moved = pair
+                            moved.local = FileVersion(size: complete, sha256: sha)
+                            moved.localSeen = file.stat
+                            store.set(moved)
+                            entry.pair = moved
+                            entry.change = .unchanged
+                            request.operation = .check
+                            break
+                        }
                         request.payload = .init(data: data)
                     } else {
                         request.payload = .init(file: full, offset: pair.local.size, length: length,
                                                 sha256: try file.scan?.tail ?? FileRanges.hash(full, offset: pair.local.size, length: length))
                     }
-                    entry.payloadBytes = length
+                    entry.payloadBytes = request.payload?.length ?? length
                 case .rewritten(let complete, let sha) where !SyncScope.isTranscript(localPath),
                      .grew(let complete, let sha) where SyncScope.isUserConfig(localPath):
                     // Whole files (config, todos, file history, tool results, memory) are replaced.
@@ -104,6 +122,14 @@ struct SyncRun {
                     break
                 }
             }
+            // First contact with a session log, only checked (pull, status, dry runs): this
+            // side's complete lines stand in for the ancestor, so the pod says whether its
+            // copy is the same (same), this one and more lines (grew) or else (rewritten).
+            if pair == nil, request.operation == .check, localPath.hasSuffix(".jsonl"),
+               case .new(let complete, let sha) = file.change, !sha.isEmpty {
+                request.ancestor = FileVersion(size: complete, sha256: sha)
+            }
+            if entry.pair?.toPod != nil { hashed.append(podPath) }
             entry.sent = request.operation
             // A payload without a hash is hashed and counted as it is sent (adoptSent).
             if let payload = request.payload, !payload.sha256.isEmpty {
@@ -150,10 +176,12 @@ struct SyncRun {
     }
 
     func request(mode: AgentRequest.Mode) -> AgentRequest {
-        AgentRequest(
+        var request = AgentRequest(
             mode: mode, rootPrefix: engine.connection.rootPrefix, paths: engine.connection.paths,
             scope: scope.podFolders + scope.configItems(for: options.direction), sessionIds: sessionIds.sorted(), files: files,
             busySeconds: options.busySeconds, accept: engine.accepted)
+        request.hashed = hashed
+        return request
     }
 
     func saveConflicts(to file: URL) throws {

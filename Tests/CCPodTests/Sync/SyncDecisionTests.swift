@@ -16,10 +16,24 @@ struct SyncDecisionTests {
     static let stat = PodStat(size: 150, mtime: "1764000000.5")
 
     static func file(_ change: LocalChange, _ kind: Kind?, path: String = transcript, busy: Bool = false, data: Bool = false,
-                     podSha: String? = nil, startsWith: Bool? = nil, sameGrowth: Bool? = nil) -> SyncDecision.File {
+                     podSha: String? = nil, podStat: PodStat? = nil, localTail: Bool = false, localStartsWithPod: Bool? = nil,
+                     sameGrowth: Bool? = nil) -> SyncDecision.File {
         SyncDecision.File(localPath: path, change: change, busy: busy, agreedLocalSize: 100, agreedPodSize: 100,
-                          podVersion: nil, payloadLines: 2, payloadBytes: 20, podKind: kind, podStat: kind == nil ? nil : stat,
-                          podSha: podSha, podLines: 3, hasData: data, podStartsWithLocal: startsWith, sameGrowth: sameGrowth)
+                          podVersion: nil, payloadLines: 2, payloadBytes: 20, podKind: kind, podStat: kind == nil ? nil : podStat ?? stat,
+                          podSha: podSha, podLines: 3, hasData: data, localTail: localTail, localStartsWithPod: localStartsWithPod,
+                          sameGrowth: sameGrowth)
+    }
+
+    /// First contact: the pod's copy shorter than this side's 120 bytes.
+    static let shorterStat = PodStat(size: 100, mtime: "1764000000.5")
+    /// First contact with no history: new files have no agreed sizes.
+    static func firstContact(_ kind: Kind?, path: String = transcript, data: Bool = false, podSha: String? = nil, podStat: PodStat? = nil,
+                             localTail: Bool = false, localStartsWithPod: Bool? = nil) -> SyncDecision.File {
+        var f = file(new, kind, path: path, data: data, podSha: podSha, podStat: podStat, localTail: localTail,
+                     localStartsWithPod: localStartsWithPod)
+        f.agreedLocalSize = nil
+        f.agreedPodSize = nil
+        return f
     }
 
     static func ctx(_ direction: SyncOptions.Direction, dryRun: Bool = false, delete: Bool = false, configBoth: Bool = false) -> SyncDecision.Context {
@@ -80,8 +94,10 @@ struct SyncDecisionTests {
         Row(name: "both grew (pull): diverged", file: file(grew, .grew, data: true, sameGrowth: false), context: ctx(.pull),
             expected: .report(item(.diverged))),
         Row(name: "both grew (status): diverged", file: file(grew, .grew), context: ctx(.status), expected: .report(item(.diverged))),
-        Row(name: "both grew (sync --dry-run): diverged", file: file(grew, .grew), context: ctx(.sync, dryRun: true),
-            expected: .report(item(.diverged))),
+        Row(name: "both grew (sync --dry-run): would fork", file: file(grew, .grew), context: ctx(.sync, dryRun: true),
+            expected: .report(item(.forked)), detail: "sibling"),
+        Row(name: "both grew (push --dry-run): diverged", file: file(grew, .grew), context: ctx(.push, dryRun: true),
+            expected: .report(item(.diverged)), detail: "ccpod sync"),
         Row(name: "both grew by the same lines: agreed", file: file(grew, .grew, data: true, sameGrowth: true), context: ctx(.pull),
             expected: .recordSameGrowth(complete: 120, sha: sha)),
         Row(name: "both grew, not a transcript: conflict", file: file(grew, .grew, path: toolResult, data: true, sameGrowth: false),
@@ -91,6 +107,13 @@ struct SyncDecisionTests {
             expected: .forkFetchingPodVersion),
         Row(name: "rewritten, pod same (push): diverged", file: file(rewritten, .same), context: ctx(.push),
             expected: .report(item(.diverged))),
+        Row(name: "rewritten, pod silent (sync --dry-run): would fork", file: file(rewritten, nil), context: ctx(.sync, dryRun: true),
+            expected: .report(item(.forked)), detail: "would keep"),
+        Row(name: "pod rewritten (sync --dry-run): would fork", file: file(.unchanged, .rewritten), context: ctx(.sync, dryRun: true),
+            expected: .report(item(.forked)), detail: "would keep"),
+        Row(name: "tool result rewritten on both (sync --dry-run): conflict, not a fork",
+            file: file(rewritten, .rewritten, path: toolResult), context: ctx(.sync, dryRun: true),
+            expected: .conflict(item(.conflict, path: toolResult))),
         Row(name: "rewritten both (sync): fork", file: file(rewritten, .rewritten, data: true), context: ctx(.sync),
             expected: .fork(podDeltaOnly: false)),
         Row(name: "rewritten here, pod grew (sync): fork", file: file(rewritten, .grew, data: true), context: ctx(.sync),
@@ -117,10 +140,46 @@ struct SyncDecisionTests {
         // no history, different: a conflict.
         Row(name: "new on both, same bytes", file: file(new, .rewritten, podSha: sha), context: ctx(.sync),
             expected: .recordAgreement(local: v120, pod: v120, podSeen: stat, item(.inSync))),
-        Row(name: "new on both, the pod's starts with this side's", file: file(new, .rewritten, data: true, podSha: podSha, startsWith: true),
-            context: ctx(.pull), expected: .recordAgreement(local: v120, pod: v120, podSeen: nil, item(.inSync))),
-        Row(name: "new on both, different: conflict", file: file(new, .rewritten, data: true, podSha: podSha, startsWith: false),
+        Row(name: "new on both, different: conflict", file: firstContact(.rewritten, data: true, podSha: podSha, localStartsWithPod: false),
             context: ctx(.sync), expected: .conflict(item(.conflict)), detail: "no common history"),
+        // No history, one copy the other's first complete lines: a fast-forward, in every command.
+        Row(name: "first contact, same lines (pull: the stand-in ancestor is the pod's)", file: firstContact(.same), context: ctx(.pull),
+            expected: .recordAgreement(local: v120, pod: v120, podSeen: stat, item(.inSync))),
+        Row(name: "first contact, same lines (status)", file: firstContact(.same), context: ctx(.status),
+            expected: .recordAgreement(local: v120, pod: v120, podSeen: stat, item(.inSync))),
+        Row(name: "first contact, the pod's is this one and more (pull): appended here", file: firstContact(.grew, data: true),
+            context: ctx(.pull), expected: .pullAppend),
+        Row(name: "first contact, the pod's is this one and more (sync): appended here", file: firstContact(.grew, data: true),
+            context: ctx(.sync), expected: .pullAppend),
+        Row(name: "first contact, the pod's is this one and more (push): pod ahead, prefix agreed", file: firstContact(.grew),
+            context: ctx(.push), expected: .agreeOnPrefix(common: v120, podSeen: nil, item(.podAhead, lines: 3, bytes: 30), countFrom: 120, to: 120)),
+        Row(name: "first contact, the pod's is this one and more (status): pod ahead", file: firstContact(.grew),
+            context: ctx(.status), expected: .agreeOnPrefix(common: v120, podSeen: nil, item(.podAhead, lines: 3, bytes: 30), countFrom: 120, to: 120)),
+        Row(name: "first contact, the pod's is this one and more (pull --dry-run): would pull", file: firstContact(.grew),
+            context: ctx(.pull, dryRun: true), expected: .agreeOnPrefix(common: v120, podSeen: nil, item(.pulled, lines: 3, bytes: 30), countFrom: 120, to: 120)),
+        Row(name: "first contact, the pod's starts with this one's complete lines, this one ends mid-line: conflict",
+            file: firstContact(.grew, data: true, localTail: true), context: ctx(.sync), expected: .conflict(item(.conflict))),
+        Row(name: "first contact, a tool result the pod's starts with: conflict (only logs fast-forward)",
+            file: firstContact(.grew, path: toolResult, data: true), context: ctx(.pull), expected: .conflict(item(.conflict, path: toolResult))),
+        Row(name: "first contact, the pod's was this one's first lines (push): the rest appended there", file: firstContact(.appended),
+            context: ctx(.push), expected: .recordExtendedOnPod(complete: 120, sha: sha, item(.pushed, lines: 2))),
+        Row(name: "first contact, the pod's was this one's first lines (sync): the rest appended there", file: firstContact(.appended),
+            context: ctx(.sync), expected: .recordExtendedOnPod(complete: 120, sha: sha, item(.pushed, lines: 2))),
+        Row(name: "first contact, this one is the pod's and more (pull): local ahead, prefix agreed",
+            file: firstContact(.rewritten, data: true, podSha: podSha, podStat: shorterStat, localStartsWithPod: true), context: ctx(.pull),
+            expected: .agreeOnPrefix(common: FileVersion(size: 100, sha256: podSha), podSeen: shorterStat, item(.localAhead, bytes: 20),
+                                     countFrom: 100, to: 120)),
+        Row(name: "first contact, this one is the pod's and more (status): local ahead",
+            file: firstContact(.rewritten, podSha: podSha, podStat: shorterStat, localStartsWithPod: true), context: ctx(.status),
+            expected: .agreeOnPrefix(common: FileVersion(size: 100, sha256: podSha), podSeen: shorterStat, item(.localAhead, bytes: 20),
+                                     countFrom: 100, to: 120)),
+        Row(name: "first contact, this one is the pod's and more (push --dry-run): would push",
+            file: firstContact(.rewritten, podSha: podSha, podStat: shorterStat, localStartsWithPod: true), context: ctx(.push, dryRun: true),
+            expected: .agreeOnPrefix(common: FileVersion(size: 100, sha256: podSha), podSeen: shorterStat, item(.pushed, bytes: 20),
+                                     countFrom: 100, to: 120)),
+        Row(name: "first contact, the pod's shorter but not this one's first lines (status): conflict",
+            file: firstContact(.rewritten, podSha: podSha, podStat: shorterStat, localStartsWithPod: false), context: ctx(.status),
+            expected: .conflict(item(.conflict)), detail: "no common history"),
         Row(name: "new on both, the pod says conflict", file: file(new, .conflict), context: ctx(.push), expected: .conflict(item(.conflict))),
         // deleted × any: kept on the other side unless --delete.
         Row(name: "deleted here, pod silent", file: file(.deleted, nil), context: ctx(.sync), expected: .report(item(.deletedLocally)),
@@ -157,7 +216,7 @@ struct SyncDecisionTests {
         Row(name: "the pod failed", file: file(grew, .failed), context: ctx(.push), expected: .report(item(.failed)), detail: "repairs"),
         Row(name: "an answer that makes no sense", file: file(.unchanged, .written), context: ctx(.push), expected: .report(item(.failed)),
             detail: "unexpected answer written"),
-        Row(name: "a new file the pod calls same", file: file(new, .same), context: ctx(.push), expected: .report(item(.failed))),
+        Row(name: "a new file the pod calls deleted", file: file(new, .deleted), context: ctx(.push), expected: .report(item(.failed))),
     ]
 
     /// The step with its item's sentence left out (checked apart, by `detail`).
@@ -173,6 +232,9 @@ struct SyncDecisionTests {
         case .forget(let i): return (.forget(strip(i)), i.detail)
         case .deleteHere(let i): return (.deleteHere(strip(i)), i.detail)
         case .conflict(let i): return (.conflict(strip(i)), i.detail)
+        case .agreeOnPrefix(let v, let s, let i, let from, let to):
+            return (.agreeOnPrefix(common: v, podSeen: s, strip(i), countFrom: from, to: to), i.detail)
+        case .recordExtendedOnPod(let c, let s, let i): return (.recordExtendedOnPod(complete: c, sha: s, strip(i)), i.detail)
         case .recordSameGrowth, .pullAppend, .replaceLocal, .fork, .forkFetchingPodVersion: return (step, nil)
         }
     }
@@ -195,12 +257,14 @@ struct SyncDecisionTests {
     }
 
     @Test func probesAskOnlyWhatTheDecisionNeeds() {
-        #expect(SyncDecision.probe(Self.file(Self.new, .rewritten, data: true, podSha: Self.podSha)) == .podStartsWithLocal(length: 120))
-        #expect(SyncDecision.probe(Self.file(Self.new, .rewritten, data: true, podSha: Self.sha)) == .none)
-        #expect(SyncDecision.probe(Self.file(Self.new, .rewritten, data: false, podSha: Self.podSha)) == .none)
-        var shorter = Self.file(Self.new, .rewritten, data: true, podSha: Self.podSha)
-        shorter.podStat = PodStat(size: 100, mtime: "1.0")
-        #expect(SyncDecision.probe(shorter) == .none)
+        // The pod's copy shorter and different: is it this side's first lines? (No data needed: status asks too.)
+        #expect(SyncDecision.probe(Self.firstContact(.rewritten, podSha: Self.podSha, podStat: Self.shorterStat)) == .localStartsWithPod(length: 100))
+        #expect(SyncDecision.probe(Self.firstContact(.rewritten, data: true, podSha: Self.podSha, podStat: Self.shorterStat))
+                == .localStartsWithPod(length: 100))
+        #expect(SyncDecision.probe(Self.firstContact(.rewritten, podSha: Self.sha, podStat: Self.shorterStat)) == .none)
+        // Longer or as long: it would have said grew or same had it started with this side's lines.
+        #expect(SyncDecision.probe(Self.firstContact(.rewritten, data: true, podSha: Self.podSha)) == .none)
+        #expect(SyncDecision.probe(Self.firstContact(.rewritten, path: Self.toolResult, podSha: Self.podSha, podStat: Self.shorterStat)) == .none)
         #expect(SyncDecision.probe(Self.file(Self.grew, .grew, data: true)) == .sameGrowth)
         #expect(SyncDecision.probe(Self.file(Self.grew, .grew, data: false)) == .none)
         #expect(SyncDecision.probe(Self.file(.unchanged, .grew, data: true)) == .none)
