@@ -170,30 +170,19 @@ enum CostRecording {
 
     /// The pod's own budget before it is started (`pod start`), as `checkBudget`.
     static func checkPodBudget(_ settings: PodSettings, overBudget: Bool) throws {
-        guard !settings.budget.isEmpty else { return }
-        let ledger: CostLedger
-        do {
-            ledger = try CostLedger.open(locations: CLIContext.locations)
-        } catch {
-            Console.note("budget not checked: \(error)")
-            return
-        }
-        let calculator = CostCalculator(calendar: CostClock.currentCalendar,
-                                        podNames: CostBillingRefresh.podNames((try? CCPodConfig.load(from: CLIContext.locations)) ?? CCPodConfig()))
-        do {
-            try CostBudgetCheck.enforce(pod: settings.name, podBudget: settings.budget, overBudget: overBudget,
-                                        action: "start \(settings.name)", ledger: ledger, now: CostClock.current,
-                                        calculator: calculator, note: { Console.note($0) })
-        } catch let error as CCPodError where error.status != .overBudget {
-            Console.note("budget not checked: \(error.message)")
-        }
+        try enforce(pod: settings.name, podBudget: settings.budget, project: nil, overBudget: overBudget, action: "start \(settings.name)")
     }
 
     /// `CostBudgetCheck.enforce` for the pod and this project: warns at 80 %, refuses
     /// past 100 % (exit 3) unless `overBudget`.
     static func checkBudget(pod: ResolvedPod, project: ProjectContext, overBudget: Bool, action: String) throws {
-        let podBudget = pod.settings?.budget ?? CostBudget()
-        guard !podBudget.isEmpty || !project.settings.budget.isEmpty else { return }
+        try enforce(pod: pod.name, podBudget: pod.settings?.budget ?? CostBudget(), project: project, overBudget: overBudget, action: action)
+    }
+
+    /// The check on this machine's ledger; a ledger that cannot be read is said, never fatal.
+    private static func enforce(pod: String, podBudget: CostBudget, project: ProjectContext?, overBudget: Bool, action: String) throws {
+        let projectBudget = project?.settings.budget ?? CostBudget()
+        guard !podBudget.isEmpty || !projectBudget.isEmpty else { return }
         let ledger: CostLedger
         do {
             ledger = try CostLedger.open(locations: CLIContext.locations)
@@ -204,7 +193,7 @@ enum CostRecording {
         let calculator = CostCalculator(calendar: CostClock.currentCalendar,
                                         podNames: CostBillingRefresh.podNames((try? CCPodConfig.load(from: CLIContext.locations)) ?? CCPodConfig()))
         do {
-            try CostBudgetCheck.enforce(pod: pod.name, podBudget: podBudget, project: project.root, projectBudget: project.settings.budget,
+            try CostBudgetCheck.enforce(pod: pod, podBudget: podBudget, project: project?.root, projectBudget: projectBudget,
                                         overBudget: overBudget, action: action, ledger: ledger, now: CostClock.current,
                                         calculator: calculator, note: { Console.note($0) })
         } catch let error as CCPodError where error.status != .overBudget {

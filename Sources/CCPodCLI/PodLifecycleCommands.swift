@@ -32,6 +32,17 @@ enum PodLifecycle {
     }
 }
 
+/// What the commands that bring a pod's work home before acting (stop, terminate) share.
+struct HomecomingOptions: ParsableArguments {
+    @OptionGroup var claude: ClaudeDirOption
+    @Option(name: .customLong("busy-seconds"), help: ArgumentHelp("A session changed less than this many seconds ago is being written.", valueName: "seconds"))
+    var busySeconds = 5
+    @Flag(name: .customLong("no-wait"), help: "When another ccpod is working with this pod or Claude dir, exit 75 at once.")
+    var noWait = false
+
+    init() {}
+}
+
 /// `ccpod pod status [NAME]`: one API call.
 struct PodStatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -159,17 +170,13 @@ struct PodStopCommand: ParsableCommand {
     var name: String
     @Flag(help: "Stop even when work would stay only on the pod (or it cannot be reached).")
     var force = false
-    @OptionGroup var claude: ClaudeDirOption
-    @Option(name: .customLong("busy-seconds"), help: ArgumentHelp("A session changed less than this many seconds ago is being written.", valueName: "seconds"))
-    var busySeconds = 5
-    @Flag(name: .customLong("no-wait"), help: "When another ccpod is working with this pod or Claude dir, exit 75 at once.")
-    var noWait = false
+    @OptionGroup var homecoming: HomecomingOptions
 
     func run() throws {
         let settings = try PodLifecycle.settings(name)
         let (api, id) = try PodLifecycle.api(settings, what: "`ccpod pod stop`")
-        let claudeDir = try claude.resolve()
-        let locks = try PodLifecycle.lock([.pod(settings.name), .claudeDir(claudeDir.path)], noWait: noWait, purpose: "stopping \(settings.name)")
+        let claudeDir = try homecoming.claude.resolve()
+        let locks = try PodLifecycle.lock([.pod(settings.name), .claudeDir(claudeDir.path)], noWait: homecoming.noWait, purpose: "stopping \(settings.name)")
         defer { locks.forEach { $0.release() } }
         let before = try api.pod(id: id)
         CostRecording.podState(before, pod: settings.name)
@@ -184,7 +191,7 @@ struct PodStopCommand: ParsableCommand {
             var leftovers: [PodLeftover] = []
             do {
                 var home = PodHomecoming(pod: try CLIContext.podAccess().open(name: settings.name), claudeDir: claudeDir)
-                leftovers += PodLeftovers.sessions(try home.pullSessions(busySeconds: busySeconds))
+                leftovers += PodLeftovers.sessions(try home.pullSessions(busySeconds: homecoming.busySeconds))
                 let status = try PodSetup(connection: home.pod.connection, runtime: settings.runtime).run(mode: .status)
                 leftovers += PodLeftovers.claudes(status.tmuxSessions)
                 leftovers += try home.pendingArtifacts(home.deployedRuns())
@@ -230,18 +237,14 @@ struct PodTerminateCommand: ParsableCommand {
     var runs: [String] = []
     @Flag(help: "Do not ask (required without a terminal).")
     var yes = false
-    @OptionGroup var claude: ClaudeDirOption
-    @Option(name: .customLong("busy-seconds"), help: ArgumentHelp("A session changed less than this many seconds ago is being written.", valueName: "seconds"))
-    var busySeconds = 5
-    @Flag(name: .customLong("no-wait"), help: "When another ccpod is working with this pod or Claude dir, exit 75 at once.")
-    var noWait = false
+    @OptionGroup var homecoming: HomecomingOptions
 
     func run() throws {
         let settings = try PodLifecycle.settings(name)
         let (api, id) = try PodLifecycle.api(settings, what: "`ccpod pod terminate`")
         try PodLifecycle.requireConsent(yes: yes, what: "terminating \(settings.name)")
-        let claudeDir = try claude.resolve()
-        let locks = try PodLifecycle.lock([.pod(settings.name), .claudeDir(claudeDir.path)], noWait: noWait, purpose: "terminating \(settings.name)")
+        let claudeDir = try homecoming.claude.resolve()
+        let locks = try PodLifecycle.lock([.pod(settings.name), .claudeDir(claudeDir.path)], noWait: homecoming.noWait, purpose: "terminating \(settings.name)")
         defer { locks.forEach { $0.release() } }
         let current = try api.pod(id: id)
         guard current.isRunning else {
@@ -249,7 +252,7 @@ struct PodTerminateCommand: ParsableCommand {
                                          + "which needs it running: `ccpod pod start \(settings.name)` first")
         }
         var home = PodHomecoming(pod: try CLIContext.podAccess().open(name: settings.name), claudeDir: claudeDir)
-        _ = try home.pullSessions(busySeconds: busySeconds)
+        _ = try home.pullSessions(busySeconds: homecoming.busySeconds)
         let chosen = try home.podRuns(named: runs)
         try home.pullArtifacts(chosen)
         let (verification, _) = try home.verify(runs: chosen)
