@@ -98,7 +98,7 @@ struct LaunchCommand: ParsableCommand {
         // `pod`: found again when the push met a restart.
         let (pushed, pod) = try sync.execute(SyncOptions(direction: .push), on: place.pod)
         Console.note(SyncRendering.summary(pushed))
-        for warning in pushed.warnings { Console.note("warning: \(warning)") }
+        PodWarnings.show(pushed.warnings)
 
         // 3. tmux on the pod, credentials through stdin.
         let started = try launch.start(session: sessionName, podDirectory: podPath, podSlug: podSlug, start: start,
@@ -175,7 +175,7 @@ enum LaunchEnding {
         if case .exited = outcome { settled = true }
         let report = try pull(settled).run(SyncOptions(direction: .pull), on: resolved)
         Console.note(SyncRendering.summary(report))
-        for warning in report.warnings { Console.note("warning: \(warning)") }
+        PodWarnings.show(report.warnings)
         switch outcome {
         case .exited(let code):
             Console.note("Claude exited with status \(code); its sessions are here: `claude --continue` goes on locally")

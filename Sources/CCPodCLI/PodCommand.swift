@@ -7,7 +7,7 @@ struct PodCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pod",
         abstract: "Add, list, remove and choose pods.",
-        subcommands: [Add.self, List.self, Remove.self, Default.self, Trust.self]
+        subcommands: [Add.self, List.self, Remove.self, Default.self, Trust.self, AutostopCommand.self]
     )
 
     struct Add: ParsableCommand {

@@ -231,6 +231,16 @@ auth_step() {
     fi
 }
 
+# The autostop watchdog (Pod/autostop.sh, put there by `ccpod pod autostop`): started
+# again after a restart when its key is stored, and its note (it stopped the pod)
+# passed on once. Its answers are in this script's format.
+autostop_step() {
+    dir="$persist/autostop"
+    if changing && [ -f "$dir/autostop.sh" ]; then
+        sh "$dir/autostop.sh" ensure "$dir" </dev/null 2>/dev/null | head -n 5
+    fi
+}
+
 if changing; then
     umask 077
     mkdir -p "$persist" || { say "step layout failed cannot create $persist"; say "end 1"; exit 0; }
@@ -242,6 +252,7 @@ settings_guard
 claude_step
 tmux_step
 auth_step
+autostop_step
 
 if [ "$mode" = status ]; then
     if found=$(find_claude); then
