@@ -292,6 +292,12 @@ public struct PodAutostop: Sendable {
         }
     }
 
+    /// One idle check now, as the watchdog makes it: `idle` or `busy REASON …` (escaped). One exec.
+    public func checkNow() throws -> String {
+        let output = try connection.runCommand(command("check"), activity: "checking whether the pod is idle", outputLimit: 64 << 10)
+        return TerminalText.escape(String(output.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines).prefix(400)))
+    }
+
     /// What the watchdog is configured to do and last did. One exec.
     public func status(podName: String) throws -> AutostopStatus {
         let output = try connection.runCommand(command("status"), activity: "reading autostop", outputLimit: 64 << 10)
