@@ -93,11 +93,14 @@ lock() {
     until mkdir "$dir/install.lock" 2>/dev/null; do
         holder=$(cat "$dir/install.lock/pid" 2>/dev/null) || holder=''
         if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then rm -rf "$dir/install.lock"; continue; fi
-        if [ -z "$holder" ] && [ -n "$(find "$dir/install.lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+        # A holder that died before it wrote its pid, or whose pid a restart gave to
+        # another process: an install never holds the lock for minutes.
+        if [ -n "$(find "$dir/install.lock" -maxdepth 0 -mmin +2 2>/dev/null)" ] \
+            || { [ -z "$holder" ] && [ -n "$(find "$dir/install.lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; }; then
             rm -rf "$dir/install.lock"; continue
         fi
         n=$((n + 1))
-        [ "$n" -lt 600 ] || { say "error another ccpod has been installing the autostop watchdog for a minute; try again"; exit 0; }
+        [ "$n" -lt 600 ] || { say "error another ccpod has been changing the autostop watchdog for a minute; try again"; exit 0; }
         nap
     done
     printf '%s\n' "$$" > "$dir/install.lock/pid"
