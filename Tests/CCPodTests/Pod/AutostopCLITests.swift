@@ -29,9 +29,9 @@ struct AutostopCLITests {
             try config.save(to: launch.pod.locations)
         }
 
-        func ccpod(_ arguments: [String], key: Bool = true) throws -> ChildProcess.Output {
+        func ccpod(_ arguments: [String], key: Bool = true, keyValue: String? = nil) throws -> ChildProcess.Output {
             var env = launch.environment(auth: false)
-            if key { env["RUNPOD_API_KEY"] = fake.apiKey }
+            if key { env["RUNPOD_API_KEY"] = keyValue ?? fake.apiKey }
             env["RUNPOD_API_URL"] = fake.baseURL.absoluteString
             return try ChildProcess.run(launchTestBinary!, arguments, environment: env, directory: launch.localProject)
         }
@@ -160,5 +160,17 @@ struct AutostopCLITests {
         #expect(setup.stderrText.contains("gpu stopped itself on "), "\(setup.stderrText)")
         #expect(try !bed.ccpod(["setup"]).stderrText.contains("stopped itself"))
         #expect(try !bed.ccpod(["check"]).stderrText.contains("stopped itself"))
+    }
+
+    @Test func withoutAKeyOrWithARejectedOneNothingIsInstalled() throws {
+        let bed = try Bed()
+        let none = try bed.ccpod(["pod", "autostop", "gpu", "--idle", "30m"], key: false)
+        #expect(none.status == 64)
+        #expect(none.stderrText.contains("RUNPOD_API_KEY"), "\(none.stderrText)")
+        let rejected = try bed.ccpod(["pod", "autostop", "gpu", "--idle", "30m"], keyValue: "rpa_NOTTHEKEY")
+        #expect(rejected.status == 77, "\(rejected.stderrText)")
+        #expect(!rejected.stderrText.contains("rpa_NOTTHEKEY"))
+        #expect(!FileManager.default.fileExists(atPath: bed.dir + "/config"))
+        #expect(bed.watchdog() == nil)
     }
 }
