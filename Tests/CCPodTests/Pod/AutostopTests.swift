@@ -84,14 +84,19 @@ final class AutostopBed: @unchecked Sendable {
 
     func status() throws -> AutostopStatus { try autostop.status(podName: "gpu1") }
 
-    /// Pids of processes running this folder's watchdog.
+    /// Pids of processes running this folder's watchdog (not counting the subshells a
+    /// watchdog forks for a moment, which carry its command line too).
     func watchdogs() -> [Int32] {
         let needle = dir + "/autostop.sh run"
-        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name in
-            guard let pid = Int32(name), let data = FileManager.default.contents(atPath: "/proc/\(name)/cmdline") else { return nil }
-            let text = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-            return text.contains(needle) ? pid : nil
+        var parents: [Int32: Int32] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(name), let data = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"),
+                  String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(needle) else { continue }
+            let stat = (try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8)) ?? ""
+            let afterName = stat.range(of: ") ").map { stat[$0.upperBound...] } ?? ""
+            parents[pid] = afterName.split(separator: " ").dropFirst().first.flatMap { Int32($0) } ?? 0
         }
+        return parents.filter { parents[$0.value] == nil }.map(\.key).sorted()
     }
 
     func standInNvidiaSmi(utilisation: String, fails: Bool = false) throws {
