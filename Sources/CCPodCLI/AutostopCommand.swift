@@ -45,7 +45,9 @@ struct AutostopCommand: ParsableCommand {
     func validate() throws {
         if off && idle != nil { throw ValidationError("--off and --idle exclude each other") }
         if let idle {
-            do { _ = try AutostopSettings.parseDuration(idle) } catch let e as CCPodError { throw ValidationError(e.message) }
+            let seconds: Int
+            do { seconds = try AutostopSettings.parseDuration(idle) } catch let e as CCPodError { throw ValidationError(e.message) }
+            if interval > seconds { throw ValidationError("--interval (\(interval) s) is longer than --idle (\(seconds) s): the pod would be checked less often than it may idle") }
         }
         if !(0...100).contains(gpuThreshold) { throw ValidationError("--gpu-threshold is a percentage, 0 to 100") }
         if !(1...3600).contains(interval) { throw ValidationError("--interval is 1 to 3600 seconds") }
@@ -175,6 +177,7 @@ enum AutostopRendering {
         do {
             _ = try PodAutostop(connection: pod.connection, runtime: pod.settings?.runtime ?? PodRuntime()).resume(apiKey: key)
             report.steps.append(.added("autostop", .done, "restarted the watchdog with the API key from here"))
+            report.autostopNeedsKey = nil
         } catch {
             Console.note("autostop on \(pod.name): the watchdog did not start again: \(error)")
         }
