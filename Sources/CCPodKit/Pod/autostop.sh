@@ -6,8 +6,8 @@
 # and on the pod from the copy it installs: sh DIR/autostop.sh MODE DIR.
 # DIR is <persistent dir>/autostop (0700); it holds autostop.sh (this script),
 # config (NAME=VALUE lines), key (0600, only with --persist-key), watchdog.pid,
-# state, tick (the run-log stamp), note (left when it stopped the pod) and
-# note.delivered (the note once ccpod has shown it).
+# state, tick (the run-log stamp), note.pending (while the API is asked), note
+# (left when the API agreed to stop the pod) and note.delivered (once shown).
 #
 # Modes (answers on stdout, one fact a line):
 #   install DIR POD_NAME IDLE INTERVAL GPU_THRESHOLD POD_ID API_URL COST CLAUDE_DIR
@@ -210,9 +210,9 @@ stop_pod() {
         gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU') || gpus=0
     fi
     idle_for=$((now - idle_since))
-    # The note first: once the API has said yes, the container may be gone any moment.
-    printf '%s %s %s %s %s\n' "${pod_name:-pod}" "$now" "$idle_for" "$gpus" "${cost:--}" > "$dir/note.tmp" \
-        && mv -f "$dir/note.tmp" "$dir/note"
+    # The note is written first and put in place as soon as the API has said yes (the
+    # container may be gone a moment later); a refused or failed request leaves none.
+    printf '%s %s %s %s %s\n' "${pod_name:-pod}" "$now" "$idle_for" "$gpus" "${cost:--}" > "$dir/note.pending"
     write_state "$now $ticks stopping idle for $idle_for s"
     code=$(printf 'header = "Authorization: Bearer %s"\n' "$key" \
         | curl -sS -o "$dir/answer" -w '%{http_code}' --max-time 30 -K - -X POST \
@@ -221,16 +221,17 @@ stop_pod() {
     rm -f "$dir/answer"
     case $code in
         2??)
+            mv -f "$dir/note.pending" "$dir/note"
             write_state "$now $ticks stopped asked the RunPod API to stop pod $pod_id after $idle_for s idle"
             [ "$(cat "$dir/watchdog.pid" 2>/dev/null)" = "$$" ] && rm -f "$dir/watchdog.pid"
             exit 0 ;;
         429|5??|000)
             # Passing trouble: the next check tries again.
-            rm -f "$dir/note"
+            rm -f "$dir/note.pending"
             write_state "$now $ticks error the RunPod API did not stop the pod (HTTP $code); trying again" ;;
         *)
             # Refused (a wrong key, an unknown pod): wait a whole idle time before asking again.
-            rm -f "$dir/note"
+            rm -f "$dir/note.pending"
             idle_since=''
             write_state "$now $ticks error the RunPod API refused to stop pod $pod_id (HTTP $code)" ;;
     esac
@@ -323,7 +324,7 @@ off)
     was='was-off'
     if [ -f "$dir/config" ] || live_pid >/dev/null; then was='off'; fi
     stop_watchdog
-    rm -f "$dir/config" "$dir/key" "$dir/key.tmp" "$dir/autostop.sh" "$dir/state" "$dir/tick" "$dir/tick.new" "$dir/watchdog.pid"
+    rm -f "$dir/config" "$dir/key" "$dir/key.tmp" "$dir/autostop.sh" "$dir/state" "$dir/tick" "$dir/tick.new" "$dir/watchdog.pid" "$dir/note.pending"
     say "$was"
     ;;
 status)
