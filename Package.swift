@@ -39,7 +39,7 @@ let package = Package(
             ],
             resources: [
                 .embedInCode("Remote/agent.sh"), .embedInCode("Deploy/deploy.sh"),
-                .embedInCode("Pod/setup.sh"), .embedInCode("Pod/launch.sh"),
+                .embedInCode("Pod/setup.sh"), .embedInCode("Pod/launch.sh"), .embedInCode("Pod/autostop.sh"),
                 .embedInCode("Artifacts/artifacts.sh"),
             ],
             plugins: ["VersionStamp"]

@@ -44,6 +44,7 @@ struct CheckCommand: ParsableCommand {
                                        scope: [], sessionIds: [], files: [], accept: Compression.locallyAvailable)
             do {
                 let answer = try AgentExchange(connection: pod.connection).run(request, scratch: scratch)
+                PodWarnings.show(answer.index.warnings, notesOnly: true)
                 extra.append("  agent: protocol \(AgentScript.protocolVersion), answers compressed with \(answer.responseCompression.rawValue)")
             } catch let error as CCPodError {
                 extra.append("  agent: \(error.message)")

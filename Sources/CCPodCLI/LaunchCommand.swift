@@ -106,7 +106,7 @@ struct LaunchCommand: ParsableCommand {
         let sync = try place.syncArguments(claudeDir: claudeDir.path, projectRoot: context.root, podPath: podPath)
         let pushed = try sync.run(SyncOptions(direction: .push), on: place.session)
         Console.note(SyncRendering.summary(pushed))
-        for warning in pushed.warnings { Console.note("warning: \(warning)") }
+        PodWarnings.show(pushed.warnings)
 
         // 3. tmux on the pod, credentials through stdin.
         let started = try place.onPod {
@@ -203,7 +203,7 @@ enum LaunchEnding {
         if case .exited = outcome { settled = true }
         let report = try pull(settled).run(SyncOptions(direction: .pull), on: place.session)
         Console.note(SyncRendering.summary(report))
-        for warning in report.warnings { Console.note("warning: \(warning)") }
+        PodWarnings.show(report.warnings)
         switch outcome {
         case .exited(let code):
             Console.note("Claude exited with status \(code); its sessions are here: `claude --continue` goes on locally")

@@ -6,9 +6,9 @@ import Foundation
 struct PodCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pod",
-        abstract: "Add, list, remove and choose pods; see, start, stop and terminate them through the RunPod API.",
+        abstract: "Add, list, remove and choose pods; see, start, stop and terminate them through the RunPod API; stop them when idle.",
         subcommands: [Add.self, List.self, Remove.self, Default.self, Trust.self,
-                      PodStatusCommand.self, PodStartCommand.self, PodStopCommand.self, PodTerminateCommand.self]
+                      PodStatusCommand.self, PodStartCommand.self, PodStopCommand.self, PodTerminateCommand.self, AutostopCommand.self]
     )
 
     struct Add: ParsableCommand {

@@ -58,6 +58,7 @@ enum SetupRunner {
            CLIContext.askYesNo("tmux is not installed on \(pod.name). Install it with apt-get? [y/N] ") {
             report = try setup.run(mode: .apply, installTmux: true, forgetAuth: false)
         }
+        AutostopRendering.afterSetup(&report, pod: pod)
         return report
     }
 

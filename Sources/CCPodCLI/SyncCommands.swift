@@ -142,13 +142,14 @@ struct SyncArguments: ParsableArguments {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
             Console.out(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+            PodWarnings.show(report.warnings, notesOnly: true)
         } else {
             var lines = ""
             for item in report.items where showInSync || item.action != .inSync {
                 lines += SyncRendering.line(item, dryRun: report.dryRun) + "\n"
             }
             Console.out(lines)
-            for warning in report.warnings { Console.note("warning: \(warning)") }
+            PodWarnings.show(report.warnings)
             Console.note(SyncRendering.summary(report))
         }
         if report.conflicts > 0 {

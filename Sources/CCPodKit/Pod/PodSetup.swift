@@ -35,7 +35,7 @@ public struct SetupStep: Sendable, Codable, Equatable {
         case failed
     }
 
-    /// `projects`, `todos`, `settings`, `guard`, `claude`, `path`, `tmux`, `auth`, `layout`.
+    /// `projects`, `todos`, `settings`, `guard`, `claude`, `path`, `tmux`, `auth`, `layout`, `autostop`.
     public var name: String
     public var state: State
     public var detail: String
@@ -56,6 +56,10 @@ public struct SetupReport: Sendable, Codable, Equatable {
     public var tmuxSessions: [TmuxSession]
     public var gpus: [String]
     public var uptimeSeconds: Double?
+    /// The autostop watchdog's note (it stopped the pod), shown once (`AutostopNote`).
+    public var autostopNote: String?
+    /// Autostop is on but its watchdog could not restart: the key was not stored on the pod.
+    public var autostopNeedsKey: Bool?
 
     /// Everything is in place (nothing missing or failed).
     public var ok: Bool { steps.allSatisfy { $0.state == .ok || $0.state == .done } }
@@ -158,6 +162,8 @@ public struct PodSetup: Sendable {
                     if t.count == 3 { report.tmuxSessions.append(TmuxSession(name: String(t[0]), attached: Int(t[1]) ?? 0, created: Int(t[2]) ?? 0)) }
                 case "gpu": report.gpus.append(value)
                 case "uptime": report.uptimeSeconds = Double(value)
+                case "autostop" where value == "needs-key": report.autostopNeedsKey = true
+                case "autostop-note": report.autostopNote = "autostop-note " + value
                 default: break
                 }
             case "end": ended = true

@@ -233,6 +233,16 @@ auth_step() {
     fi
 }
 
+# The autostop watchdog (Pod/autostop.sh, put there by `ccpod pod autostop`): started
+# again after a restart when its key is stored, and its note (it stopped the pod)
+# passed on once. Its answers are in this script's format.
+autostop_step() {
+    dir="$persist/autostop"
+    if changing && [ -f "$dir/autostop.sh" ]; then
+        sh "$dir/autostop.sh" ensure "$dir" </dev/null 2>/dev/null | head -n 5
+    fi
+}
+
 if [ "$mode" = layout ] && [ ! -d "$persist/projects" ]; then
     # Never set up: a restart took nothing ccpod made, and nothing is made unasked.
     say "info layout never-set-up"
@@ -252,6 +262,7 @@ if [ "$mode" != layout ]; then
     tmux_step
     auth_step
 fi
+autostop_step
 
 if [ "$mode" = status ]; then
     if found=$(find_claude); then

@@ -792,6 +792,11 @@ merge_lines() { # rel file size seen_size seen_mtime anc anc_sha len idx
 
 main() {
     recover_journal
+    # The autostop watchdog's note (it stopped the pod; Pod/autostop.sh), passed on once.
+    a_dir="$root${state%/.ccpod}/autostop"
+    if [ -n "$state" ] && [ -f "$a_dir/note" ] && [ -f "$a_dir/autostop.sh" ]; then
+        sh "$a_dir/autostop.sh" deliver "$a_dir" </dev/null 2>/dev/null | head -n 1 | sed "s/^/W$TAB/"
+    fi
 
     # Sessions a running claude has open: <claude>/sessions/<pid>.json with a live pid.
     busy_ids=' '

@@ -111,6 +111,17 @@ public enum AnswerParsers {
         (try? PodInventory.parse(data, runDirectories: ["/workspace/runs/r1", "/workspace/runs/r2"])) != nil
     }
 
+    /// `ccpod pod autostop`'s answers (`config`, `watchdog`, `state`, `key`, `note` lines) and
+    /// the watchdog's note as the sync agent and setup pass it on (`autostop-note …`).
+    @discardableResult
+    public static func autostopOutput(_ data: Data) -> Bool {
+        let text = String(decoding: data, as: UTF8.self)
+        let status = AutostopStatus.parse(text, pod: "fuzz")
+        let notes = text.split(separator: "\n").prefix(1000).compactMap { AutostopNote.parse(String($0)) }
+        for note in notes { _ = note.sentence(now: Date(timeIntervalSince1970: 1_800_000_000)) }
+        return status.on || status.state != nil || !notes.isEmpty
+    }
+
     /// The fuzz targets by name (Fuzz/Seeds/<name>, `Benchmarks/fuzz`), each the real parser.
     public static let targets: [String: @Sendable (Data) -> Bool] = [
         "agent-answer": { agentAnswer($0) },
@@ -120,6 +131,7 @@ public enum AnswerParsers {
         "setup-output": { setupOutput($0) },
         "probe-output": { probeOutput($0) },
         "inventory-output": { inventoryOutput($0) },
+        "autostop-output": { autostopOutput($0) },
     ]
 
     /// Runs `body` on every file named in `paths` (folders: every file in them) and prints

@@ -148,8 +148,19 @@ import Testing
         seeds["deploy-output", default: [:]]["list"] = list.stdout
         let records = try pod.runCommand(DeployScript.remoteCommand("records", [pod.rootPrefix, paths.workspace, paths.persistentDir]))
         seeds["deploy-output", default: [:]]["records"] = records.stdout
+        // Autostop: the status of a watchdog that stopped its pod, and its note passed on.
+        let autostop = PodAutostop(connection: pod, runtime: PodRuntime())
+        try FileManager.default.createDirectory(atPath: autostop.directory, withIntermediateDirectories: true)
+        for (file, text) in [("config", "pod_name=gpu1\nidle=1800\ninterval=60\ngpu_threshold=5\npod_id=abc123xyz\ncost=0.4400\n"),
+                             ("state", "1796529324 31 stopped asked the RunPod API to stop pod abc123xyz after 1803 s idle\n"),
+                             ("note", "gpu1 1796529324 1803 2 0.4400\n")] {
+            try text.write(toFile: autostop.directory + "/" + file, atomically: true, encoding: .utf8)
+        }
+        seeds["autostop-output", default: [:]]["status"] = try pod.runCommand(autostop.command("status")).stdout
+        seeds["autostop-output", default: [:]]["note"] = try pod.runCommand(autostop.command("deliver")).stdout
+
         // Text answers name this machine's temporary folders: written as a pod's paths instead.
-        for target in ["setup-output", "probe-output", "deploy-output"] {
+        for target in ["setup-output", "probe-output", "deploy-output", "autostop-output"] {
             for (name, data) in seeds[target] ?? [:] {
                 let text = String(decoding: data, as: UTF8.self)
                     .replacingOccurrences(of: podRoot, with: "")
@@ -200,5 +211,6 @@ import Testing
         #expect(!AnswerParsers.deployOutput(Data("J\t{not json\n".utf8)))
         #expect(!AnswerParsers.setupOutput(Data()))
         #expect(!AnswerParsers.probeOutput(Data("nothing\n".utf8)))
+        #expect(!AnswerParsers.autostopOutput(Data("state 12 x busy tmux\nautostop-note gpu1 -5 60 1 - -\n".utf8)))
     }
 }

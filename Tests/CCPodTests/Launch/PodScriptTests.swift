@@ -6,7 +6,7 @@ import Testing
 struct PodScriptTests {
     @Test(.enabled(if: ChildProcess.exists("shellcheck"), "shellcheck is not installed"))
     func shellcheckFindsNothing() throws {
-        for (name, source) in [("setup", PodSetup.source), ("launch", PodLaunch.source)] {
+        for (name, source) in [("setup", PodSetup.source), ("launch", PodLaunch.source), ("autostop", PodAutostop.source)] {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).sh")
             try source.write(to: file, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: file) }
