@@ -1,6 +1,7 @@
 # ccpod pod-side agent. POSIX sh + GNU coreutils, find, sed and awk; tar, zstd,
 # gzip and openssl when present.
 # Sent with every call as the `sh -c` script; stdin and stdout carry the exchange.
+# One file of over 400 lines for that reason: it travels whole in one exec, alone.
 #
 # Usage: sh -c "$AGENT" ccpod-agent PROTOCOL REQUEST_COMPRESSION
 #

@@ -17,14 +17,7 @@ struct PodLifecycleTests {
     let id = "11111111-2222-4333-8444-555555555555"
     static let key = "rpa_E2E_LIFECYCLE_000000000000000000000000001"
 
-    func run(_ args: [String], _ env: [String: String]) throws {
-        try CLIContext.$interactiveOverride.withValue(false) {
-            try CLIContext.$environment.withValue(env) {
-                var command = try CCPodCommand.parseAsRoot(args)
-                try command.run()
-            }
-        }
-    }
+    func run(_ args: [String], _ env: [String: String]) throws { try runCCPod(args, env) }
 
     struct Bed {
         let t: SSHTestPod

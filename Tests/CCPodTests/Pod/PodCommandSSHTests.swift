@@ -14,14 +14,7 @@ struct PodCommandSSHTests {
         ]) { $1 }
     }
 
-    func run(_ args: [String], _ env: [String: String]) throws {
-        try CLIContext.$interactiveOverride.withValue(false) {
-            try CLIContext.$environment.withValue(env) {
-                var command = try CCPodCommand.parseAsRoot(args)
-                try command.run()
-            }
-        }
-    }
+    func run(_ args: [String], _ env: [String: String]) throws { try runCCPod(args, env) }
 
     @Test func addThenCheckThenRemove() throws {
         let t = try SSHTestPod()

@@ -156,14 +156,7 @@ private func tempLocations() throws -> (URL, CCPodLocations) {
 
 /// The `ccpod pod …` commands run in-process with a test environment.
 @Suite struct PodCommandTests {
-    func run(_ args: [String], _ env: [String: String]) throws {
-        try CLIContext.$interactiveOverride.withValue(false) {
-            try CLIContext.$environment.withValue(env) {
-                var command = try CCPodCommand.parseAsRoot(args)
-                try command.run()
-            }
-        }
-    }
+    func run(_ args: [String], _ env: [String: String]) throws { try runCCPod(args, env) }
 
     @Test func badInputLeavesTheConfigUnchanged() throws {
         let (root, locations) = try tempLocations()

@@ -10,14 +10,7 @@ import Testing
 @Suite struct PodHomeVerificationTests {
     let id = "11111111-2222-4333-8444-555555555555"
 
-    func run(_ args: [String], _ env: [String: String]) throws {
-        try CLIContext.$interactiveOverride.withValue(false) {
-            try CLIContext.$environment.withValue(env) {
-                var command = try CCPodCommand.parseAsRoot(args)
-                try command.run()
-            }
-        }
-    }
+    func run(_ args: [String], _ env: [String: String]) throws { try runCCPod(args, env) }
 
     @Test(.enabled(if: ChildProcess.exists("shellcheck"), "shellcheck is not installed"))
     func theLifecycleScriptsAreShellcheckClean() throws {

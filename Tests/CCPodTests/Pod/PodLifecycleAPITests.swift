@@ -163,14 +163,7 @@ final class Said: @unchecked Sendable {
         return Config(root: root, env: env)
     }
 
-    func run(_ args: [String], _ env: [String: String]) throws {
-        try CLIContext.$interactiveOverride.withValue(false) {
-            try CLIContext.$environment.withValue(env) {
-                var command = try CCPodCommand.parseAsRoot(args)
-                try command.run()
-            }
-        }
-    }
+    func run(_ args: [String], _ env: [String: String]) throws { try runCCPod(args, env) }
 
     @Test func statusIsOneCallWhetherThePodRunsOrNot() throws {
         let fake = try FakeRunPodAPI(apiKey: Self.key)

@@ -70,14 +70,7 @@ struct ProxyFirstContactTests {
         }
     }
 
-    func run(_ args: [String], _ env: [String: String]) throws {
-        try CLIContext.$interactiveOverride.withValue(false) {
-            try CLIContext.$environment.withValue(env) {
-                var command = try CCPodCommand.parseAsRoot(args)
-                try command.run()
-            }
-        }
-    }
+    func run(_ args: [String], _ env: [String: String]) throws { try runCCPod(args, env) }
 
     func push(_ b: Bed) throws {
         let project = b.sync.root.appendingPathComponent("project").path
