@@ -20,11 +20,12 @@ struct CleanCommand: ParsableCommand {
     @OptionGroup var claude: ClaudeDirOption
     @Flag(help: "Do not ask (required without a terminal).")
     var yes = false
-    @Option(name: .customLong("busy-seconds"), help: ArgumentHelp("A session changed less than this many seconds ago is being written.", valueName: "seconds"))
+    @Option(name: .customLong("busy-seconds"), parsing: .unconditional, help: ArgumentHelp("A session changed less than this many seconds ago is being written.", valueName: "seconds"))
     var busySeconds = 5
 
     func validate() throws {
         if podOptions.pod == nil { throw ValidationError("name the pod to clean: --pod NAME") }
+        if busySeconds < 0 { throw ValidationError("--busy-seconds cannot be negative") }
     }
 
     func run() throws {

@@ -35,12 +35,16 @@ enum PodLifecycle {
 /// What the commands that bring a pod's work home before acting (stop, terminate) share.
 struct HomecomingOptions: ParsableArguments {
     @OptionGroup var claude: ClaudeDirOption
-    @Option(name: .customLong("busy-seconds"), help: ArgumentHelp("A session changed less than this many seconds ago is being written.", valueName: "seconds"))
+    @Option(name: .customLong("busy-seconds"), parsing: .unconditional, help: ArgumentHelp("A session changed less than this many seconds ago is being written.", valueName: "seconds"))
     var busySeconds = 5
     @Flag(name: .customLong("no-wait"), help: "When another ccpod is working with this pod or Claude dir, exit 75 at once.")
     var noWait = false
 
     init() {}
+
+    func validate() throws {
+        if busySeconds < 0 { throw ValidationError("--busy-seconds cannot be negative") }
+    }
 }
 
 /// `ccpod pod status [NAME]`: one API call.

@@ -31,7 +31,7 @@ struct SyncArguments: ParsableArguments {
         valueName: "mode"))
     var config: SyncScope.UserConfig = .push
 
-    @Option(name: .customLong("busy-seconds"), help: ArgumentHelp(
+    @Option(name: .customLong("busy-seconds"), parsing: .unconditional, help: ArgumentHelp(
         "A file changed less than this many seconds ago (and not by ccpod) is being written: skip it this time. Where Claude registers its running sessions (sessions/ in its config dir), a session no running claude holds moves at once.",
         valueName: "seconds"))
     var busySeconds = 5

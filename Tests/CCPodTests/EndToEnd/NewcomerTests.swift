@@ -62,6 +62,16 @@ struct NewcomerTests {
         #expect(out.stdoutText.contains("a folder on this machine"))
     }
 
+    @Test func aNegativeBusyWindowIsNamedAsSuch() throws {
+        let home = try Home()
+        defer { home.remove() }
+        for command in [["push"], ["pull"], ["pod", "stop", "gpu1"]] {
+            let out = try home.ccpod(command + ["--busy-seconds", "-3"])
+            #expect(out.status == 64)
+            #expect(out.stderrText.contains("--busy-seconds cannot be negative"), "\(command): \(out.stderrText)")
+        }
+    }
+
     @Test func longTitlesKeepTheirEndSoAForkDiffersFromItsSibling() {
         let original = "Tune the learning rate schedule for the stage one DPO run on eight GPUs"
         let fork = original + " (from gpu1, 2026-12-05 14:02)"
