@@ -144,6 +144,10 @@ final class RestartBed {
     private func hold(port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return }
+        // The stopped sshd's connections linger in TIME_WAIT: without SO_REUSEADDR the
+        // bind fails and the port is free for another test's listener to take.
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -160,7 +160,7 @@ final class LaunchTestBed {
     }
 
     /// Waits for the ccpod started with `tag` to exit; returns its status and stderr.
-    func waitForExit(tag: String, timeout: Double = 60) async -> (status: Int32?, stderr: String) {
+    func waitForExit(tag: String, timeout: Double = 180) async -> (status: Int32?, stderr: String) {
         let deadline = Date().addingTimeInterval(timeout)
         let file = root.path + "/exit-" + tag
         while Date() < deadline {
