@@ -23,7 +23,12 @@ public enum ConfigKeyCheck {
     /// Warnings for `config.toml`'s text; nothing for text that is not TOML (loading it says why).
     public static func configWarnings(_ text: String, origin: String) -> [String] {
         guard let table = try? TOMLTable(string: text) else { return [] }
-        let lines = KeyLines(text)
+        return configWarnings(table, text: text, origin: origin)
+    }
+
+    /// The same for a table already parsed from `text` (loading parses once); the text
+    /// is scanned for line numbers only when a key is unknown.
+    static func configWarnings(_ table: TOMLTable, text: String, origin: String) -> [String] {
         var found: [[String]] = []
         for key in table.keys where !configKeys.contains(key) { found.append([key]) }
         if let pods = table["pods"]?.table {
@@ -35,15 +40,23 @@ public enum ConfigKeyCheck {
                 }
             }
         }
+        guard !found.isEmpty else { return [] }
+        let lines = KeyLines(text)
         return found.map { sentence($0, origin: origin, line: lines.line(of: $0), known: known(for: $0)) }
     }
 
     /// Warnings for `.ccpod.toml`'s text.
     public static func projectWarnings(_ text: String, origin: String) -> [String] {
         guard let table = try? TOMLTable(string: text) else { return [] }
+        return projectWarnings(table, text: text, origin: origin)
+    }
+
+    /// The same for a table already parsed from `text`.
+    static func projectWarnings(_ table: TOMLTable, text: String, origin: String) -> [String] {
+        let unknown = table.keys.filter { !projectKeys.contains($0) }.sorted()
+        guard !unknown.isEmpty else { return [] }
         let lines = KeyLines(text)
-        return table.keys.filter { !projectKeys.contains($0) }.sorted()
-            .map { sentence([$0], origin: origin, line: lines.line(of: [$0]), known: projectKeys) }
+        return unknown.map { sentence([$0], origin: origin, line: lines.line(of: [$0]), known: projectKeys) }
     }
 
     static func known(for path: [String]) -> Set<String> {

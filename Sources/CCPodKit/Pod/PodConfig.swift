@@ -142,7 +142,7 @@ public struct CCPodConfig: Sendable, Equatable {
         } catch {
             throw CCPodError.badData("\(origin) is not valid TOML: \(error)")
         }
-        ConfigNotices.emit(ConfigKeyCheck.configWarnings(text, origin: origin))
+        ConfigNotices.emit(ConfigKeyCheck.configWarnings(table, text: text, origin: origin))
         var config = CCPodConfig()
         config.source = text
         func bad(_ what: String) -> CCPodError { .badData("\(origin): \(what)") }

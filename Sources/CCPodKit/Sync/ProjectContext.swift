@@ -32,7 +32,7 @@ public struct ProjectSettings: Sendable, Equatable {
         } catch {
             throw CCPodError.badData("\(path) is not valid TOML: \(error)")
         }
-        ConfigNotices.emit(ConfigKeyCheck.projectWarnings(text, origin: path))
+        ConfigNotices.emit(ConfigKeyCheck.projectWarnings(table, text: text, origin: path))
         var settings = ProjectSettings()
         if let value = table["pod"] {
             guard let s = value.string else { throw CCPodError.badData("\(path): `pod` must be a string") }
