@@ -224,7 +224,7 @@ struct PodProcessTests {
     }
 }
 
-@Suite("PodProcess as the artifacts channel uses it", .timeLimit(.minutes(1)))
+@Suite("PodProcess as the artifacts channel uses it", .timeLimit(.minutes(3)))
 struct PodProcessChannelTests {
     @Test func aRequestCompressedFromMidStreamAndAnAnswerDecompressedFromMidStream() throws {
         guard ChildProcess.exists("zstd") else { return }
