@@ -87,7 +87,7 @@ extension Bench {
         let runs = settings.runs
         let folders = ArtifactSelection.defaultFolders
         for rtt in settings.rtts {
-            relay.delay = Double(rtt) / 2000
+            play(LinkProfile(rttMs: rtt))
             log("   RTT \(rtt) ms")
             func ccpodPull() throws -> Outcome { try tool.artifactsPull(from: runDir, to: local) }
             // Cold pull: the laptop is emptied and ccpod forgets before every run.

@@ -14,6 +14,38 @@ enum Scenario: String, CaseIterable {
     case grow1 = "1 session grown by 5 MB"
     case coldPull = "cold pull (empty laptop)"
     case fork = "both sides grown (fork)"
+    case floor = "floor: one exec on a warm connection + the request's bytes"
+}
+
+/// The link between laptop and pod, as the relay plays it.
+struct LinkProfile: Hashable {
+    var rttMs: Int
+    /// Laptop → pod and pod → laptop, in Mbit/s; nil: as fast as loopback.
+    var upMbit: Int? = nil
+    var downMbit: Int? = nil
+
+    var isLimited: Bool { upMbit != nil || downMbit != nil }
+    var name: String {
+        guard isLimited else { return "\(rttMs) ms" }
+        return "\(rttMs) ms, \(upMbit.map(String.init) ?? "∞") Mbit/s up, \(downMbit.map(String.init) ?? "∞") Mbit/s down"
+    }
+    var slug: String { isLimited ? "lim\(rttMs)" : "rtt\(rttMs)" }
+
+    /// `UP/DOWN/RTT`, e.g. `20/100/80`.
+    static func parse(_ text: String) -> LinkProfile? {
+        let parts = text.split(separator: "/").map { Int($0) }
+        guard parts.count == 3, let up = parts[0], let down = parts[1], let rtt = parts[2], up > 0, down > 0, rtt >= 0 else { return nil }
+        return LinkProfile(rttMs: rtt, upMbit: up, downMbit: down)
+    }
+}
+
+/// Which text the benchmark's sessions are made of.
+enum CorpusKind: String, CaseIterable {
+    /// Prose-like words sliced from an 8 MB pool (zstd -3: about 3.6x).
+    case pool
+    /// Claude Code sessions as real ones are made: metadata, tool results, repeated
+    /// files, logs, a few images, text generated afresh (zstd -3: 7–11x; `VariedTurns`).
+    case varied
 }
 
 /// One timed run: the tool's figures and what the relay saw.
@@ -28,7 +60,8 @@ struct Sample {
 
 /// All runs of one tool in one scenario at one round-trip time.
 struct Row {
-    var rttMs: Int
+    var link: LinkProfile
+    var corpus: CorpusKind
     var scenario: Scenario
     var tool: String
     var samples: [Sample]
@@ -56,6 +89,9 @@ struct Settings {
     var runs = 5
     var perFileRuns = 1
     var rtts = [0, 50]
+    /// The bandwidth-limited profile (nil: not measured).
+    var limited: LinkProfile? = LinkProfile(rttMs: 80, upMbit: 20, downMbit: 100)
+    var corpora: [CorpusKind] = CorpusKind.allCases
     var bigMegabytes = 2048
     var quick = false
     var check = false
@@ -67,6 +103,19 @@ struct Settings {
     var onlyArtifacts = false
     /// Which tools run (ccpod, rsync, tar, perfile): a subset is for quick comparisons while working.
     var tools: Set<String> = ["ccpod", "rsync", "rsync-aes", "tar", "perfile"]
+
+    /// Every link the sync scenarios run on: the round-trip times, then the limited link.
+    var profiles: [LinkProfile] { rtts.map { LinkProfile(rttMs: $0) } + (limited.map { [$0] } ?? []) }
+}
+
+/// What the report says about a corpus.
+struct CorpusFacts {
+    var files = 0
+    var bytes = 0
+    var largest = ""
+    /// zstd -3 of the whole tree as one tar stream, and the median of the files one by one.
+    var zstdRatio = 0.0
+    var zstdRatioPerFile = 0.0
 }
 
 /// One deterministic assertion of `--check` (never about wall time).
@@ -89,17 +138,18 @@ final class Bench {
     let locations: CCPodLocations
     var base = ""
     var sessionPaths: [String] = []
+    var corpus = CorpusKind.pool
+    var corpusFacts: [CorpusKind: CorpusFacts] = [:]
+    let varied = VariedTurns()
+    /// The turns the current corpus grows by.
+    var turns: TurnSource { corpus == .pool ? TurnWriter(pool: pool) : varied }
     var rows: [Row] = []
     var checks: [Check] = []
     var memory: [(String, Sample)] = []
-    var corpusFiles = 0
     var artifactRows: [ArtifactRow] = []
     var artifactFiles = 0
     var artifactBytes = 0
-    var corpusBytes = 0
     var bigBytes = 0
-    /// The largest sessions of the corpus, for the report.
-    var largest = ""
 
     init(settings: Settings, work: String, ccpodBinary: String) throws {
         self.settings = settings
@@ -189,236 +239,19 @@ final class Bench {
 
     // MARK: - Corpus
 
-    func generateCorpus() throws {
-        base = work + "/base"
-        log("generating \(settings.sessions) sessions / \(settings.megabytes) MB in \(base) ...")
-        sessionPaths = try Corpus.generate(claudeDir: base, sessions: settings.sessions, totalBytes: settings.megabytes << 20, pool: pool)
+    func generateCorpus(_ kind: CorpusKind) throws {
+        corpus = kind
+        base = work + "/base-" + kind.rawValue
+        log("generating the \(kind.rawValue) corpus: \(settings.sessions) sessions / \(settings.megabytes) MB in \(base) ...")
+        sessionPaths = try Corpus.generate(claudeDir: base, sessions: settings.sessions, totalBytes: settings.megabytes << 20, turns: turns)
         let listing = Trees.listing(base)
-        corpusFiles = listing.count
-        corpusBytes = Int(listing.values.reduce(0, +))
+        var facts = CorpusFacts(files: listing.count, bytes: Int(listing.values.reduce(0, +)))
         let sizes = sessionPaths.compactMap { listing[$0] }.sorted(by: >)
-        largest = sizes.prefix(3).map { Report.bytes(Int($0)) }.joined(separator: ", ")
-        log("corpus: \(corpusFiles) files, \(Report.bytes(corpusBytes)); largest sessions \(sizes.prefix(4).map { Report.bytes(Int($0)) }.joined(separator: ", "))")
-    }
-
-    /// Appends `bytes` of new turns to each of `paths` under `claudeDir`, the same content for a given (path, run).
-    func grow(_ claudeDir: String, _ paths: [String], bytes: Int, run: Int, salt: UInt64) throws {
-        let writer = TurnWriter(pool: pool)
-        for path in paths {
-            var rng = SplitMix64(seed: SplitMix64.seed(path, salt &+ UInt64(run)))
-            try writer.append(to: claudeDir + "/" + path, bytes: bytes, rng: &rng)
-        }
-    }
-
-    func growthTargets(_ scenario: Scenario, run: Int) -> [String] {
-        let n = sessionPaths.count
-        switch scenario {
-        case .grow10: return (0..<min(10, n)).map { sessionPaths[(run * 10 + $0 * 37) % n] }
-        default: return [sessionPaths[(run * 53 + 11) % n]]
-        }
-    }
-
-    // MARK: - Scenarios
-
-    func runAll() throws {
-        for rtt in settings.rtts {
-            relay.delay = Double(rtt) / 2000
-            log("== RTT \(rtt) ms (relay delay \(Double(rtt) / 2) ms each way)")
-            let podName = "bench-rtt\(rtt)"
-            try addPod(podName)
-            if settings.tools.contains("ccpod") {
-                let ccpodTool = ccpod(podName)
-                try runTool(ccpodTool, rtt: rtt, sides: Sides(local: work + "/rtt\(rtt)/ccpod/local", pod: podClaude(podName)),
-                            emptyPod: { try self.emptyPod(podName) })
-            }
-            let competitors: [(SyncTool, String)] = [
-                (RsyncTool(ssh: ssh), "rsync"),
-                (RsyncTool(name: "rsync -az, ssh with ccpod's ciphers", ssh: ssh.withCCPodCiphers), "rsync-aes"),
-                (TarTool(ssh: ssh), "tar"), (PerFileTool(ssh: ssh), "perfile"),
-            ]
-            for (tool, slug) in competitors where settings.tools.contains(slug) {
-                let root = work + "/rtt\(rtt)/\(slug)"
-                let sides = Sides(local: root + "/local", pod: root + "/pod/claude")
-                try runTool(tool, rtt: rtt, sides: sides, emptyPod: {
-                    try Trees.remove(root + "/pod")
-                    try Trees.makeDirectory(sides.pod)
-                })
-                try Trees.remove(root)
-            }
-            try Trees.remove(work + "/rtt\(rtt)")
-        }
-    }
-
-    func record(_ rtt: Int, _ scenario: Scenario, _ tool: String, _ samples: [Sample], note: String? = nil) {
-        rows.append(Row(rttMs: rtt, scenario: scenario, tool: tool, samples: samples, note: note))
-        let r = rows.last!
-        log(String(format: "  %-28@ %-26@ median %.3f s  up %@ down %@  execs %@", scenario.rawValue as NSString, tool as NSString,
-                   r.medianSeconds, Report.bytes(r.medianUp) as NSString, Report.bytes(r.medianDown) as NSString,
-                   r.execs.map(String.init).joined(separator: "/") as NSString))
-    }
-
-    func runTool(_ tool: SyncTool, rtt: Int, sides: Sides, emptyPod: () throws -> Void) throws {
-        let runs = settings.runs
-        try Trees.remove(sides.local)
-        try Trees.copy(base, to: sides.local)
-        try emptyPod()
-        try tool.forgetState()
-
-        // Cold push: the pod is emptied (and ccpod forgets its state) before every run.
-        if tool is PerFileTool && settings.quick && rtt != 0 { return }
-        let pushRuns = tool is PerFileTool ? (rtt == 0 ? settings.perFileRuns : 1) : runs
-        var samples: [Sample] = []
-        for _ in 0..<pushRuns {
-            try emptyPod()
-            try tool.forgetState()
-            samples.append(try measure { try tool.push(sides) })
-            try Trees.verifyIdentical(sides.local, sides.pod, hashing: [])
-        }
-        try Trees.verifyIdentical(sides.local, sides.pod)
-        record(rtt, .coldPush, tool.name, samples,
-               note: tool is PerFileTool && pushRuns < runs ? "\(pushRuns) run(s): one ssh per file is slow" : nil)
-        // The old script copies every file every time, so its other scenarios cost what a cold push costs.
-        if tool is PerFileTool { return }
-
-        samples = []
-        for _ in 0..<runs { samples.append(try measure { try tool.push(sides) }) }
-        try Trees.verifyIdentical(sides.local, sides.pod)
-        record(rtt, .noChange, tool.name, samples,
-               note: tool is TarTool ? "sends everything again; the grown scenarios cost the same, not measured" : nil)
-
-        for scenario in [Scenario.grow10, .grow1] where !(tool is TarTool) {
-            samples = []
-            for run in 0..<runs {
-                let targets = growthTargets(scenario, run: run)
-                try grow(sides.local, targets, bytes: scenario == .grow10 ? 50 * 1024 : 5 << 20, run: run, salt: 1)
-                samples.append(try measure { try tool.push(sides) })
-                try Trees.verifyIdentical(sides.local, sides.pod, hashing: Set(targets))
-            }
-            try Trees.verifyIdentical(sides.local, sides.pod)
-            record(rtt, scenario, tool.name, samples)
-        }
-
-        if let ccpod = tool as? CCPodTool {
-            // The same operations when ccpod's ControlMaster is not up (the first command of the day).
-            samples = []
-            for _ in 0..<runs {
-                try closeMaster(ccpod)
-                samples.append(try measure { try ccpod.push(sides) })
-            }
-            record(rtt, .noChange, "ccpod, cold connection", samples)
-            samples = []
-            for _ in 0..<runs { samples.append(try measure { try ccpod.sync(sides) }) }
-            try Trees.verifyIdentical(sides.local, sides.pod)
-            record(rtt, .noChange, "ccpod sync (both ways)", samples)
-            samples = []
-            for run in 0..<runs {
-                let targets = growthTargets(.grow10, run: run + runs)
-                try grow(sides.local, targets, bytes: 50 * 1024, run: run, salt: 2)
-                try closeMaster(ccpod)
-                samples.append(try measure { try ccpod.push(sides) })
-                try Trees.verifyIdentical(sides.local, sides.pod, hashing: Set(targets))
-            }
-            try Trees.verifyIdentical(sides.local, sides.pod)
-            record(rtt, .grow10, "ccpod, cold connection", samples)
-        }
-
-        // Cold pull: the pod holds the corpus; the laptop is emptied (and ccpod forgets) before every run.
-        try Trees.remove(sides.pod + "/projects")
-        try Trees.copy(base + "/projects", to: sides.pod + "/projects")
-        samples = []
-        for _ in 0..<runs {
-            try Trees.remove(sides.local)
-            try Trees.makeDirectory(sides.local)
-            try tool.forgetState()
-            samples.append(try measure { try tool.pull(sides) })
-            try Trees.verifyIdentical(sides.local, sides.pod, hashing: [])
-        }
-        try Trees.verifyIdentical(sides.local, sides.pod)
-        record(rtt, .coldPull, tool.name, samples)
-
-        if let ccpod = tool as? CCPodTool { try runFork(ccpod, rtt: rtt, sides: sides) }
-    }
-
-    func closeMaster(_ ccpod: CCPodTool) throws {
-        try ccpod.closeMaster()
-        for _ in 0..<300 where relay.activeConnections > 0 { usleep(10_000) }
-    }
-
-    /// Both sides grow the same session differently; `ccpod sync` must keep both continuations
-    /// on both sides (a sibling session each way) and leave every other file identical.
-    func runFork(_ ccpod: CCPodTool, rtt: Int, sides: Sides) throws {
-        var samples: [Sample] = []
-        var diverged: Set<String> = []
-        for run in 0..<settings.runs {
-            let path = sessionPaths[(run * 71 + 5) % sessionPaths.count]
-            let before = (Trees.listing(sides.local), Trees.listing(sides.pod))
-            let writer = TurnWriter(pool: pool)
-            var rng = SplitMix64(seed: SplitMix64.seed(path, 300 + UInt64(run)))
-            try writer.append(to: sides.local + "/" + path, bytes: 20 * 1024, rng: &rng, marker: "laptop-fork-\(run) ")
-            rng = SplitMix64(seed: SplitMix64.seed(path, 400 + UInt64(run)))
-            try writer.append(to: sides.pod + "/" + path, bytes: 20 * 1024, rng: &rng, marker: "pod-fork-\(run) ")
-            let localHash = try SHA256Hex.ofFile(sides.local + "/" + path), podHash = try SHA256Hex.ofFile(sides.pod + "/" + path)
-            var report: SyncReport?
-            let sample = try measure {
-                let outcome = try ccpod.sync(sides)
-                report = outcome.report
-                return outcome
-            }
-            samples.append(sample)
-            guard (report?.count(.forked) ?? 0) >= 1 else { throw BenchError("fork run \(run): ccpod sync reported no fork for \(path)") }
-            // Each side keeps its own continuation…
-            guard try SHA256Hex.ofFile(sides.local + "/" + path) == localHash, try SHA256Hex.ofFile(sides.pod + "/" + path) == podHash else {
-                throw BenchError("fork run \(run): a side's own continuation of \(path) was changed")
-            }
-            // …and receives the other's as one new sibling session carrying the other's new lines.
-            let newLocal = Set(Trees.listing(sides.local).keys).subtracting(before.0.keys)
-            let newPod = Set(Trees.listing(sides.pod).keys).subtracting(before.1.keys)
-            guard newLocal.count == 1, newPod.count == 1 else {
-                throw BenchError("fork run \(run): expected one sibling on each side, got \(newLocal.sorted()) here and \(newPod.sorted()) on the pod")
-            }
-            guard try contains(sides.local + "/" + newLocal.first!, "pod-fork-\(run) "),
-                  try contains(sides.pod + "/" + newPod.first!, "laptop-fork-\(run) ") else {
-                throw BenchError("fork run \(run): a sibling does not carry the other side's new lines")
-            }
-            diverged.insert(path)
-            diverged.formUnion(newLocal)
-            diverged.formUnion(newPod)
-            try Trees.verifyIdentical(sides.local, sides.pod, hashing: [], ignoring: diverged)
-        }
-        try Trees.verifyIdentical(sides.local, sides.pod, ignoring: diverged)
-        record(rtt, .fork, "ccpod sync", samples, note: "each side keeps its own; the other's arrives as a sibling session")
-    }
-
-    private func contains(_ path: String, _ needle: String) throws -> Bool {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        return data.range(of: Data(needle.utf8)) != nil
-    }
-
-    // MARK: - Memory
-
-    /// A session of `bigMegabytes` pushed to an empty pod, then grown by 5 MB and synced.
-    func runMemoryCheck() throws {
-        relay.delay = 0
-        let name = "bench-big"
-        try addPod(name)
-        let tool = ccpod(name)
-        let sides = Sides(local: work + "/big/local", pod: podClaude(name))
-        log("== memory: generating a \(settings.bigMegabytes) MB session ...")
-        let path = try Corpus.generateBig(claudeDir: sides.local, bytes: settings.bigMegabytes << 20, pool: pool)
-        bigBytes = Int(Trees.listing(sides.local)[path] ?? 0)
-        let push = try measure { try tool.push(sides) }
-        try Trees.verifyIdentical(sides.local, sides.pod)
-        memory.append(("push to an empty pod", push))
-        var rng = SplitMix64(seed: 5)
-        try TurnWriter(pool: pool).append(to: sides.local + "/" + path, bytes: 5 << 20, rng: &rng)
-        let sync = try measure { try tool.sync(sides) }
-        try Trees.verifyIdentical(sides.local, sides.pod)
-        memory.append(("grown by 5 MB, then `ccpod sync`", sync))
-        for (what, s) in memory {
-            log(String(format: "  %@: %.2f s, peak RSS %@, execs %d", what, s.seconds, Report.bytes(s.maxRSSBytes ?? 0), s.execs))
-        }
-        try Trees.remove(work + "/big")
-        try Trees.remove(podRoot(name))
+        facts.largest = sizes.prefix(3).map { Report.bytes(Int($0)) }.joined(separator: ", ")
+        (facts.zstdRatio, facts.zstdRatioPerFile) = try Corpus.zstdRatios(base, files: sessionPaths)
+        corpusFacts[kind] = facts
+        log(String(format: "corpus: %d files, %@; largest sessions %@; zstd -3: %.1fx whole, %.1fx per file (median)",
+                   facts.files, Report.bytes(facts.bytes) as NSString, facts.largest as NSString, facts.zstdRatio, facts.zstdRatioPerFile))
     }
 
     // MARK: - Checks
@@ -427,14 +260,16 @@ final class Bench {
     func evaluateChecks() {
         for row in rows where row.tool.hasPrefix("ccpod") {
             let want = row.scenario == .fork ? 2 : 1
-            checks.append(Check(what: "ccpod execs, \(row.scenario.rawValue) (\(row.tool)), \(row.rttMs) ms",
+            checks.append(Check(what: "ccpod execs, \(row.scenario.rawValue) (\(row.tool)), \(row.corpus.rawValue) corpus, \(row.link.name)",
                                 passed: row.execs == [want], figure: row.execs.map(String.init).joined(separator: "/")))
         }
-        for rtt in settings.rtts {
-            if let c = row(rtt, .grow10, "ccpod"), let r = row(rtt, .grow10, "rsync -az") {
-                let cb = c.medianUp + c.medianDown, rb = r.medianUp + r.medianDown
-                checks.append(Check(what: "bytes on the wire, 10 sessions +50 KB, ccpod < rsync, \(rtt) ms",
-                                    passed: cb < rb, figure: "\(Report.bytes(cb)) vs \(Report.bytes(rb))"))
+        for kind in settings.corpora {
+            for link in settings.profiles {
+                if let c = row(link, kind, .grow10, "ccpod"), let r = row(link, kind, .grow10, "rsync -az") {
+                    let cb = c.medianUp + c.medianDown, rb = r.medianUp + r.medianDown
+                    checks.append(Check(what: "bytes on the wire, 10 sessions +50 KB, ccpod < rsync, \(kind.rawValue) corpus, \(link.name)",
+                                        passed: cb < rb, figure: "\(Report.bytes(cb)) vs \(Report.bytes(rb))"))
+                }
             }
         }
         checks.append(Check(what: "every scenario byte-identical on both sides afterwards", passed: true, figure: "verified (SHA-256)"))
@@ -443,7 +278,7 @@ final class Bench {
         }
     }
 
-    func row(_ rtt: Int, _ scenario: Scenario, _ tool: String) -> Row? {
-        rows.first { $0.rttMs == rtt && $0.scenario == scenario && $0.tool == tool }
+    func row(_ link: LinkProfile, _ kind: CorpusKind, _ scenario: Scenario, _ tool: String) -> Row? {
+        rows.first { $0.link == link && $0.corpus == kind && $0.scenario == scenario && $0.tool == tool }
     }
 }

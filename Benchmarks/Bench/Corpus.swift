@@ -63,7 +63,7 @@ final class TextPool: Sendable {
 /// Appends conversation turns in Claude Code's format (a short user prompt, then an
 /// assistant reply of random length) to a transcript, streaming: memory stays flat
 /// however large the file gets.
-struct TurnWriter {
+struct TurnWriter: TurnSource {
     let pool: TextPool
     let formatter: ISO8601DateFormatter = {
         let f = ISO8601DateFormatter()
@@ -89,7 +89,7 @@ struct TurnWriter {
 
     /// Appends turns until at least `bytes` more bytes are written; returns the bytes written.
     @discardableResult
-    func append(to path: String, bytes: Int, rng: inout SplitMix64, marker: String = "") throws -> Int {
+    func append(to path: String, bytes: Int, rng: inout SplitMix64, marker: String) throws -> Int {
         var (parent, sessionId, cwd) = try TurnWriter.tail(of: path)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
@@ -153,12 +153,11 @@ enum Corpus {
     }
 
     /// Writes the corpus; returns the transcript paths (relative to `claudeDir`).
-    static func generate(claudeDir: String, sessions: Int, totalBytes: Int, pool: TextPool, seed: UInt64 = 7) throws -> [String] {
+    static func generate(claudeDir: String, sessions: Int, totalBytes: Int, turns writer: TurnSource, seed: UInt64 = 7) throws -> [String] {
         let config = URL(fileURLWithPath: claudeDir, isDirectory: true)
         let projects = max(1, sessions / 25)
         var paths: [String] = []
         let sizes = sizes(count: sessions, total: totalBytes, seed: seed)
-        let writer = TurnWriter(pool: pool)
         for (i, size) in sizes.enumerated() {
             let id = String(format: "%08x-0000-4000-8000-%012x", i, Int(seed))
             var options = SessionFixtures.Options()
@@ -177,13 +176,31 @@ enum Corpus {
     }
 
     /// One large session (for the memory check), written in a streaming way.
-    static func generateBig(claudeDir: String, bytes: Int, pool: TextPool) throws -> String {
+    static func generateBig(claudeDir: String, bytes: Int, turns: TurnSource) throws -> String {
         let config = URL(fileURLWithPath: claudeDir, isDirectory: true)
         let url = try SessionFixtures.writeSession(
             in: config, projectPath: "/workspace/runs/big/code", sessionId: "b16b16b1-0000-4000-8000-000000000001", lines: 8)
         var rng = SplitMix64(seed: 99)
-        try TurnWriter(pool: pool).append(to: url.path, bytes: bytes, rng: &rng)
+        try turns.append(to: url.path, bytes: bytes, rng: &rng)
         return String(url.path.dropFirst(claudeDir.count + 1))
+    }
+
+    /// How much zstd -3 shrinks the tree (one tar stream) and its sessions one by one
+    /// (the median over at most 60 of them, evenly spread).
+    static func zstdRatios(_ root: String, files: [String]) throws -> (whole: Double, perFile: Double) {
+        let whole = try ChildProcess.run("sh", ["-c", "tar -C \"$1\" -cf - . | zstd -3 -q -c | wc -c", "ratio", root])
+        let listing = Trees.listing(root)
+        let total = Double(listing.values.reduce(0, +))
+        let packed = Double(whole.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        var ratios: [Double] = []
+        let step = max(1, files.count / 60)
+        for path in stride(from: 0, to: files.count, by: step).map({ files[$0] }) {
+            let r = try ChildProcess.run("sh", ["-c", "zstd -3 -q -c \"$1\" | wc -c", "ratio", root + "/" + path])
+            let size = Double(listing[path] ?? 0)
+            if let n = Double(r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)), n > 0 { ratios.append(size / n) }
+        }
+        ratios.sort()
+        return (packed > 0 ? total / packed : 0, ratios.isEmpty ? 0 : ratios[ratios.count / 2])
     }
 
     /// The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9).

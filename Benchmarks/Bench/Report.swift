@@ -62,9 +62,22 @@ enum Report {
         md += "## Machine\n\n| | |\n|---|---|\n"
         for (k, v) in machine() { md += "| \(k) | \(cell(v)) |\n" }
         md += "\n## Setup\n\n"
-        md += "- Corpus: \(s.sessions) sessions in Claude Code's format (\(bench.corpusFiles) files with subagent transcripts, "
-        md += "\(bytes(bench.corpusBytes))), log-normal sizes (σ = 2.2; the largest \(bench.largest)), prose-like text "
-        md += "that compresses about as real transcripts do, spread over \(max(1, s.sessions / 25)) projects.\n"
+        md += "- Corpora: \(s.sessions) sessions in Claude Code's format, log-normal sizes (σ = 2.2), every tenth with a subagent transcript, "
+        md += "spread over \(max(1, s.sessions / 25)) projects; zstd -3 ratios measured on the generated files:\n"
+        for kind in s.corpora {
+            guard let f = bench.corpusFacts[kind] else { continue }
+            let what = kind == .pool
+                ? "one user line and one reply per turn, the text sliced from an 8 MB pool of prose-like words"
+                : "turns as Claude Code writes them (metadata, thinking with its signature, Read/Edit/Bash/Grep calls with their results twice, "
+                    + "progress lines, training logs, a few base64 images, each project's files read again and again), text generated afresh"
+            md += "  - **\(kind.rawValue)**: \(what); \(f.files) files, \(bytes(f.bytes)), the largest \(f.largest); "
+            md += String(format: "zstd -3 %.1fx (the tree as one stream), %.1fx (median file)\n", f.zstdRatio, f.zstdRatioPerFile)
+        }
+        if let limited = s.limited {
+            md += "- Links: \(s.rtts.map { "\($0) ms" }.joined(separator: " and ")) of round trip at loopback speed, and a limited link, "
+            md += "\(limited.name): the relay sends each direction's chunks one after another at that rate (shared by all connections, "
+            md += "at most 1 MiB queued per direction of a connection, so senders are held back as on a real link), then delays them.\n"
+        }
         md += "- A real OpenSSH server on 127.0.0.1 (the test harness's `LoopbackSSHD`), reached only through a loopback relay "
         md += "(`TCPRelay`) that delays every chunk by half the round-trip time in each direction and counts the bytes. "
         md += "Up = laptop → pod, down = pod → laptop, ssh framing and handshakes included.\n"
@@ -91,34 +104,15 @@ enum Report {
         md += "- \(s.runs) runs per cell (per-file: \(s.perFileRuns) at 0 ms and 1 at higher RTTs, as one ssh per file takes minutes); time = median (min–max). "
         md += "Peak RSS is `ru_maxrss` from `wait4` on the ccpod process: the larger of ccpod and the helpers it waited for (ssh, zstd).\n\n"
 
-        for rtt in s.rtts {
-            md += "## Round trip \(rtt) ms\n\n"
-            md += "| scenario | tool | median s | min–max s | up | down | ssh execs | TCP conns | peak RSS |\n"
-            md += "|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
-            for scenario in Scenario.allCases {
-                for row in bench.rows where row.rttMs == rtt && row.scenario == scenario {
-                    let rss = row.peakRSS.map(bytes) ?? ""
-                    let name = cell(row.tool)
-                    let tool = row.note.map { "\(name) <sub>\($0)</sub>" } ?? name
-                    md += "| \(scenario.rawValue) | \(tool) | \(seconds(row.medianSeconds)) | \(seconds(row.minSeconds))–\(seconds(row.maxSeconds)) "
-                    md += "| \(bytes(row.medianUp)) | \(bytes(row.medianDown)) | \(row.execs.map(String.init).joined(separator: "/")) "
-                    md += "| \(row.connections.map(String.init).joined(separator: "/")) | \(rss) |\n"
-                }
-            }
-            md += "\n**ccpod / rsync** (median time, bytes up+down):\n\n| scenario | time | bytes |\n|---|---:|---:|\n"
-            for scenario in Scenario.allCases where scenario != .fork {
-                guard let c = bench.row(rtt, scenario, "ccpod"), let r = bench.row(rtt, scenario, "rsync -az") else { continue }
-                md += "| \(scenario.rawValue) | \(ratio(c.medianSeconds, r.medianSeconds)) | "
-                md += "\(ratio(Double(c.medianUp + c.medianDown), Double(r.medianUp + r.medianDown))) |\n"
-            }
-            md += "\n"
+        for kind in s.corpora {
+            for link in s.profiles { md += linkSection(bench, kind, link) }
         }
 
         md += "## Memory: one \(bytes(bench.bigBytes)) session\n\n| step | seconds | peak RSS | ssh execs | up | down |\n|---|---:|---:|---:|---:|---:|\n"
         for (what, sample) in bench.memory {
             md += "| \(what) | \(seconds(sample.seconds)) | \(bytes(sample.maxRSSBytes ?? 0)) | \(sample.execs) | \(bytes(sample.up)) | \(bytes(sample.down)) |\n"
         }
-        md += "\n## Targets (issue 6)\n\n| target | RTT | measured | result |\n|---|---:|---|---|\n"
+        md += "\n## Targets\n\n| target | corpus, link | measured | result |\n|---|---|---|---|\n"
         for t in targets(bench) { md += "| \(cell(t.what)) | \(t.rtt) | \(t.figure) | \(t.passed ? "PASS" : "**MISS**") |\n" }
         md += bench.artifactRows.isEmpty
             ? "\n## Artifacts\n\nNot in this run (`--no-artifacts`): see [BENCHMARKS-artifacts.md](BENCHMARKS-artifacts.md) (`Benchmarks/run --only-artifacts`).\n"
@@ -128,56 +122,34 @@ enum Report {
         return md
     }
 
-    struct Target {
-        var what: String
-        var rtt: String
-        var figure: String
-        var passed: Bool
-    }
-
-    static func targets(_ bench: Bench) -> [Target] {
-        var out: [Target] = []
-        for rtt in bench.settings.rtts {
-            let r = "\(rtt) ms"
-            if let c = bench.row(rtt, .noChange, "ccpod"), let x = bench.row(rtt, .noChange, "rsync -az") {
-                let q = c.medianSeconds / x.medianSeconds
-                out.append(Target(what: "no change ≤ 0.5x rsync", rtt: r,
-                                  figure: "\(seconds(c.medianSeconds)) s vs \(seconds(x.medianSeconds)) s = \(String(format: "%.2fx", q)), \(c.execs.map(String.init).joined(separator: "/")) exec",
-                                  passed: q <= 0.5 && c.execs == [1]))
-            }
-            if let c = bench.row(rtt, .noChange, "ccpod, cold connection"), let x = bench.row(rtt, .noChange, "rsync -az") {
-                let q = c.medianSeconds / x.medianSeconds
-                out.append(Target(what: "(same, ccpod without its ControlMaster)", rtt: r,
-                                  figure: "\(seconds(c.medianSeconds)) s vs \(seconds(x.medianSeconds)) s = \(String(format: "%.2fx", q))", passed: q <= 0.5))
-            }
-            if let c = bench.row(rtt, .grow10, "ccpod"), let x = bench.row(rtt, .grow10, "rsync -az") {
-                let q = c.medianSeconds / x.medianSeconds
-                let cb = c.medianUp + c.medianDown, xb = x.medianUp + x.medianDown
-                out.append(Target(what: "10 × 50 KB ≤ 0.5x rsync, fewer bytes", rtt: r,
-                                  figure: "\(seconds(c.medianSeconds)) s vs \(seconds(x.medianSeconds)) s = \(String(format: "%.2fx", q)); \(bytes(cb)) vs \(bytes(xb))",
-                                  passed: q <= 0.5 && cb < xb && c.execs == [1]))
-            }
-            if let c = bench.row(rtt, .coldPush, "ccpod"), let x = bench.row(rtt, .coldPush, "rsync -az") {
-                let q = c.medianSeconds / x.medianSeconds
-                out.append(Target(what: "cold push ≤ 1.0x rsync", rtt: r,
-                                  figure: "\(seconds(c.medianSeconds)) s vs \(seconds(x.medianSeconds)) s = \(String(format: "%.2fx", q))", passed: q <= 1.0))
-            }
-            if let c = bench.row(rtt, .coldPush, "ccpod"), let p = bench.row(rtt, .coldPush, "per-file ssh") {
-                let q = p.medianSeconds / c.medianSeconds
-                out.append(Target(what: "≥ 50x faster than per-file ssh (cold push, like for like)", rtt: r,
-                                  figure: "\(seconds(p.medianSeconds)) s vs \(seconds(c.medianSeconds)) s = \(String(format: "%.0fx", q))", passed: q >= 50))
-                if let n = bench.row(rtt, .noChange, "ccpod") {
-                    let q2 = p.medianSeconds / n.medianSeconds
-                    out.append(Target(what: "(a sync where nothing changed: the script re-copies everything, ccpod checks)", rtt: r,
-                                      figure: "\(seconds(p.medianSeconds)) s vs \(seconds(n.medianSeconds)) s = \(String(format: "%.0fx", q2))", passed: q2 >= 50))
-                }
+    static func linkSection(_ bench: Bench, _ kind: CorpusKind, _ link: LinkProfile) -> String {
+        let rows = bench.rows.filter { $0.link == link && $0.corpus == kind }
+        guard !rows.isEmpty else { return "" }
+        var md = "## \(kind.rawValue.capitalized) corpus, \(link.name)\n\n"
+        md += "| scenario | tool | median s | min–max s | up | down | ssh execs | TCP conns | peak RSS |\n"
+        md += "|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        for scenario in Scenario.allCases {
+            for row in rows where row.scenario == scenario {
+                let rss = row.peakRSS.map(bytes) ?? ""
+                let name = cell(row.tool)
+                let tool = row.note.map { "\(name) <sub>\($0)</sub>" } ?? name
+                md += "| \(scenario.rawValue) | \(tool) | \(seconds(row.medianSeconds)) | \(seconds(row.minSeconds))–\(seconds(row.maxSeconds)) "
+                md += "| \(bytes(row.medianUp)) | \(bytes(row.medianDown)) | \(row.execs.map(String.init).joined(separator: "/")) "
+                md += "| \(row.connections.map(String.init).joined(separator: "/")) | \(rss) |\n"
             }
         }
-        for (what, sample) in bench.memory {
-            let rss = sample.maxRSSBytes ?? Int.max
-            out.append(Target(what: "\(bytes(bench.bigBytes)) session, \(what): peak memory < 100 MB", rtt: "0 ms",
-                              figure: bytes(rss), passed: rss < 100 << 20))
+        md += "\n**ccpod / rsync** (median time, bytes up+down):\n\n| scenario | time | bytes |\n|---|---:|---:|\n"
+        for scenario in Scenario.allCases where scenario != .fork && scenario != .floor {
+            guard let c = bench.row(link, kind, scenario, "ccpod"), let r = bench.row(link, kind, scenario, "rsync -az") else { continue }
+            md += "| \(scenario.rawValue) | \(ratio(c.medianSeconds, r.medianSeconds)) | "
+            md += "\(ratio(Double(c.medianUp + c.medianDown), Double(r.medianUp + r.medianDown))) |\n"
         }
-        return out
+        if let floor = rows.first(where: { $0.scenario == .floor }) {
+            md += "\n**ccpod / the floor** (\(seconds(floor.medianSeconds)) s):\n\n| scenario | time |\n|---|---:|\n"
+            for scenario in [Scenario.noChange, .grow10] {
+                if let c = bench.row(link, kind, scenario, "ccpod") { md += "| \(scenario.rawValue) | \(ratio(c.medianSeconds, floor.medianSeconds)) |\n" }
+            }
+        }
+        return md + "\n"
     }
 }

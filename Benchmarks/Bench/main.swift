@@ -6,7 +6,8 @@ import Foundation
 // delaying, byte-counting relay. Run it with `Benchmarks/run` (which builds in release mode).
 let usage = """
 usage: ccpod-bench --ccpod PATH [--quick] [--check] [--sessions N] [--mb M] [--runs R]
-                   [--per-file-runs R] [--rtt MS[,MS…]] [--big-mb M] [--output FILE | --no-output] [--keep]
+                   [--per-file-runs R] [--rtt MS[,MS…]] [--limited UP/DOWN/RTT | --no-limited] [--corpus pool,varied]
+                   [--big-mb M] [--output FILE | --no-output] [--keep]
                    [--artifacts-mb M | --no-artifacts | --only-artifacts] [--tools ccpod,rsync,rsync-aes,tar,perfile] [--no-big]
 """
 
@@ -42,6 +43,22 @@ while !arguments.isEmpty {
     case "--per-file-runs": settings.perFileRuns = number(flag)
     case "--big-mb": settings.bigMegabytes = number(flag)
     case "--rtt": settings.rtts = value(flag).split(separator: ",").compactMap { Int($0) }
+    case "--limited":
+        let text = value(flag)
+        guard let link = LinkProfile.parse(text) else {
+            FileHandle.standardError.write(Data("--limited \(text): give UP/DOWN/RTT in Mbit/s and ms, e.g. 20/100/80\n".utf8))
+            exit(64)
+        }
+        settings.limited = link
+    case "--no-limited": settings.limited = nil
+    case "--corpus":
+        let names = value(flag).split(separator: ",").map(String.init)
+        let kinds = names.compactMap(CorpusKind.init(rawValue:))
+        guard !kinds.isEmpty, kinds.count == names.count else {
+            FileHandle.standardError.write(Data("--corpus: give pool, varied or both (pool,varied)\n".utf8))
+            exit(64)
+        }
+        settings.corpora = kinds
     case "--output": settings.output = value(flag)
     case "--no-output": settings.output = nil
     case "--keep": settings.keep = true
@@ -63,6 +80,9 @@ if settings.quick {
     if !explicit.contains("--runs") { settings.runs = 3 }
     if !explicit.contains("--big-mb") && !explicit.contains("--no-big") { settings.bigMegabytes = 100 }
     if !explicit.contains("--artifacts-mb") { settings.artifactMegabytes = 64 }
+    // The pool corpus on loopback only, unless asked: the checks do not depend on the link.
+    if !explicit.contains("--limited") { settings.limited = nil }
+    if !explicit.contains("--corpus") { settings.corpora = [.pool] }
     // A quick run never overwrites the published full table.
     if !explicit.contains("--output") { settings.output = nil }
 }
@@ -88,7 +108,6 @@ do {
     let b = try Bench(settings: settings, work: work, ccpodBinary: ccpodBinary)
     bench = b
     if !settings.onlyArtifacts {
-        try b.generateCorpus()
         try b.runAll()
         if settings.bigMegabytes > 0 { try b.runMemoryCheck() }
         b.evaluateChecks()

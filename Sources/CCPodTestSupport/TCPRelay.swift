@@ -9,7 +9,12 @@ import Darwin
 /// of a pod across the internet: every chunk is delivered `delay` seconds after it
 /// was read (one way, pipelined, so a round trip costs about 2 × delay without
 /// limiting throughput), bytes are counted in each direction, and a connection can
-/// be cut after N bytes. Handles many connections at once; `stop()` ends them all.
+/// be cut after N bytes. A bandwidth limit per direction (`rateLimit`) makes it a
+/// bottleneck link: chunks leave one after another at that rate (shared by every
+/// connection, as one access link is) and then take the delay, and at most
+/// `queueLimit` bytes wait per direction of a connection, so a sender feels the
+/// link as TCP's flow control would let it. Handles many connections at once;
+/// `stop()` ends them all.
 ///
 /// Connect with `ssh -p relay.port` (the host key alias keeps the pinned key valid).
 /// Always call `stop()`: the relay's threads keep it alive until then.
@@ -31,6 +36,11 @@ public final class TCPRelay: @unchecked Sendable {
 
     private let lock = NSLock()
     private var _delay: TimeInterval
+    private var _upBitsPerSecond: Int?
+    private var _downBitsPerSecond: Int?
+    /// When the shared link of each direction is free again (uptime nanoseconds).
+    private var _upFreeAt: UInt64 = 0
+    private var _downFreeAt: UInt64 = 0
     private var _cut: Cut?
     private var _up = 0
     private var _down = 0
@@ -70,6 +80,22 @@ public final class TCPRelay: @unchecked Sendable {
         get { lock.withLock { _delay } }
         set { lock.withLock { _delay = newValue } }
     }
+
+    /// A bandwidth limit in bits per second from clients to the target (`up`) and back
+    /// (`down`); nil is unlimited. Applies to chunks read from now on.
+    public var rateLimit: (up: Int?, down: Int?) {
+        get { lock.withLock { (_upBitsPerSecond, _downBitsPerSecond) } }
+        set {
+            lock.withLock {
+                _upBitsPerSecond = newValue.up.flatMap { $0 > 0 ? $0 : nil }
+                _downBitsPerSecond = newValue.down.flatMap { $0 > 0 ? $0 : nil }
+            }
+        }
+    }
+
+    /// Bytes a direction of one connection may hold waiting for the link (a router's
+    /// buffer); the relay stops reading from the sender until they drain.
+    public static let queueLimit = 1 << 20
 
     /// The cut rule for connections accepted from now on.
     public var cut: Cut? {
@@ -165,6 +191,22 @@ public final class TCPRelay: @unchecked Sendable {
 
     fileprivate func currentDelay() -> TimeInterval { lock.withLock { _delay } }
 
+    /// When `n` bytes read now arrive at the far end: after the link of that direction
+    /// has sent everything queued before them at its rate, and then the delay.
+    fileprivate func deliveryTime(_ n: Int, _ direction: Direction) -> DispatchTime {
+        lock.withLock {
+            let now = DispatchTime.now().uptimeNanoseconds
+            let delay = UInt64(max(0, _delay) * 1e9)
+            guard let rate = direction == .up ? _upBitsPerSecond : _downBitsPerSecond else {
+                return DispatchTime(uptimeNanoseconds: now + delay)
+            }
+            let start = max(now, direction == .up ? _upFreeAt : _downFreeAt)
+            let sent = start + UInt64(Double(n) * 8 / Double(rate) * 1e9)
+            if direction == .up { _upFreeAt = sent } else { _downFreeAt = sent }
+            return DispatchTime(uptimeNanoseconds: sent + delay)
+        }
+    }
+
     fileprivate func delivered(_ n: Int, _ direction: Direction) {
         lock.withLock {
             if direction == .up { _up += n } else { _down += n }
@@ -183,11 +225,17 @@ public final class TCPRelay: @unchecked Sendable {
         enum Item { case data(Data, deliverAt: DispatchTime), end(cut: Bool) }
         private let condition = NSCondition()
         private var items: [Item] = []
+        private var queued = 0
+        private var closed = false
 
+        /// Waits while the queue holds `TCPRelay.queueLimit` bytes or more (unless the
+        /// writer is gone), then adds the item.
         func push(_ item: Item) {
             condition.lock()
+            while queued >= TCPRelay.queueLimit && !closed { condition.wait() }
+            if case .data(let data, _) = item { queued += data.count }
             items.append(item)
-            condition.signal()
+            condition.broadcast()
             condition.unlock()
         }
 
@@ -195,7 +243,18 @@ public final class TCPRelay: @unchecked Sendable {
             condition.lock()
             defer { condition.unlock() }
             while items.isEmpty { condition.wait() }
-            return items.removeFirst()
+            let item = items.removeFirst()
+            if case .data(let data, _) = item { queued -= data.count }
+            condition.broadcast()
+            return item
+        }
+
+        /// The writer ended: a reader waiting for room goes on (what it adds is dropped).
+        func close() {
+            condition.lock()
+            closed = true
+            condition.broadcast()
+            condition.unlock()
         }
     }
 
@@ -255,7 +314,7 @@ public final class TCPRelay: @unchecked Sendable {
                 if n <= 0 || isAborted { queue.push(.end(cut: false)); return }
                 let (allowed, reachedCut) = allowance(n, direction)
                 if allowed > 0 {
-                    let deliverAt = DispatchTime.now() + relay.currentDelay()
+                    let deliverAt = relay.deliveryTime(allowed, direction)
                     queue.push(.data(Data(bytes: buffer.baseAddress!, count: allowed), deliverAt: deliverAt))
                 }
                 if reachedCut { queue.push(.end(cut: true)); return }
@@ -264,7 +323,7 @@ public final class TCPRelay: @unchecked Sendable {
 
         func write(_ direction: Direction, from queue: ChunkQueue) {
             let to = direction == .up ? server : client
-            defer { threadDone() }
+            defer { queue.close(); threadDone() }
             while true {
                 switch queue.pop() {
                 case .data(let data, let deliverAt):
