@@ -215,13 +215,32 @@ public enum AgentRecord: Sendable, Equatable {
 
 /// Rejects any path from the pod that could write outside the Claude dir.
 public enum PodPathCheck {
-    public static func isSafeRelative(_ path: String) -> Bool {
-        if path.isEmpty || path.hasPrefix("/") || path.utf8.count > 4096 { return false }
-        for scalar in path.unicodeScalars where scalar.value < 0x20 || scalar.value == 0x7f { return false }
-        for component in path.split(separator: "/", omittingEmptySubsequences: false) {
-            if component.isEmpty || component == "." || component == ".." { return false }
+    /// Relative, at most 4096 bytes, no control character (tab and newline only with
+    /// `allowingTabAndNewline`), and no component that is empty, `.` or `..`. One pass
+    /// over the UTF-8 bytes (it runs for every path of every answer and every stored
+    /// agreement): a control character is one byte in UTF-8, never part of another.
+    public static func isSafeRelative(_ path: String, allowingTabAndNewline: Bool = false) -> Bool {
+        var path = path
+        return path.withUTF8 { bytes in
+            guard !bytes.isEmpty, bytes.count <= 4096, bytes[0] != 0x2F else { return false }
+            var componentStart = 0
+            var dots = 0
+            for i in 0...bytes.count {
+                let b: UInt8 = i < bytes.count ? bytes[i] : 0x2F
+                if b == 0x2F {
+                    let length = i - componentStart
+                    if length == 0 || dots == length && length <= 2 { return false }
+                    componentStart = i + 1
+                    dots = 0
+                    continue
+                }
+                if b == 0x2E { dots += 1 }
+                if b < 0x20 || b == 0x7F {
+                    if !(allowingTabAndNewline && (b == 0x09 || b == 0x0A)) { return false }
+                }
+            }
+            return true
         }
-        return true
     }
 }
 

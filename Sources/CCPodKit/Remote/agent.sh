@@ -1034,8 +1034,14 @@ case "$req_comp" in
 esac
 # Larger pipes to and from sshd (Linux; perl asks for them, best effort): a stream
 # of gigabytes through the default 64 KiB keeps both ends waiting on each other.
-command -v perl >/dev/null 2>&1 &&
-    perl -e 'fcntl(STDIN, 1031, 1048576); fcntl(STDOUT, 1031, 1048576)' 2>/dev/null
+# A pipe's size belongs to the pipe, so perl does it beside the agent, not before it
+# (its start-up is not added to every exchange).
+# (An asynchronous command's stdin is /dev/null unless redirected: fd 3 carries it.)
+if command -v perl >/dev/null 2>&1; then
+    exec 3<&0
+    perl -e 'fcntl(STDIN, 1031, 1048576); fcntl(STDOUT, 1031, 1048576)' <&3 3<&- 2>/dev/null &
+    exec 3<&-
+fi
 case "$req_comp" in
     zstd) zstd -q -d -c | run_agent ;;
     gzip) gzip -d -c | run_agent ;;

@@ -87,7 +87,8 @@ public struct AncestorStore: Sendable {
             for (line, problem) in decoded.damaged {
                 warnings.append("the ancestor store \(file.path), line \(line): \(problem); the record was dropped (that file is compared by content next time)")
             }
-            for pair in decoded.pairs { set(pair) }
+            // `decode` checked every pair already.
+            for pair in decoded.pairs { insert(pair) }
         } else if let data = FileManager.default.contents(atPath: legacyFile.path) {
             do {
                 let decoded = try JSONDecoder().decode(Stored.self, from: data)
@@ -127,11 +128,16 @@ public struct AncestorStore: Sendable {
             warnings.append("not recording an agreement for \(TerminalText.escape(pair.localPath)): \(problem); it is compared by content next time")
             return false
         }
+        insert(pair)
+        return true
+    }
+
+    /// Records a pair already checked, replacing what either of its paths had.
+    private mutating func insert(_ pair: AncestorPair) {
         if let old = pairs[pair.localPath], old.podPath != pair.podPath { byPodPath[old.podPath] = nil }
         if let otherLocal = byPodPath[pair.podPath], otherLocal != pair.localPath { pairs[otherLocal] = nil }
         pairs[pair.localPath] = pair
         byPodPath[pair.podPath] = pair.localPath
-        return true
     }
 
     /// Why a pair cannot be stored, or nil: sizes not negative, hashes 64 lowercase hex
@@ -154,7 +160,7 @@ public struct AncestorStore: Sendable {
 
     /// `PodPathCheck.isSafeRelative`, except that tab and newline are allowed (escaped in the file).
     static func isStorablePath(_ path: String) -> Bool {
-        PodPathCheck.isSafeRelative(path.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " "))
+        PodPathCheck.isSafeRelative(path, allowingTabAndNewline: true)
     }
 
     static func isHex64(_ s: String) -> Bool {

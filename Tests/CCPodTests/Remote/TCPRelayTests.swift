@@ -157,6 +157,31 @@ private func eventually(_ condition: () -> Bool) {
         #expect(Date().timeIntervalSince(start2) < 2.5)
     }
 
+    /// A limited link cannot be faster than its rate: 1.5 MB up at 8 Mbit/s takes at least
+    /// 1.5 s (a loaded machine only makes it slower), and the relay holds at most its queue
+    /// limit, so the sender is held back rather than buffered without bound.
+    @Test func aRateLimitPacesTheLinkAndHoldsTheSenderBack() throws {
+        let sink = try EchoServer(echo: false)
+        defer { sink.stop() }
+        let relay = try TCPRelay(targetPort: sink.port)
+        defer { relay.stop() }
+        relay.rateLimit = (up: 8_000_000, down: nil)
+        let client = try Client(port: relay.port)
+        defer { client.disconnect() }
+        let start = Date()
+        let sender = Thread { _ = client.sendAll(Data(repeating: 3, count: 1_500_000)) }
+        sender.start()
+        usleep(500_000)
+        // After 0.5 s at 1 MB/s: about 0.5 MB delivered, never more than 0.5 MB + what one read adds.
+        #expect(relay.bytesUpstream <= 500_000 + 64 * 1024)
+        for _ in 0..<1000 where sink.received < 1_500_000 { usleep(10_000) }
+        #expect(sink.received == 1_500_000)
+        #expect(Date().timeIntervalSince(start) >= 1.45)
+        // The other direction is not limited, and the limit can be lifted.
+        relay.rateLimit = (up: nil, down: nil)
+        #expect(relay.rateLimit.up == nil)
+    }
+
     @Test func cutsAfterNUpstreamBytes() throws {
         let sink = try EchoServer(echo: false)
         defer { sink.stop() }
