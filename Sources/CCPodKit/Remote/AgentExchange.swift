@@ -81,11 +81,17 @@ public struct AgentExchange: Sendable {
     /// ccpod refused, or the agent's own failure, escaped (exit 65); the connection's own
     /// failure (`explainFailure`) only when the answer was cut or never began.
     public func run(_ request: AgentRequest, scratch: URL) throws -> Answer {
+        try start(mode: request.mode).run(request, scratch: scratch)
+    }
+
+    /// Starts the agent before the request is known: the connection's round trips and
+    /// the pod's start-up then overlap with the local work that builds the request.
+    /// Call `run` or `cancel` on what it returns.
+    public func start(mode: AgentRequest.Mode) throws -> Started {
         let command = AgentScript.remoteCommand(requestCompression: requestCompression, compressedScript: compressedScript,
                                                 cache: scriptCache)
-        let pod = connection.displayName
         let process = try PodProcess(connection: connection, command: command,
-                                     options: .init(activity: Self.activity(request.mode), input: .pipe))
+                                     options: .init(activity: Self.activity(mode), input: .pipe))
         do {
             if let tool = requestCompression.compressor { try process.compressInput(with: tool) }
         } catch {
@@ -93,7 +99,37 @@ public struct AgentExchange: Sendable {
             process.finish()
             throw error
         }
+        return Started(exchange: self, process: process)
+    }
 
+    /// An agent already running on the pod, waiting for its request.
+    public final class Started: @unchecked Sendable {
+        let exchange: AgentExchange
+        let process: PodProcess
+        private var used = false
+
+        init(exchange: AgentExchange, process: PodProcess) {
+            self.exchange = exchange
+            self.process = process
+        }
+
+        /// Ends the agent unasked (the request could not be built): nothing was sent.
+        public func cancel() {
+            guard !used else { return }
+            used = true
+            process.cancel()
+            process.finish()
+        }
+
+        public func run(_ request: AgentRequest, scratch: URL) throws -> Answer {
+            precondition(!used, "an agent exchange runs once")
+            used = true
+            return try exchange.run(request, scratch: scratch, process: process)
+        }
+    }
+
+    private func run(_ request: AgentRequest, scratch: URL, process: PodProcess) throws -> Answer {
+        let pod = connection.displayName
         let sent = Locked<[String: Answer.Sent]>([:])
         let progress = self.progress
         let payloads = request.files.compactMap(\.payload)

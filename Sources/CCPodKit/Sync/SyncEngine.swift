@@ -62,11 +62,20 @@ public struct SyncEngine: Sendable {
         try CCPodLocations.makePrivateDirectory(scratch)
         defer { try? FileManager.default.removeItem(at: scratch) }
 
+        // The agent starts now: the connection and the pod's start-up overlap with the scan.
+        let early = try? agentExchange(compression: requestCompression).start(mode: options.agentMode)
         var run = SyncRun(engine: self, scope: scope, options: options, store: store, scratch: scratch)
-        try run.plan(LocalScan.run(claudeDir: claudeDir, scope: scope, options: options, store: store))
-        try run.planHistory()
+        let request: AgentRequest
+        do {
+            try run.plan(LocalScan.run(claudeDir: claudeDir, scope: scope, options: options, store: store))
+            try run.planHistory()
+            request = run.request(mode: options.agentMode)
+        } catch {
+            early?.cancel()
+            throw error
+        }
         var calls = 0
-        let answer = try exchange(run.request(mode: options.agentMode), scratch: scratch, calls: &calls)
+        let answer = try exchange(request, scratch: scratch, calls: &calls, started: early)
         try run.apply(answer)
         if let followUp = run.followUpRequest() {
             let second = try exchange(followUp, scratch: scratch, calls: &calls)
@@ -95,16 +104,27 @@ public struct SyncEngine: Sendable {
         return try exchange(request, scratch: scratch, calls: &calls)
     }
 
-    /// One agent call (two when the pod cannot decompress what it was sent), counted in `calls`.
-    func exchange(_ request: AgentRequest, scratch: URL, calls: inout Int) throws -> AgentExchange.Answer {
+    /// The exchange as this pod takes it: the request compressed as it is known to
+    /// decompress, the script packed unless it lacks gzip.
+    func agentExchange(compression: Compression) -> AgentExchange {
+        AgentExchange(connection: connection, requestCompression: compression,
+                      compressedScript: !FileManager.default.fileExists(atPath: plainScriptFile.path), progress: progress,
+                      scriptCache: DerivedValueCache(directory: stateDir.appendingPathComponent("cache")))
+    }
+
+    /// One agent call (two when the pod cannot decompress what it was sent), counted in
+    /// `calls`; `started` is an agent already running for it (see `AgentExchange.start`).
+    func exchange(_ request: AgentRequest, scratch: URL, calls: inout Int,
+                  started: AgentExchange.Started? = nil) throws -> AgentExchange.Answer {
         let compression = requestCompression
         let answer: AgentExchange.Answer
         calls += 1
         do {
-            answer = try AgentExchange(connection: connection, requestCompression: compression,
-                                       compressedScript: !FileManager.default.fileExists(atPath: plainScriptFile.path), progress: progress,
-                                       scriptCache: DerivedValueCache(directory: stateDir.appendingPathComponent("cache")))
-                .run(request, scratch: scratch)
+            if let started {
+                answer = try started.run(request, scratch: scratch)
+            } else {
+                answer = try agentExchange(compression: compression).run(request, scratch: scratch)
+            }
         } catch let refused as AgentExchange.RequestCompressionRefused {
             // The pod lacks the tool (zstd for the request, gzip for the script): again, plainly.
             calls += 1
