@@ -189,3 +189,14 @@ struct EncryptingSink: ExportSink {
         try output.write(Array((box.ciphertext + box.tag).base64EncodedString().utf8) + [0x0A])
     }
 }
+
+extension ExportEncryption {
+    /// Encrypts the plain export at `source` into `destination` (0600) to `recipients`.
+    static func encrypt(source: String, to destination: URL, recipients: [ExportRecipient]) throws {
+        try AtomicFile.write(to: destination, mode: 0o600) { fd in
+            var sink = try EncryptingSink(recipients: recipients, output: FileSink(fd: fd, path: destination.path))
+            try ImportApply.stream(source, from: 0) { try sink.write([UInt8]($0)) }
+            try sink.finish()
+        }
+    }
+}
