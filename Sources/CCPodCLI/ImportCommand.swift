@@ -30,7 +30,7 @@ struct ImportCommand: ParsableCommand {
     @Flag(help: "Also write the sessions' file-history backups the export carries.")
     var withFileHistory = false
 
-    @Option(help: ArgumentHelp("Your ccpod key for encrypted exports.", valueName: "file"))
+    @Option(help: ArgumentHelp("Your key for encrypted exports: a ccpod key, or an ssh-ed25519 private key without a passphrase.", valueName: "file"))
     var identity: String?
 
     @Flag(help: "Print the result as JSON on stdout.")
