@@ -40,6 +40,10 @@ extension ShareRun {
         report.commit = tip
         let mine = try options.identity?.recipient.keyId
 
+        let ownersFile = repo.dir.appendingPathComponent("owners")
+        var owners = Self.loadOwners(ownersFile)
+        let knownOwners = owners
+        defer { if owners != knownOwners { try? Self.saveOwners(owners, to: ownersFile) } }
         let folders = try repo.entries(tip, folder: "sessions/", scratch: scratch).filter { $0.type == "tree" }.sorted { $0.name < $1.name }
         for folder in folders.prefix(Self.maxUsers) where folder.name != options.user {
             func refuse(_ why: String) {
@@ -49,6 +53,17 @@ extension ShareRun {
                 refuse("sessions/\(TerminalText.escape(folder.name)) is not a user name ccpod accepts")
                 continue
             }
+            // Trust on first use: the key that owned the folder at the first pull must still own it.
+            let ownerEntry = try repo.entries(tip, folder: "sessions/\(folder.name)/", scratch: scratch).first { $0.name == ShareNames.ownerFile }
+            let owner = try ownerEntry.flatMap { try Self.readOwner(repo, entry: $0, scratch: scratch) }
+            if let known = owners[folder.name], known != owner?.keyId {
+                refuse("""
+                    sessions/\(folder.name)/ was owned by key \(known) and now \(owner.map { "by \($0.keyId)" } ?? "by no readable key"): \
+                    someone else may have written it. If \(folder.name) has a new key, remove the line "\(folder.name) \(known)" from \(ownersFile.path)
+                    """)
+                continue
+            }
+            if let owner, owners[folder.name] == nil { owners[folder.name] = owner.keyId }
             let projectFolder = "sessions/\(folder.name)/\(options.projectName)/"
             guard let entry = try repo.entries(tip, folder: projectFolder, scratch: scratch).first(where: { $0.name == ShareNames.exportFile }) else { continue }
             guard entry.isRegularFile else {
@@ -86,6 +101,22 @@ extension ShareRun {
             report.users.append(.init(user: "…", status: "refused", detail: "more than \(Self.maxUsers) user folders; the rest were not read", sessions: 0, items: []))
         }
         return report
+    }
+
+    /// The owner key of each user folder seen at earlier pulls: lines `<user> <key id>`.
+    static func loadOwners(_ file: URL) -> [String: String] {
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return [:] }
+        var owners = [String: String]()
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ").map(String.init)
+            if parts.count == 2, ShareNames.isValid(parts[0], maxLength: 64) { owners[parts[0]] = parts[1] }
+        }
+        return owners
+    }
+
+    static func saveOwners(_ owners: [String: String], to file: URL) throws {
+        let text = owners.keys.sorted().map { "\($0) \(owners[$0]!)\n" }.joined()
+        try AtomicFile.write(Data(text.utf8), to: file)
     }
 
     /// The key ids an encrypted export is for (nil: not encrypted).

@@ -127,6 +127,15 @@ import Testing
         #expect(byUser["eve"]?.detail?.contains("too long") == true, "\(byUser["eve"]?.detail ?? "")")
         #expect(share.bobTranscripts.count == 1)
         #expect(ExportBed.files(under: share.bed.otherClaude).allSatisfy { $0.hasPrefix("projects/\(ProjectSlug.of(share.bed.otherProject))/") })
+
+        // Someone rewrites alice's folder with their own key: bob, who saw alice's key before, refuses it.
+        let mallory = try ExportIdentity.generate().recipient
+        try share.commitToRemote(["sessions/alice/owner": Data((mallory.encoded + "\n").utf8),
+                                  "sessions/alice/app/sessions.jsonl": Data(escape.utf8)])
+        let rewritten = try share.bob.pull(try share.options("bob"))
+        let alice = try #require(rewritten.users.first { $0.user == "alice" })
+        #expect(alice.status == "refused" && alice.detail?.contains("was owned by key") == true, "\(alice)")
+        #expect(ExportBed.files(under: share.bed.otherClaude).allSatisfy { $0.hasPrefix("projects/\(ProjectSlug.of(share.bed.otherProject))/") })
     }
 
     @Test("[share] in config.toml: parsed, unknown keys named, kept when the config is saved")
