@@ -46,3 +46,26 @@ struct ShareCommandTests {
         #expect(hostile.stderrText.contains("alice: 1 session(s)"), "\(hostile.stderrText)")
     }
 }
+
+/// The real Claude Code as the judge of a pull: it lists the sibling, titled "(from alice)", in bob's project.
+@Suite(.enabled(if: ShareBed.gitAvailable && RealClaude.available, RealClaude.unavailableReason))
+struct ShareRealClaudeTests {
+    @Test("claude --resume in bob's project lists alice's session pulled from the share repository")
+    func realClaudeListsPulledSession() async throws {
+        let share = try ShareBed()
+        let bed = share.bed
+        let title = "Calibrate the walrus hydrophones"
+        var transcript = TranscriptWriter(sessionId: UUID().uuidString.lowercased(), cwd: bed.project)
+        try bed.write(transcript.turn(prompt: title, answer: "Gains set.") + transcript.turn(prompt: "Log the noise floor.", answer: "Logged."),
+                      "\(transcript.sessionId).jsonl")
+        #expect(try share.alice.push(try share.options("alice")).action == "pushed")
+        let pulled = try share.bob.pull(try share.options("bob"))
+        #expect(pulled.users.first?.status == "imported")
+        try RealClaude.prepareConfig(claudeDir: bed.otherClaude.path, trusted: [bed.otherProject])
+        let home = bed.tmp.url.appendingPathComponent("home").path
+        let screen = try RealClaude.Screen(label: "share", directory: bed.otherProject, claudeDir: bed.otherClaude.path, home: home, arguments: ["--resume"])
+        defer { screen.stop() }
+        let (listed, text) = await screen.waitFor(timeout: 90) { $0.contains("(from alice)") }
+        #expect(listed, "claude --resume in \(bed.otherProject) did not list the session from alice. Screen:\n\(text)")
+    }
+}
