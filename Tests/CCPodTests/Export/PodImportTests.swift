@@ -60,3 +60,35 @@ import Testing
         #expect(noRun.status == .usage && noRun.message.contains("nope"), "\(noRun.message)")
     }
 }
+
+/// The real Claude Code, run where the pod's files are (the loopback pod is this machine), lists
+/// a session imported on the pod in the run's code folder.
+@Suite(.enabled(if: LoopbackSSHD.isAvailable && RealClaude.available, RealClaude.unavailableReason))
+struct PodImportRealClaudeTests {
+    @Test("claude --resume in the run's code folder, with the pod's Claude dir, lists the session imported there")
+    func realClaudeListsSessionOnPod() async throws {
+        let bed = try ExportBed()
+        let title = "Index the plankton samples"
+        var transcript = TranscriptWriter(sessionId: UUID().uuidString.lowercased(), cwd: bed.project)
+        try bed.write(transcript.turn(prompt: title, answer: "Indexed.") + transcript.turn(prompt: "Sort by depth.", answer: "Sorted."),
+                      "\(transcript.sessionId).jsonl")
+        let git = try GitFixture()
+        defer { git.remove() }
+        try bed.export(output: git.root.appendingPathComponent(ExportFormat.defaultFileName))
+        try git.commitAll("sessions")
+        let pod = try DeployPod()
+        let ssh = try pod.connection()
+        let record = try pod.deployer(ssh, git: git).deploy(DeployRequest(directory: git.root.path, runName: "plankton")).record
+        let report = try PodImport(connection: ssh, podStateDir: pod.t.locations.podStateDir(podName: "gpu"), codePath: record.codePath,
+                                   revision: "HEAD", file: ExportFormat.defaultFileName).run()
+        #expect(report.count("created") == 1)
+        let code = ProjectSlug.resolvedPath(URL(fileURLWithPath: record.codePath))
+        try RealClaude.prepareConfig(claudeDir: pod.paths.claudeDir, trusted: [code])
+        let home = pod.t.root.appendingPathComponent("claude-home").path
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let screen = try RealClaude.Screen(label: "pod-import", directory: code, claudeDir: pod.paths.claudeDir, home: home, arguments: ["--resume"])
+        defer { screen.stop() }
+        let (listed, text) = await screen.waitFor(timeout: 90) { $0.contains(title) }
+        #expect(listed, "claude --resume in \(code) did not list \"\(title)\". Screen:\n\(text)")
+    }
+}
