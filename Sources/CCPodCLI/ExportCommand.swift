@@ -13,7 +13,8 @@ struct ExportCommand: ParsableCommand {
         bytes; a session that grew shows as added lines. Secrets (provider keys, private keys, \
         tokens, passwords, credentials in URLs, also inside JSON escapes and base64) become \
         [REDACTED:<kind>:<hash>]; a second, independent scan refuses to write anything that still \
-        matches (exit 65, naming where). --to encrypts the file to ccpod public keys (`ccpod keygen`).
+        matches (exit 65, naming where). --to encrypts the file to ccpod public keys (`ccpod keygen`) \
+        or ssh-ed25519 public keys.
         """
     )
 
@@ -41,7 +42,7 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Do not replace secrets (the file's header says so). Only for exports that never leave this machine.")
     var noScrub = false
 
-    @Option(name: .customLong("to"), help: ArgumentHelp("Encrypt to this ccpod public key (ccpodpk1… or a .pub file; repeat for more).", valueName: "recipient"))
+    @Option(name: .customLong("to"), help: ArgumentHelp("Encrypt to this public key (ccpodpk1…, an ssh-ed25519 line, or a .pub file; repeat for more).", valueName: "recipient"))
     var recipients: [String] = []
 
     @OptionGroup var claude: ClaudeDirOption

@@ -13,7 +13,9 @@ struct ImportCommand: ParsableCommand {
         its new lines appended; one that went another way arrives as a new session titled \
         "… (from export)"; importing again changes nothing. --from-git reads the file as \
         committed at HEAD (or REV; give FILE before it) without touching the working tree. \
-        Encrypted exports are opened with your key (--identity, default: identity in ccpod's config dir).
+        With --pod NAME --from-git, the file is read in a run's code folder on the pod (the \
+        project's latest run, or --run NAME) and the sessions go to the pod's Claude dir for \
+        that folder. Encrypted exports are opened with your key (--identity, default: identity in ccpod's config dir).
         """
     )
 
@@ -30,7 +32,7 @@ struct ImportCommand: ParsableCommand {
     @Flag(help: "Also write the sessions' file-history backups the export carries.")
     var withFileHistory = false
 
-    @Option(help: ArgumentHelp("Your ccpod key for encrypted exports.", valueName: "file"))
+    @Option(help: ArgumentHelp("Your key for encrypted exports: a ccpod key, or an ssh-ed25519 private key without a passphrase.", valueName: "file"))
     var identity: String?
 
     @Flag(help: "Print the result as JSON on stdout.")
@@ -38,7 +40,30 @@ struct ImportCommand: ParsableCommand {
 
     @OptionGroup var claude: ClaudeDirOption
 
+    @OptionGroup var podOptions: PodOptions
+
+    @Option(name: .customLong("run"), help: ArgumentHelp("With --pod: the run whose code folder holds the file (default: this project's latest run).", valueName: "name"))
+    var runName: String?
+
+    func validate() throws {
+        if podOptions.pod != nil && fromGit == nil {
+            throw ValidationError("--pod reads the export as committed in a run's code folder on the pod: add --from-git [REV]")
+        }
+        if runName != nil && podOptions.pod == nil { throw ValidationError("--run names a run on a pod: add --pod NAME") }
+        if podOptions.pod != nil && claude.claudeDir != nil {
+            throw ValidationError("--claude-dir is this machine's; with --pod the sessions go to the pod's Claude dir (claudeDir in its config)")
+        }
+    }
+
+    /// The key given, read strictly; else the default one when it exists (it only matters for an encrypted file).
+    func loadIdentity(_ locations: CCPodLocations) throws -> (ExportIdentity?, String) {
+        let keyURL = identity.map { URL(fileURLWithPath: SessionsCommand.absolutePath($0)) } ?? ExportIdentity.defaultURL(locations)
+        if identity != nil { return (try ExportIdentity.load(keyURL), keyURL.path) }
+        return (FileStat.of(keyURL.path) != nil ? try? ExportIdentity.load(keyURL) : nil, keyURL.path)
+    }
+
     func run() throws {
+        if podOptions.pod != nil { return try runOnPod() }
         let root = try claude.resolve()
         let env = ProcessInfo.processInfo.environment
         let projectPath = ProjectSlug.resolvedPath(URL(fileURLWithPath: try project.map(SessionsCommand.absolutePath) ?? SessionsCommand.defaultProject()))
@@ -55,19 +80,40 @@ struct ImportCommand: ParsableCommand {
         }
         var options = ImportOptions(source: source, projectPath: projectPath)
         options.withFileHistory = withFileHistory
-        let keyURL = identity.map { URL(fileURLWithPath: SessionsCommand.absolutePath($0)) }
-            ?? ExportIdentity.defaultURL(CCPodLocations.resolve(environment: env))
-        options.identityPath = keyURL.path
-        // A key given is read strictly; the default one only matters for an encrypted file.
-        if identity != nil {
-            options.identity = try ExportIdentity.load(keyURL)
-        } else if FileStat.of(keyURL.path) != nil {
-            options.identity = try? ExportIdentity.load(keyURL)
-        }
+        (options.identity, options.identityPath) = try loadIdentity(CCPodLocations.resolve(environment: env))
         let locks = try OperationLock.acquire([.claudeDir(root.path)], stateDir: CCPodLocations.resolve(environment: env).stateDir,
                                               purpose: "import") { Console.note("waiting for \($0)") }
         defer { locks.forEach { $0.release() } }
         let report = try SessionImporter(claudeDir: root).run(options)
+        try render(report, into: "\(root.path)/projects/\(ProjectSlug.of(projectPath))")
+    }
+
+    /// `--pod NAME --from-git`: in a run's code folder on the pod, into the pod's Claude dir.
+    func runOnPod() throws {
+        guard let revision = fromGit else { return }
+        let relative = file ?? ExportFormat.defaultFileName
+        let directory = project.map(SessionsCommand.absolutePath) ?? FileManager.default.currentDirectoryPath
+        let context = try ProjectContext.locate(directory: directory)
+        let session = try podOptions.session(projectPod: context.settings.pod)
+        let stateDir = CLIContext.locations.podStateDir(podName: session.name)
+        let (key, keyPath) = try loadIdentity(CLIContext.locations)
+        let locks = try podOptions.lock([.pod(session.name)], purpose: "importing sessions on \(session.name)")
+        defer { locks.forEach { $0.release() } }
+        let (report, codePath) = try session.run { pod -> (ImportReport, String) in
+            let run = try ArtifactRun.locate(projectRoot: context.root, runName: runName, podDirectory: nil,
+                                             connection: pod.connection, podStateDir: stateDir)
+            if !json { Console.note("import: \(relative) at \(revision) in \(pod.name):\(run.podDirectory)/code (\(run.how))") }
+            var importer = PodImport(connection: pod.connection, podStateDir: stateDir, codePath: run.podDirectory + "/code",
+                                     revision: revision, file: relative)
+            importer.withFileHistory = withFileHistory
+            importer.identity = key
+            importer.identityPath = keyPath
+            return (try importer.run(), importer.codePath)
+        }
+        try render(report, into: "\(session.name):projects/\(ProjectSlug.of(codePath))")
+    }
+
+    func render(_ report: ImportReport, into place: String) throws {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
@@ -80,7 +126,7 @@ struct ImportCommand: ParsableCommand {
         }
         Console.out(text)
         let changed = report.items.filter { ["created", "appended", "sibling"].contains($0.action) }.count
-        Console.note("imported \(report.sessions) session(s) into \(root.path)/projects/\(ProjectSlug.of(projectPath)): "
+        Console.note("imported \(report.sessions) session(s) into \(place): "
             + "\(changed) file(s) written, \(report.count("unchanged")) unchanged, \(report.count("kept")) kept as they were here")
     }
 }

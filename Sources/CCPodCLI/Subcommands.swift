@@ -23,5 +23,6 @@ extension CCPodCommand {
         ExportCommand.self,
         ImportCommand.self,
         KeygenCommand.self,
+        ShareCommand.self,
     ]
 }

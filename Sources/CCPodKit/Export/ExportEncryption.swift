@@ -20,7 +20,8 @@ public struct ExportRecipient: Sendable, Equatable {
         get throws { try Curve25519.KeyAgreement.PublicKey(rawRepresentation: raw) }
     }
 
-    /// A recipient as given on the command line: `ccpodpk1…`, or a file whose first line is one.
+    /// A recipient as given on the command line: `ccpodpk1…`, an `ssh-ed25519 AAAA… comment` line,
+    /// or a file whose first line is one of them (a `.pub` file).
     public static func parse(_ given: String) throws -> ExportRecipient {
         let text = given.trimmingCharacters(in: .whitespacesAndNewlines)
         if text.hasPrefix(prefix) {
@@ -32,20 +33,26 @@ public struct ExportRecipient: Sendable, Equatable {
         if text.hasPrefix(ExportIdentity.prefix) {
             throw CCPodError.usage("that is a private key; pass the public key (the ccpodpk1… line `ccpod keygen` printed, or the .pub file)")
         }
-        if text.hasPrefix("ssh-") || text.hasPrefix("ecdsa-") || text.hasPrefix("sk-ssh-") {
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        if words.count >= 2, words[1].hasPrefix("AAAA"), ["ssh-", "ecdsa-", "sk-"].contains(where: { words[0].hasPrefix($0) }) {
+            if words[0] == SSHEd25519Keys.keyType { return try SSHEd25519Keys.recipient(publicLine: text) }
+            let type = String(words[0].prefix(40))
             throw CCPodError.usage("""
-                ssh public keys are not supported as recipients: an ssh-ed25519 key signs, and encrypting to it would \
-                need your ssh private key to decrypt. Ask the recipient to run `ccpod keygen` and send you the \
-                ccpodpk1… line it prints (or its .pub file), then pass that to --to
+                \(type) keys cannot be recipients: only ssh-ed25519 keys (whose X25519 form encrypts) and ccpod keys. \
+                Pass an ssh-ed25519 public key, or ask the recipient to run `ccpod keygen` and send the ccpodpk1… line it prints
                 """)
+        }
+        if text.hasPrefix(SSHEd25519Keys.privateHeader) {
+            throw CCPodError.usage("that is a private key; pass the public key (the .pub file)")
         }
         guard !given.isEmpty, let st = FileStat.of(given), st.isRegularFile, st.size <= 65536,
               let content = try? String(contentsOfFile: given, encoding: .utf8) else {
-            throw CCPodError.usage("\(given) is neither a ccpod public key (ccpodpk1…) nor a file holding one")
+            throw CCPodError.usage("\(given) is neither a public key (ccpodpk1…, ssh-ed25519 AAAA…) nor a file holding one")
         }
         let first = content.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
-        guard first.hasPrefix(prefix) || first.hasPrefix(ExportIdentity.prefix) || first.hasPrefix("ssh-") else {
-            throw CCPodError.usage("\(given) does not hold a ccpod public key (a line starting with ccpodpk1)")
+        guard first.hasPrefix(prefix) || first.hasPrefix(ExportIdentity.prefix) || first.hasPrefix("ssh-") || first.hasPrefix("ecdsa-")
+                || first.hasPrefix("sk-") || first.hasPrefix(SSHEd25519Keys.privateHeader) else {
+            throw CCPodError.usage("\(given) does not hold a public key (a line starting with ccpodpk1 or ssh-ed25519)")
         }
         return try parse(first)
     }
@@ -80,16 +87,19 @@ public struct ExportIdentity: Sendable {
         locations.configDir.appendingPathComponent("identity", isDirectory: false)
     }
 
-    /// Reads a key file.
+    /// Reads a key file: a ccpod key, or an unencrypted OpenSSH ssh-ed25519 private key.
     public static func load(_ url: URL) throws -> ExportIdentity {
-        guard let st = FileStat.of(url.path), st.isRegularFile, st.size <= 4096,
+        guard let st = FileStat.of(url.path), st.isRegularFile, st.size <= 16384,
               let text = try? String(contentsOf: url, encoding: .utf8) else {
             throw CCPodError.usage("cannot read the key file \(url.path); create one with `ccpod keygen` or pass --identity FILE")
+        }
+        if text.contains(SSHEd25519Keys.privateHeader) {
+            return try SSHEd25519Keys.identity(privateKeyText: text, path: url.path)
         }
         let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard line.hasPrefix(prefix), let data = ExportRecipient.strictBase64(String(line.dropFirst(prefix.count))), data.count == 32,
               (try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: data)) != nil else {
-            throw CCPodError.badData("\(url.path) is not a ccpod key file (a line starting with ccpodsk1, as `ccpod keygen` writes)")
+            throw CCPodError.badData("\(url.path) is not a ccpod key file (a line starting with ccpodsk1, as `ccpod keygen` writes) nor an OpenSSH ssh-ed25519 private key")
         }
         return ExportIdentity(raw: data)
     }
@@ -187,5 +197,16 @@ struct EncryptingSink: ExportSink {
                                       authenticating: ExportEncryption.aad(headerDigest: headerDigest, index: index, last: last))
         index += 1
         try output.write(Array((box.ciphertext + box.tag).base64EncodedString().utf8) + [0x0A])
+    }
+}
+
+extension ExportEncryption {
+    /// Encrypts the plain export at `source` into `destination` (0600) to `recipients`.
+    static func encrypt(source: String, to destination: URL, recipients: [ExportRecipient]) throws {
+        try AtomicFile.write(to: destination, mode: 0o600) { fd in
+            var sink = try EncryptingSink(recipients: recipients, output: FileSink(fd: fd, path: destination.path))
+            try ImportApply.stream(source, from: 0) { try sink.write([UInt8]($0)) }
+            try sink.finish()
+        }
     }
 }

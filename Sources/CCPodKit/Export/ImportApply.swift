@@ -12,16 +12,21 @@ struct ImportApply {
     let slug: String
     let staging: URL
     let withFileHistory: Bool
+    /// Whose sessions these are (`ccpod share pull`): every session then arrives as a sibling
+    /// titled "… (from <origin>)", with an id derived from the origin and the original id.
+    let origin: String?
     var report = ImportReport()
 
-    init(root: String, slug: String, staging: URL, withFileHistory: Bool) {
+    init(root: String, slug: String, staging: URL, withFileHistory: Bool, origin: String? = nil) {
         self.root = root
         self.slug = slug
         self.staging = staging
         self.withFileHistory = withFileHistory
+        self.origin = origin
     }
 
-    static let titleSuffix = "from export"
+    /// The end of a sibling's title: "from export", or "from <origin>".
+    var titleSuffix: String { origin.map { "from \($0)" } ?? "from export" }
 
     /// How a file here relates to the incoming version.
     enum Relation: Equatable {
@@ -34,6 +39,10 @@ struct ImportApply {
 
     mutating func session(_ session: StagedSession) throws {
         guard let transcript = session.files.first else { return }
+        if origin != nil {
+            try sibling(session)
+            return
+        }
         let relative = "projects/\(slug)/\(session.id).jsonl"
         let relation = try Self.relate(local: root + "/" + relative, incoming: transcript.staged.path, lines: true)
         switch relation {
@@ -85,7 +94,7 @@ struct ImportApply {
     private mutating func sibling(_ session: StagedSession) throws {
         let original = "projects/\(slug)/\(session.id).jsonl"
         for k in 1...8 {
-            let id = Self.siblingId(of: session.id, attempt: k)
+            let id = Self.siblingId(of: session.id, attempt: k, origin: origin)
             let relative = "projects/\(slug)/\(id).jsonl"
             let rewriter = SessionIdRewriter(from: session.id, to: id)
             let rewritten = staging.appendingPathComponent("sibling-\(id)").path
@@ -94,15 +103,16 @@ struct ImportApply {
             if FileStat.of(full, followSymlinks: false) == nil {
                 let summary = try? SessionSummary.read(URL(fileURLWithPath: rewritten))
                 let title = summary?.title.map { String($0.split(separator: "\n").first ?? "").prefix(80).trimmingCharacters(in: .whitespaces) } ?? ""
-                let line = SyncRun.customTitleLine(title: "\(title.isEmpty ? "session \(session.id.prefix(8))" : title) (\(Self.titleSuffix))", sessionId: id)
+                let line = SyncRun.customTitleLine(title: "\(title.isEmpty ? "session \(session.id.prefix(8))" : title) (\(titleSuffix))", sessionId: id)
+                let why = origin.map { "session \(session.id) of \($0)" } ?? "went another way than \(original) here"
                 try create(relative, from: rewritten, extra: line, action: "sibling",
-                           detail: "went another way than \(original) here: imported as session \(id), titled \"… (\(Self.titleSuffix))\"")
+                           detail: "\(why): imported as session \(id), titled \"… (\(titleSuffix))\"")
                 try folderFiles(session, as: id, rewriter: rewriter)
                 return
             }
             // The sibling exists: compare without the title lines this import added.
             let filtered = staging.appendingPathComponent("filtered-\(id)").path
-            try Self.dropTitleLines(of: full, sessionId: id, into: filtered)
+            try Self.dropTitleLines(of: full, sessionId: id, suffix: titleSuffix, into: filtered)
             switch try Self.relate(local: filtered, incoming: rewritten, lines: true) {
             case .absent, .diverged:
                 continue
@@ -155,8 +165,9 @@ struct ImportApply {
 
     // MARK: - Files
 
-    static func siblingId(of id: String, attempt: Int) -> String {
-        var bytes = [UInt8](SHA256.hash(data: Data("ccpod import sibling\n\(id)\n\(attempt)".utf8)).prefix(16))
+    static func siblingId(of id: String, attempt: Int, origin: String? = nil) -> String {
+        let seed = origin.map { "ccpod share sibling\n\($0)\n\(id)\n\(attempt)" } ?? "ccpod import sibling\n\(id)\n\(attempt)"
+        var bytes = [UInt8](SHA256.hash(data: Data(seed.utf8)).prefix(16))
         bytes[6] = (bytes[6] & 0x0F) | 0x40
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         let hex = SHA256Hex.hex(bytes)
@@ -220,8 +231,8 @@ struct ImportApply {
     }
 
     /// `path` without the custom-title lines an import gave sibling `sessionId`.
-    static func dropTitleLines(of path: String, sessionId: String, into dest: String) throws {
-        let marker = Array(" (\(titleSuffix))\",\"sessionId\":\"\(sessionId)\",\"type\":\"custom-title\"}".utf8)
+    static func dropTitleLines(of path: String, sessionId: String, suffix: String, into dest: String) throws {
+        let marker = Array(" (\(suffix))\",\"sessionId\":\"\(sessionId)\",\"type\":\"custom-title\"}".utf8)
         var reader = try BoundedLineReader(path: path, maxLine: 1 << 20)
         defer { reader.close() }
         try AtomicFile.write(to: URL(fileURLWithPath: dest)) { fd in

@@ -25,6 +25,8 @@ public struct ExportOptions: Sendable {
     public var scrub = true
     /// Encrypt to these public keys (none: a plain file).
     public var recipients: [ExportRecipient] = []
+    /// Session ids left out whatever the selection (`ccpod share push`: sessions that came from others).
+    public var exclude: Set<String> = []
     /// Detector kinds left out of the scrubber (tests only: a gap the second scan must catch).
     var detectorGap: Set<String> = []
 
@@ -74,7 +76,7 @@ public struct SessionExporter: Sendable {
         // Stable order: by first activity (new sessions land at the end of the file), then id.
         var sessions = [(SessionRef, SessionSummary)]()
         var seen = Set<String>()
-        for ref in refs {
+        for ref in refs where !options.exclude.contains(ref.id) {
             guard ExportFormat.isValidSessionId(ref.id) else { skipped.append("\(ref.transcript.path): not a session id ccpod exports"); continue }
             guard seen.insert(ref.id).inserted else { skipped.append("\(ref.transcript.path): a second session with id \(ref.id)"); continue }
             sessions.append((ref, try SessionSummary.read(ref.transcript)))

@@ -22,6 +22,8 @@ public struct ImportOptions: Sendable {
     /// The key for encrypted exports, and where it came from (for messages).
     public var identity: ExportIdentity?
     public var identityPath = ""
+    /// Whose sessions these are (`ccpod share pull`): each arrives as a sibling titled "… (from <name>)".
+    public var siblingsFrom: String?
 
     public init(source: Source, projectPath: String) {
         self.source = source
@@ -82,7 +84,7 @@ public struct SessionImporter: Sendable {
             source = plain.path
         }
         let sessions = try ImportStaging.stage(export: source, into: staging)
-        var apply = ImportApply(root: root, slug: slug, staging: staging, withFileHistory: options.withFileHistory)
+        var apply = ImportApply(root: root, slug: slug, staging: staging, withFileHistory: options.withFileHistory, origin: options.siblingsFrom)
         for session in sessions { try apply.session(session) }
         apply.report.sessions = sessions.count
         return apply.report

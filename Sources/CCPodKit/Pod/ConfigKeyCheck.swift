@@ -6,7 +6,9 @@ import TOMLKit
 /// and line. Pure: text in, sentences out; the command prints them.
 public enum ConfigKeyCheck {
     /// Keys of `config.toml` at the top level.
-    public static let configKeys: Set<String> = ["defaultPod", "pods"]
+    public static let configKeys: Set<String> = ["defaultPod", "pods", "share"]
+    /// Keys of the `[share]` table.
+    public static var shareKeys: Set<String> { ShareSettings.keys }
     /// Keys of a `[pods.NAME]` table.
     public static let podKeys: Set<String> = Set([
         "direct", "proxy", "identity", "runpodId", "apiKeyFile", "claudeDir", "persistentDir", "workspace",
@@ -31,6 +33,9 @@ public enum ConfigKeyCheck {
     static func configWarnings(_ table: TOMLTable, text: String, origin: String) -> [String] {
         var found: [[String]] = []
         for key in table.keys where !configKeys.contains(key) { found.append([key]) }
+        if let share = table["share"]?.table {
+            for key in share.keys where !shareKeys.contains(key) { found.append(["share", key]) }
+        }
         if let pods = table["pods"]?.table {
             for name in pods.keys {
                 guard let pod = pods[name]?.table else { continue }
@@ -62,6 +67,7 @@ public enum ConfigKeyCheck {
     static func known(for path: [String]) -> Set<String> {
         switch path.count {
         case 1: return configKeys
+        case 2 where path[0] == "share": return shareKeys
         case 3: return podKeys
         default: return directKeys
         }

@@ -106,6 +106,8 @@ public struct PodSettings: Sendable, Equatable {
 public struct CCPodConfig: Sendable, Equatable {
     public var defaultPod: String?
     public var pods: [String: PodSettings]
+    /// The team's session repository (`[share]`; kept as written when the config is saved).
+    public var share = ShareSettings()
     /// The text the config was loaded from (other sections are carried over on save).
     private var source: String
 
@@ -156,6 +158,10 @@ public struct CCPodConfig: Sendable, Equatable {
                 guard let t = pods[name]?.table else { throw bad("pods.\(name) must be a table") }
                 config.pods[name] = try podSettings(name: name, table: t, bad: { bad("pods.\(name): \($0)") })
             }
+        }
+        if let value = table["share"] {
+            guard let t = value.table else { throw bad("share must be a table ([share])") }
+            config.share = try ShareSettings.parse(t, bad: { bad($0) })
         }
         return config
     }
@@ -278,6 +284,6 @@ public struct CCPodConfig: Sendable, Equatable {
     }
 
     public static func == (a: CCPodConfig, b: CCPodConfig) -> Bool {
-        a.defaultPod == b.defaultPod && a.pods == b.pods
+        a.defaultPod == b.defaultPod && a.pods == b.pods && a.share == b.share
     }
 }

@@ -43,7 +43,7 @@ import Testing
         #expect(imported.status == 0, "\(imported.stderrText)")
         let json = try #require(try JSONSerialization.jsonObject(with: imported.stdout) as? [String: Any])
         #expect(json["sessions"] as? Int == 1)
-        let ssh = try Self.ccpod(["export", "--to", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", "--claude-dir", bed.claude.path],
+        let ssh = try Self.ccpod(["export", "--to", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7", "--claude-dir", bed.claude.path],
                                  bed: bed, directory: bed.project)
         #expect(ssh.status == 64 && ssh.stderrText.contains("ccpod keygen"))
     }
