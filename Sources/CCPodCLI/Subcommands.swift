@@ -10,6 +10,8 @@ extension CCPodCommand {
         ResolveCommand.self,
         SessionsCommand.self,
         DoctorCommand.self,
+        HooksCommand.self,
+        HookCommand.self,
         PodCommand.self,
         CheckCommand.self,
         SetupCommand.self,
