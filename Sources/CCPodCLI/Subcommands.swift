@@ -12,6 +12,7 @@ extension CCPodCommand {
         DoctorCommand.self,
         HooksCommand.self,
         HookCommand.self,
+        WatchCommand.self,
         PodCommand.self,
         CheckCommand.self,
         SetupCommand.self,
