@@ -13,7 +13,9 @@ struct HooksCommand: ParsableCommand {
         ended) and a SessionStart hook (a background `ccpod pull --no-wait` of the project) \
         to Claude Code's settings.json, after the hooks already there. The hooks return at \
         once, print nothing, and log under ccpod's state dir (logs/hooks.log). `uninstall` \
-        removes exactly what `install` added. Off by default.
+        removes exactly what `install` added. Off by default. With --where pod, the pod's \
+        Claude gets a SessionEnd hook that records which sessions ended there (the pod \
+        cannot reach the laptop); `ccpod hooks status --where pod` lists them.
         """,
         subcommands: [HooksInstallCommand.self, HooksUninstallCommand.self, HooksStatusCommand.self],
         defaultSubcommand: HooksStatusCommand.self)
@@ -28,8 +30,19 @@ struct HooksArguments: ParsableArguments {
         valueName: "name"))
     var pod: String?
 
+    @Option(name: .customLong("where"), help: ArgumentHelp(
+        "laptop (this machine: sync the session that ended), pod (the pod's Claude: record which sessions ended there), or both.",
+        valueName: "place"))
+    var place: Place = .laptop
+
     @Flag(help: "Print the result as JSON on stdout.")
     var json = false
+
+    enum Place: String, ExpressibleByArgument, CaseIterable {
+        case laptop, pod, both
+        var laptop: Bool { self != .pod }
+        var pod: Bool { self != .laptop }
+    }
 
     func installer() throws -> HookInstaller {
         HookInstaller(store: LocalSettingsFile(claudeDir: try claude.resolveForHooks()),
@@ -45,31 +58,66 @@ struct HooksArguments: ParsableArguments {
         return commands
     }
 
-    func report(_ outcome: HookInstaller.Outcome?, _ installer: HookInstaller) throws {
-        let events = try installer.installedEvents()
+    /// What one place answers, for --json.
+    struct Answer: Encodable {
+        var place: String
+        var settings: String
+        var outcome: String?
+        var installed: [String]
+        var log: String?
+        var endedOnPod: [PodHooks.Ended]?
+    }
+
+    /// Runs `body` on the places --where names (the laptop first) and prints what each answered.
+    func each(_ body: (HookInstaller, PodHooks?) throws -> HookInstaller.Outcome?) throws {
+        var answers: [Answer] = []
+        if place.laptop {
+            let installer = try installer()
+            let outcome = try body(installer, nil)
+            answers.append(try answer("laptop", outcome, installer, ended: nil))
+        }
+        if place.pod {
+            let resolved = try CLIContext.podAccess().open(name: pod)
+            let hooks = PodHooks(connection: resolved.connection, podName: resolved.name)
+            let installer = HookInstaller(store: PodSettingsFile(connection: resolved.connection, podName: resolved.name),
+                                          stateDir: CLIContext.locations.stateDir, place: "pod-\(resolved.name)")
+            let outcome = try body(installer, hooks)
+            let events = try installer.installedEvents()
+            try hooks.remember(podStateDir: CLIContext.locations.podStateDir(podName: resolved.name), installed: !events.isEmpty)
+            answers.append(try answer("pod", outcome, installer, ended: try hooks.endedSessions()))
+        }
         if json {
-            struct Answer: Encodable {
-                var settings: String
-                var outcome: String?
-                var installed: [String]
-                var log: String
-            }
-            let answer = Answer(settings: installer.store.origin, outcome: outcome?.rawValue,
-                                installed: events.map(\.rawValue).sorted(),
-                                log: HookLog(stateDir: CLIContext.locations.stateDir).file.path)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-            Console.out(String(decoding: try encoder.encode(answer), as: UTF8.self) + "\n")
+            Console.out(String(decoding: try encoder.encode(answers), as: UTF8.self) + "\n")
             return
         }
-        switch outcome {
-        case .installed?: Console.note("hooks installed in \(installer.store.origin)")
-        case .alreadyInstalled?: Console.note("hooks were already installed in \(installer.store.origin)")
-        case .removed?: Console.note("hooks removed from \(installer.store.origin)")
-        case .notInstalled?: Console.note("no ccpod hooks in \(installer.store.origin)")
-        case nil: break
+        for answer in answers {
+            let origin = answer.settings
+            switch answer.outcome.flatMap(HookInstaller.Outcome.init(rawValue:)) {
+            case .installed?: Console.note("hooks installed in \(origin)")
+            case .alreadyInstalled?: Console.note("hooks were already installed in \(origin)")
+            case .removed?: Console.note("hooks removed from \(origin)")
+            case .notInstalled?: Console.note("no ccpod hooks in \(origin)")
+            case nil: break
+            }
+            let events = Set(answer.installed.compactMap(HookEvent.init(rawValue:)))
+            if let ended = answer.endedOnPod {
+                var line = "pod " + HooksStatusLine.text(events, onPod: true)
+                if let last = ended.last {
+                    line += "; \(ended.count) session\(ended.count == 1 ? "" : "s") ended there (last \(last.sessionId) at \(last.time)); `ccpod sync` brings them home"
+                }
+                Console.out(line + "\n")
+            } else {
+                Console.out(HooksStatusLine.text(events) + "\n")
+            }
         }
-        Console.out(HooksStatusLine.text(events) + "\n")
+    }
+
+    func answer(_ place: String, _ outcome: HookInstaller.Outcome?, _ installer: HookInstaller, ended: [PodHooks.Ended]?) throws -> Answer {
+        Answer(place: place, settings: installer.store.origin, outcome: outcome?.rawValue,
+               installed: try installer.installedEvents().map(\.rawValue).sorted(),
+               log: ended == nil ? HookLog(stateDir: CLIContext.locations.stateDir).file.path : nil, endedOnPod: ended)
     }
 }
 
@@ -86,7 +134,8 @@ extension ClaudeDirOption {
 
 /// `hooks: installed (SessionStart, SessionEnd)`, the line `hooks status` and `ccpod status` print.
 enum HooksStatusLine {
-    static func text(_ events: Set<HookEvent>) -> String {
+    static func text(_ events: Set<HookEvent>, onPod: Bool = false) -> String {
+        if events.isEmpty && onPod { return "hooks: not installed (`ccpod hooks install --where pod` records the sessions that end there)" }
         if events.isEmpty { return "hooks: not installed (`ccpod hooks install` syncs each session when Claude ends it)" }
         let names = HookEvent.allCases.filter { events.contains($0) }.map(\.rawValue).joined(separator: ", ")
         return "hooks: installed (\(names))"
@@ -108,8 +157,12 @@ struct HooksInstallCommand: ParsableCommand {
     @OptionGroup var hooks: HooksArguments
 
     func run() throws {
-        let installer = try hooks.installer()
-        try hooks.report(try installer.install(commands: hooks.commands()), installer)
+        try hooks.each { installer, pod in
+            guard let pod else { return try installer.install(commands: hooks.commands()) }
+            // The script first: the settings never name a hook that is not there.
+            try pod.installScript()
+            return try installer.install(commands: [.sessionEnd: pod.command])
+        }
     }
 }
 
@@ -121,8 +174,11 @@ struct HooksUninstallCommand: ParsableCommand {
     @OptionGroup var hooks: HooksArguments
 
     func run() throws {
-        let installer = try hooks.installer()
-        try hooks.report(try installer.uninstall(), installer)
+        try hooks.each { installer, pod in
+            let outcome = try installer.uninstall()
+            try pod?.removeScript()
+            return outcome
+        }
     }
 }
 
@@ -134,6 +190,6 @@ struct HooksStatusCommand: ParsableCommand {
     @OptionGroup var hooks: HooksArguments
 
     func run() throws {
-        try hooks.report(nil, try hooks.installer())
+        try hooks.each { _, _ in nil }
     }
 }

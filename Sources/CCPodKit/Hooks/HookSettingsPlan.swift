@@ -137,6 +137,19 @@ public enum HookSettingsPlan {
         return found
     }
 
+    /// The settings a pod gets from this machine: ccpod's hooks here removed (they run
+    /// this machine's ccpod), the pod's own (`podCommand`) added. Text that is not a JSON
+    /// object is returned as it is.
+    public static func forPod(_ data: Data, podCommand: String?) -> Data {
+        guard let present = try? installed(data, origin: "settings.json") else { return data }
+        var out = data
+        if !present.isEmpty, let stripped = try? uninstall(data, record: nil, origin: "settings.json") { out = stripped }
+        if let podCommand, let added = try? install(out, commands: [.sessionEnd: podCommand], origin: "settings.json").result {
+            out = added
+        }
+        return out
+    }
+
     // MARK: - Text
 
     /// One group, on one line: `{ "hooks": [ { "type": "command", "command": "…", "timeout": 10 } ] }`.

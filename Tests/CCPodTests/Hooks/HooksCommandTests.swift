@@ -117,3 +117,70 @@ import Darwin
         #expect(garbage.status == 0 && garbage.stdout.isEmpty && garbage.stderr.isEmpty)
     }
 }
+
+/// `--where pod` on a `local:` pod: the pod's Claude gets a SessionEnd hook that records
+/// the session that ended; the laptop reports it; a push of settings.json keeps the pod's
+/// hook and never carries the laptop's.
+@Suite struct PodHooksTests {
+    @Test("install --where pod, the pod's hook records an ended session, push keeps it, uninstall restores the pod's settings")
+    func podHook() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ccpod-podhooks-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let podRoot = root.appendingPathComponent("pod").path
+        let claudeDir = root.appendingPathComponent("claude")
+        let project = root.appendingPathComponent("project")
+        for dir in [podRoot + "/root/.claude", podRoot + "/workspace", claudeDir.path, project.path] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        let env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": root.path,
+                   "CLAUDE_CONFIG_DIR": claudeDir.path,
+                   "XDG_CONFIG_HOME": root.appendingPathComponent("config").path,
+                   "XDG_STATE_HOME": root.appendingPathComponent("state").path]
+        let pod = "local:\(podRoot)"
+        let podSettings = podRoot + "/root/.claude/settings.json"
+        let original = Data("{\"theme\": \"dark\"}\n".utf8)
+        try original.write(to: URL(fileURLWithPath: podSettings))
+
+        try runCCPod(["hooks", "install", "--where", "pod", "--pod", pod], env)
+        let installed = String(decoding: SyncTestBed.read(podSettings), as: UTF8.self)
+        let script = podRoot + "/workspace/claude-sessions/.ccpod/ccpod-hook.sh"
+        #expect(installed.contains("\"command\": \"sh \(script) hook session-end\""), "\(installed)")
+        #expect(FileManager.default.fileExists(atPath: script))
+
+        // What Claude on the pod does when a session ends.
+        let id = UUID().uuidString.lowercased()
+        let hookInput = Data("{\"session_id\":\"\(id)\",\"cwd\":\"/workspace/x\",\"hook_event_name\":\"SessionEnd\"}".utf8)
+        let ran = try ChildProcess.run("sh", ["-c", "sh \(script) hook session-end"], input: hookInput)
+        #expect(ran.status == 0 && ran.stdout.isEmpty && ran.stderr.isEmpty)
+        let bad = try ChildProcess.run("sh", ["-c", "sh \(script) hook session-end"], input: Data("{\"session_id\":\"$(reboot)\"}".utf8))
+        #expect(bad.status == 0)
+        let hooks = PodHooks(connection: LocalConnection(root: podRoot), podName: pod)
+        #expect(try hooks.endedSessions().map(\.sessionId) == [id])
+
+        // The laptop's settings (with the laptop's hooks) pushed: the pod keeps its own hook only.
+        try runCCPod(["hooks", "install"], env)
+        try runCCPod(["push", "--pod", pod, "--project", project.path], env)
+        let pushed = String(decoding: SyncTestBed.read(podSettings), as: UTF8.self)
+        #expect(pushed.contains("hook session-end") && pushed.contains(script), "\(pushed)")
+        #expect(!pushed.contains("hook session-start"), "the laptop's hook reached the pod:\n\(pushed)")
+        try runCCPod(["hooks", "uninstall"], env)
+
+        try original.write(to: URL(fileURLWithPath: podSettings))
+        try runCCPod(["hooks", "install", "--where", "pod", "--pod", pod], env)
+        try runCCPod(["hooks", "uninstall", "--where", "pod", "--pod", pod], env)
+        #expect(SyncTestBed.read(podSettings) == original)
+        #expect(!FileManager.default.fileExists(atPath: script))
+    }
+
+    @Test("What a pod gets of settings.json: no laptop hooks, the pod's own added")
+    func forPod() throws {
+        let laptop = try #require(HookSettingsPlan.install(Data("{\"a\": 1}".utf8), commands: HookSettingsPlanTests.commands, origin: "s").result)
+        let plain = HookSettingsPlan.forPod(laptop, podCommand: nil)
+        #expect(try HookSettingsPlan.installed(plain, origin: "s").isEmpty)
+        #expect((try JSONSerialization.jsonObject(with: plain) as? [String: Any])?["a"] as? Int == 1)
+        let withPod = HookSettingsPlan.forPod(laptop, podCommand: "sh /w/.ccpod/ccpod-hook.sh hook session-end")
+        #expect(try HookSettingsPlan.installed(withPod, origin: "s") == [.sessionEnd])
+        #expect(String(decoding: withPod, as: UTF8.self).contains("/w/.ccpod/ccpod-hook.sh"))
+        #expect(HookSettingsPlan.forPod(Data("not json".utf8), podCommand: "x") == Data("not json".utf8))
+    }
+}
