@@ -54,10 +54,14 @@ struct HooksRealClaudeTests {
 
         let log = HookLog(stateDir: CCPodLocations.resolve(environment: env).stateDir)
         let deadline = Date().addingTimeInterval(90)
-        while !log.tail().contains(": finished with exit"), Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        // The SessionEnd job's last line (SessionStart's pull writes its own lines too).
+        func ended(_ text: String) -> [Substring] {
+            text.split(separator: "\n").filter { $0.contains("hook: session-end ") && $0.contains(": finished with exit") }
+        }
+        while ended(log.tail()).isEmpty, Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
         let text = log.tail()
-        #expect(text.contains("hook: session-end "), "log:\n\(text)")
-        #expect(text.contains("finished with exit 0"), "log:\n\(text)")
+        #expect(ended(text).count == 1 && ended(text).allSatisfy { $0.contains("finished with exit 0") }, "log:\n\(text)")
+        #expect(text.contains("hook: session-start "), "log:\n\(text)")
         let podSlugDir = podClaude + "/projects/" + ProjectSlug.of(bed.laptopProject)
         let onPod = SyncTestBed.transcripts(in: podSlugDir).map { SyncTestBed.read(podSlugDir + "/" + $0) }
         #expect(onPod.contains { $0.starts(with: content) }, "pod has \(onPod.count) transcripts; log:\n\(text)")

@@ -112,6 +112,26 @@ struct WatchOverSSHTests {
         #expect(lines.allSatisfy { $0.contains("pushed") || $0.contains("copied to pod") }, "stdout:\n\(b.text(out))")
     }
 
+    @Test("While another ccpod holds the pod's lock, rounds are skipped (not queued); the line moves once it is free")
+    func lockedRoundsAreSkipped() throws {
+        let b = try Bed()
+        defer { b.bed.remove() }
+        try SyncTestBed.write(SyncTestBed.lines(session: b.id, count: 4), to: b.local)
+        let (watch, out, err) = try b.watch()
+        defer { watch.signal(SIGKILL); watch.wait() }
+        #expect(b.until(60) { SyncTestBed.read(b.remote) == SyncTestBed.read(b.local) } != nil, "first round: \(b.text(err))")
+        #expect(b.until(30) { !b.text(out).isEmpty } != nil)
+
+        // A sync typed in a terminal (or a hook's) holds the lock.
+        let locks = try OperationLock.acquire([.pod("gpu")], stateDir: b.pod.locations.stateDir, purpose: "syncing with gpu", wait: false)
+        try SyncTestBed.append(SyncTestBed.lines(session: b.id, count: 2, start: 4), to: b.local)
+        usleep(UInt32(2.5 * Self.interval * 1_000_000))
+        #expect(SyncTestBed.read(b.remote).count < SyncTestBed.read(b.local).count, "a round ran under another ccpod's lock")
+        locks.forEach { $0.release() }
+        #expect(b.until(60) { SyncTestBed.read(b.remote) == SyncTestBed.read(b.local) } != nil, "stderr:\n\(b.text(err))")
+        #expect(!b.text(err).contains("waiting for"), "stderr:\n\(b.text(err))")
+    }
+
     @Test("Ctrl-C ends the watch with 130")
     func interruptEndsWith130() throws {
         let b = try Bed()

@@ -163,6 +163,11 @@ import Darwin
         let pushed = String(decoding: SyncTestBed.read(podSettings), as: UTF8.self)
         #expect(pushed.contains("hook session-end") && pushed.contains(script), "\(pushed)")
         #expect(!pushed.contains("hook session-start"), "the laptop's hook reached the pod:\n\(pushed)")
+        // `ccpod status` says so in one line.
+        if let binary = ClaudeTestPaths.ccpodBinary?.path {
+            let status = try ChildProcess.run(binary, ["status", "--pod", pod, "--project", project.path], environment: env)
+            #expect(status.stdoutText.contains("hooks: installed (SessionStart, SessionEnd)"), "\(status.stdoutText) \(status.stderrText)")
+        }
         try runCCPod(["hooks", "uninstall"], env)
 
         try original.write(to: URL(fileURLWithPath: podSettings))
