@@ -18,7 +18,8 @@ struct WatchCommand: ParsableCommand {
         hook's or your own sync at work is skipped). Prints one line per round that moved \
         something and nothing otherwise. While the pod cannot be reached it says so once \
         and retries less and less often (up to every 5 minutes), and says when it is back. \
-        Changes here are noticed by inotify on Linux, else by looking every second. \
+        Changes here are noticed by inotify on Linux, else by looking every second; while \
+        they keep coming, rounds start at most every half interval (5 s at most). \
         SIGTERM ends it with 0, Ctrl-C with 130, between two rounds (a second signal at once). \
         --install writes a systemd user unit (Linux) or a launchd agent (macOS) that runs \
         this watch at login, and prints the command that enables it.

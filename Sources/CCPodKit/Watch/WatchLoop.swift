@@ -35,10 +35,15 @@ public struct WatchLoop {
         self.note = note
     }
 
+    /// The least time between the starts of two rounds when files here keep changing
+    /// (a working Claude appends every few seconds): half the interval, at most 5 s.
+    public var minimumGap: Double { min(backoff.interval / 2, 5) }
+
     /// Runs rounds until `stop` holds (checked between rounds and while waiting).
     public mutating func run(stop: () -> Bool, round: () -> Round) {
         var lastFailure: String?
         while !stop() {
+            let started = Date()
             switch round() {
             case .moved(let line):
                 output(line)
@@ -63,8 +68,9 @@ public struct WatchLoop {
                 // The pod is away: local changes wait for it.
                 let end = Date().addingTimeInterval(backoff.delay)
                 while Date() < end, !stop() { usleep(100_000) }
-            } else {
-                _ = watcher.wait(seconds: backoff.interval, stop: stop)
+            } else if watcher.wait(seconds: backoff.interval, stop: stop) {
+                // A change here: the next round, but not sooner than the gap.
+                while Date().timeIntervalSince(started) < minimumGap, !stop() { usleep(50_000) }
             }
         }
     }
