@@ -31,7 +31,8 @@ public struct HookInput: Sendable, Equatable {
         return HookInput(sessionId: id.lowercased(), cwd: cwd, event: event)
     }
 
-    /// Reads stdin up to `limit` bytes, for at most `seconds`; a terminal is not read.
+    /// Reads stdin up to `limit` bytes, until its end or a complete JSON object, for at
+    /// most `seconds`; a terminal is not read.
     public static func readStandardInput(seconds: Double = 1) -> Data {
         guard isatty(0) == 0 else { return Data() }
         let deadline = Date().addingTimeInterval(seconds)
@@ -47,6 +48,11 @@ public struct HookInput: Sendable, Equatable {
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { break }
             data.append(contentsOf: buffer[0..<n])
+            // A complete object is all there is: no need to wait for the end of input.
+            if let last = data.last(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }), last == UInt8(ascii: "}"),
+                (try? JSONSerialization.jsonObject(with: data)) != nil {
+                break
+            }
         }
         return data
     }
