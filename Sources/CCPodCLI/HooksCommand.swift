@@ -105,7 +105,7 @@ struct HooksArguments: ParsableArguments {
             if let ended = answer.endedOnPod {
                 var line = "pod " + HooksStatusLine.text(events, onPod: true)
                 if let last = ended.last {
-                    line += "; \(ended.count) session\(ended.count == 1 ? "" : "s") ended there (last \(last.sessionId) at \(last.time)); `ccpod sync` brings them home"
+                    line += "; \(ended.count) session\(ended.count == 1 ? "" : "s") ended there since the last sync (last \(last.sessionId) at \(last.time)); `ccpod sync` brings them home"
                 }
                 Console.out(line + "\n")
             } else {

@@ -79,6 +79,8 @@ struct WatchCommand: ParsableCommand {
         quiet.pod.noWait = true
         do {
             let report = try quiet.run(SyncOptions(direction: .sync))
+            // The sessions that ended on the pod, an autostop note: sentences on stderr.
+            if !sync.json { PodWarnings.show(report.warnings, notesOnly: true) }
             let moved = report.items.contains { ![.inSync, .busy].contains($0.action) } || report.conflicts > 0
             guard moved else { return .nothing }
             if sync.json {

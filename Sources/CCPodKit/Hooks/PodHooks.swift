@@ -88,6 +88,22 @@ public struct PodHooks: Sendable {
         return Self.parseEnded(output.stdoutText)
     }
 
+    /// A session the sync agent passed on (`hook-ended ID TIME`, once per recorded line).
+    public static func endedWarning(_ warning: String) -> Ended? {
+        // The answer reader names where a warning came from ("pod: …").
+        let text = warning.hasPrefix("pod: ") ? String(warning.dropFirst(5)) : warning
+        let parts = text.split(separator: " ")
+        guard parts.count == 3, parts[0] == "hook-ended" else { return nil }
+        return parseEnded("\(parts[2]) \(parts[1])").first
+    }
+
+    /// What a sync says about them.
+    public static func sentence(_ ended: [Ended]) -> String {
+        let ids = ended.prefix(5).map(\.sessionId).joined(separator: ", ") + (ended.count > 5 ? " and \(ended.count - 5) more" : "")
+        let count = ended.count == 1 ? "1 session" : "\(ended.count) sessions"
+        return "on the pod, Claude ended \(count) since the last sync (\(ids)); this sync took this project's (those of other projects: `ccpod sync --all`)"
+    }
+
     static func parseEnded(_ text: String) -> [Ended] {
         text.split(separator: "\n").compactMap { line in
             let parts = line.split(separator: " ")

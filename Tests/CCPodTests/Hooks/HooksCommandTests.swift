@@ -167,6 +167,12 @@ import Darwin
         if let binary = ClaudeTestPaths.ccpodBinary?.path {
             let status = try ChildProcess.run(binary, ["status", "--pod", pod, "--project", project.path], environment: env)
             #expect(status.stdoutText.contains("hooks: installed (SessionStart, SessionEnd)"), "\(status.stdoutText) \(status.stderrText)")
+            // The next sync says which sessions ended on the pod, once.
+            let synced = try ChildProcess.run(binary, ["sync", "--pod", pod, "--project", project.path], environment: env)
+            #expect(synced.stderrText.contains("on the pod, Claude ended 1 session since the last sync (\(id))"), "\(synced.stderrText)")
+            #expect(try hooks.endedSessions().isEmpty)
+            let again = try ChildProcess.run(binary, ["sync", "--pod", pod, "--project", project.path], environment: env)
+            #expect(!again.stderrText.contains("Claude ended"), "\(again.stderrText)")
         }
         try runCCPod(["hooks", "uninstall"], env)
 
