@@ -79,6 +79,11 @@ public struct PodHooks: Sendable {
     public struct Ended: Sendable, Equatable, Codable {
         public var time: String
         public var sessionId: String
+
+        public init(time: String, sessionId: String) {
+            self.time = time
+            self.sessionId = sessionId
+        }
     }
 
     /// The sessions recorded as ended on the pod (the last 200; malformed lines skipped).

@@ -183,6 +183,18 @@ import Darwin
         #expect(!FileManager.default.fileExists(atPath: script))
     }
 
+    @Test("What the pod passes on about ended sessions is checked field by field")
+    func endedWarnings() {
+        let id = "1ac2ee2d-ec12-448e-9538-9bc0d075fd28"
+        #expect(PodHooks.endedWarning("pod: hook-ended \(id) 2026-12-06T08:05:00Z") == PodHooks.Ended(time: "2026-12-06T08:05:00Z", sessionId: id))
+        for bad in ["pod: hook-ended \(id)", "pod: hook-ended ../../etc 2026-12-06T08:05:00Z", "pod: hook-ended \(id) \u{1b}[2J",
+                    "pod: hook-ended \(id) 2026 extra", "pod: autostop-note x", "hook-ended \(id) " + String(repeating: "1", count: 40)] {
+            #expect(PodHooks.endedWarning(bad) == nil, "\(bad)")
+        }
+        let many = (0..<7).map { _ in PodHooks.Ended(time: "t", sessionId: UUID().uuidString.lowercased()) }
+        #expect(PodHooks.sentence(many).contains("and 2 more"))
+    }
+
     @Test("What a pod gets of settings.json: no laptop hooks, the pod's own added")
     func forPod() throws {
         let laptop = try #require(HookSettingsPlan.install(Data("{\"a\": 1}".utf8), commands: HookSettingsPlanTests.commands, origin: "s").result)
