@@ -184,10 +184,13 @@ enum AutostopRendering {
     }
 }
 
-/// What a pod said alongside its answer: an autostop note as its sentence, the rest as warnings.
+/// What a pod said alongside its answer: an autostop note and the sessions that ended there
+/// (ccpod's pod hook) as sentences, the rest as warnings.
 enum PodWarnings {
     static func show(_ warnings: [String], notesOnly: Bool = false) {
-        for warning in warnings {
+        let ended = warnings.compactMap(PodHooks.endedWarning)
+        if !ended.isEmpty { Console.note(PodHooks.sentence(ended)) }
+        for warning in warnings where PodHooks.endedWarning(warning) == nil {
             if let note = AutostopNote.parse(warning) {
                 Console.note(note.sentence())
             } else if !notesOnly {

@@ -89,7 +89,11 @@ extension CLIContext {
     /// and what was done told on stderr.
     public static func podAccess(recorder: ExecRecorder? = nil) -> PodAccess {
         var access = PodAccess(locations: locations, environment: environment, recorder: recorder,
-                               report: { PodAccessRendering.note($0) })
+                               report: { event in
+                                   // A watch says once that its pod is away; each round does not.
+                                   if watching, case .lookingAgain = event { return }
+                                   PodAccessRendering.note(event)
+                               })
         if isInteractive {
             access.confirm = { askYesNo($0) }
             access.ask = { askLine($0) }

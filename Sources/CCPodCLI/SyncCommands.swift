@@ -283,7 +283,12 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let (report, session) = try sync.execute(SyncOptions(direction: .status))
-        defer { if !sync.json { PodSideSection.show(session.pod) } }
+        defer {
+            if !sync.json {
+                PodSideSection.show(session.pod)
+                HooksStatusLine.show(claudeDir: try? sync.claude.resolve())
+            }
+        }
         try sync.render(report, showInSync: true)
     }
 }

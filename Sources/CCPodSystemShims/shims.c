@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/inotify.h>
+#endif
 
 int ccpod_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
 #if defined(__GLIBC__) || defined(__APPLE__)
@@ -50,5 +53,32 @@ int ccpod_write_out(int fd, long long offset, long long length, int wait) {
 #else
     (void)fd; (void)offset; (void)length; (void)wait;
     return ENOSYS;
+#endif
+}
+
+int ccpod_spawn_setsid_flag(void) {
+#if defined(POSIX_SPAWN_SETSID)
+    return POSIX_SPAWN_SETSID;
+#else
+    return 0;
+#endif
+}
+
+int ccpod_inotify_open(void) {
+#if defined(__linux__)
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+#else
+    return -ENOSYS;
+#endif
+}
+
+int ccpod_inotify_watch(int fd, const char *path) {
+#if defined(__linux__)
+    int wd = inotify_add_watch(fd, path, IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE);
+    return wd >= 0 ? wd : -errno;
+#else
+    (void)fd; (void)path;
+    return -ENOSYS;
 #endif
 }

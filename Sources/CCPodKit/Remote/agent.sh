@@ -799,6 +799,17 @@ main() {
         sh "$a_dir/autostop.sh" deliver "$a_dir" </dev/null 2>/dev/null | head -n 1 | sed "s/^/W$TAB/"
     fi
 
+    # Sessions that ended on the pod, as ccpod's hook recorded them (Hooks/PodHooks.swift:
+    # "TIME SESSION-ID" lines), passed on once by a pull or sync: moved aside first.
+    e_file="$root$state/ended-sessions"
+    if [ -n "$state" ] && [ -f "$e_file" ] && [ ! -L "$e_file" ]; then
+        case "$mode" in pull|sync)
+            if mv -f "$e_file" "$e_file.sent" 2>/dev/null; then
+                tail -n 50 "$e_file.sent" | sed -n "s/^\([0-9][0-9TZ:-]*\) \([0-9a-fA-F-]\{36\}\)\$/W${TAB}hook-ended \2 \1/p"
+            fi ;;
+        esac
+    fi
+
     # Sessions a running claude has open: <claude>/sessions/<pid>.json with a live pid.
     busy_ids=' '
     for reg in "$base"/sessions/*.json; do

@@ -35,7 +35,8 @@ public struct ChildProcess: Sendable {
         environment: [String: String]? = nil,
         directory: String? = nil,
         stdin: Stream = .null, stdout: Stream = .inherit, stderr: Stream = .inherit,
-        newProcessGroup: Bool = false
+        newProcessGroup: Bool = false,
+        newSession: Bool = false
     ) throws -> ChildProcess {
         // A child that exits early must not kill us when we write to it: writes fail with EPIPE instead.
         ignoreSIGPIPE()
@@ -81,6 +82,11 @@ public struct ChildProcess: Sendable {
             // Its own process group, so the child and everything it starts can be signalled together.
             posix_spawnattr_setpgroup(&attributes, 0)
             flags |= Int32(POSIX_SPAWN_SETPGROUP)
+        }
+        if newSession {
+            // Detached from the caller's session and terminal (`setsid`): a hook's job
+            // outlives Claude, and nothing Claude signals reaches it.
+            flags |= ccpod_spawn_setsid_flag()
         }
         posix_spawnattr_setflags(&attributes, Int16(flags))
 

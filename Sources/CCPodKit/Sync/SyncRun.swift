@@ -79,7 +79,7 @@ struct SyncRun {
                 switch file.change {
                 case .new(let complete, let sha):
                     request.operation = .put
-                    request.payload = try Self.wholeFile(localPath, file: full, length: complete, sha256: sha)
+                    request.payload = try Self.wholeFile(localPath, file: full, length: complete, sha256: sha, podHook: podHook)
                     entry.payloadBytes = complete
                 case .grew(let complete, let sha):
                     guard let pair else { break }
@@ -114,7 +114,7 @@ struct SyncRun {
                      .grew(let complete, let sha) where SyncScope.isUserConfig(localPath):
                     // Whole files (config, todos, file history, tool results, memory) are replaced.
                     request.operation = .replace
-                    request.payload = try Self.wholeFile(localPath, file: full, length: complete, sha256: sha)
+                    request.payload = try Self.wholeFile(localPath, file: full, length: complete, sha256: sha, podHook: podHook)
                     entry.payloadBytes = complete
                 case .deleted where options.delete:
                     request.operation = .delete
@@ -152,8 +152,9 @@ struct SyncRun {
 
     /// A whole local file as a payload: the pod's version of it (`podBytes`) when it
     /// differs there, else the file's first `length` bytes streamed from disk.
-    static func wholeFile(_ path: String, file: String, length: Int64, sha256: String) throws -> AgentFileRequest.Payload {
-        if let bytes = try podBytes(of: path, file: file, length: length) { return .init(data: bytes) }
+    static func wholeFile(_ path: String, file: String, length: Int64, sha256: String,
+                          podHook: String? = nil) throws -> AgentFileRequest.Payload {
+        if let bytes = try podBytes(of: path, file: file, length: length, podHook: podHook) { return .init(data: bytes) }
         return .init(file: file, offset: 0, length: length, sha256: sha256)
     }
 
@@ -162,12 +163,17 @@ struct SyncRun {
     static func isRewrittenForPod(_ path: String) -> Bool { path == "settings.json" }
 
     /// What the pod gets for a local file: its bytes, except `settings.json`, whose
-    /// `cleanupPeriodDays` is raised so Claude on the pod never sweeps synced sessions.
-    static func podBytes(of path: String, file: String, length: Int64) throws -> Data? {
+    /// `cleanupPeriodDays` is raised so Claude on the pod never sweeps synced sessions,
+    /// and whose ccpod hooks are this machine's: they stay here, and the pod's own
+    /// (`podHook`, when `ccpod hooks install --where pod` put one there) takes their place.
+    static func podBytes(of path: String, file: String, length: Int64, podHook: String? = nil) throws -> Data? {
         guard isRewrittenForPod(path) else { return nil }
         let data = try Data(contentsOf: URL(fileURLWithPath: file)).prefix(Int(length))
-        return try SettingsGuard.apply(to: Data(data))
+        return try SettingsGuard.apply(to: HookSettingsPlan.forPod(Data(data), podCommand: podHook))
     }
+
+    /// The pod's own SessionEnd hook, when one was installed there.
+    var podHook: String? { PodHooks.recordedCommand(podStateDir: engine.stateDir) }
 
     static func newlines(in payload: AgentFileRequest.Payload) -> Int {
         if let data = payload.data { return SHA256Hex.newlines(in: data) }

@@ -13,4 +13,13 @@ int ccpod_syncfs(int fd);
    waits for the range's earlier write-out to finish. ENOSYS elsewhere. */
 int ccpod_write_out(int fd, long long offset, long long length, int wait);
 
+/* The posix_spawn flag that starts the child in a new session (setsid), or 0 where
+   the platform has none. */
+int ccpod_spawn_setsid_flag(void);
+/* inotify (Linux): a non-blocking, close-on-exec instance, and a watch on a folder for
+   files created, written, moved or deleted in it. Each returns the descriptor or
+   -errno; -ENOSYS elsewhere. */
+int ccpod_inotify_open(void);
+int ccpod_inotify_watch(int fd, const char *path);
+
 #endif

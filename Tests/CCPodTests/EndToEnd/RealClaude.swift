@@ -60,7 +60,8 @@ enum RealClaude {
 
         /// Starts `claude <arguments>` in `directory` with `claudeDir` as its config dir and
         /// `home` as HOME, on a 160×45 screen.
-        init(label: String, directory: String, claudeDir: String, home: String, arguments: [String]) throws {
+        init(label: String, directory: String, claudeDir: String, home: String, arguments: [String],
+             environment extra: [String: String] = [:]) throws {
             self.label = label
             guard let binary = RealClaude.binary else { throw CCPodError.failure("claude is not available") }
             let inherited = ProcessInfo.processInfo.environment
@@ -73,7 +74,7 @@ enum RealClaude {
                 "ANTHROPIC_API_KEY": RealClaude.apiKey,
                 "DISABLE_AUTOUPDATER": "1",
                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            ]
+            ].merging(extra) { $1 }
             let started = try tmux(["new-session", "-d", "-x", "160", "-y", "45", "-c", directory, "-P", "-F", "#{pane_pid} #{socket_path}",
                                     binary] + arguments, environment: environment)
             guard started.status == 0 else {
@@ -88,6 +89,14 @@ enum RealClaude {
         func capture() -> String {
             (try? tmux(["capture-pane", "-p", "-t", "0"], environment: nil))?.stdoutText ?? ""
         }
+
+        /// Types keys into claude (tmux key names: "Enter", "Escape", "C-c", or text).
+        func send(_ keys: [String]) {
+            _ = try? tmux(["send-keys", "-t", "0"] + keys, environment: nil)
+        }
+
+        /// Whether claude (the pane's process) still runs.
+        var isRunning: Bool { panePid.map { kill($0, 0) == 0 } ?? false }
 
         /// Polls the screen until `done` holds or `timeout` seconds pass; returns the last screen.
         func waitFor(timeout: Double, _ done: (String) -> Bool) async -> (ok: Bool, screen: String) {
