@@ -968,6 +968,18 @@ main() {
                     [ "$(sha_of_range "$f" "$anc" "$len")" = "$sha" ]; then
                     emit_state appended "$size" "$mtime" 0 - "$rel"
                     continue
+                fi
+                # Partly there: an earlier run appended the first complete lines of what
+                # is sent now, was cut off before ccpod heard back, and ccpod's copy grew
+                # since. The rest is appended; nothing forks.
+                part=$((size - anc))
+                if [ "$anc" != - ] && [ "$part" -gt 0 ] && [ "$part" -lt "$len" ] &&
+                    [ "$(tail -c +"$size" "$f" | head -c 1 | wc -l | tr -d ' ')" = 1 ] &&
+                    [ "$(sha_of_prefix "$f" "$anc")" = "$anc_sha" ] &&
+                    tail -c +"$((anc + 1))" "$f" | cmp -s -n "$part" - "$work/p.$idx"; then
+                    tail -c +"$((part + 1))" "$work/p.$idx" > "$work/p.$idx.rest" && mv "$work/p.$idx.rest" "$work/p.$idx" &&
+                        printf '%s\t%s\t%s\t%s\t%s\t%s\t0\n' "$rel" "$f" "$size" "$((len - part))" "$(sha_of_file "$work/p.$idx")" "$idx" \
+                            >> "$work/appends" && continue
                 fi ;;
             P)
                 h=$(sha_of_prefix "$f" "$size")

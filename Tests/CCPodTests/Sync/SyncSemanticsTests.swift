@@ -72,6 +72,47 @@ struct SyncSemanticsTests {
         #expect(SyncTestBed.read(bed.podTranscript(id)) == expected)
     }
 
+    /// A push appended its lines on the pod and was cut off before ccpod heard back; this
+    /// side grew again since. The next push finds its first lines already there and
+    /// appends only the rest: one continuation, no sibling.
+    @Test func anAppendAlreadyPartlyThereIsFinishedNotForked() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let first = SyncTestBed.lines(session: id, count: 10)
+        let cutOff = SyncTestBed.lines(session: id, count: 3, start: 10)
+        let later = SyncTestBed.lines(session: id, count: 2, start: 13)
+        try SyncTestBed.write(first, to: bed.localTranscript(id))
+        try bed.run(.push)
+        try SyncTestBed.append(cutOff, to: bed.localTranscript(id))
+        // What the cut-off push had already done on the pod.
+        try SyncTestBed.append(cutOff, to: bed.podTranscript(id))
+        try SyncTestBed.append(later, to: bed.localTranscript(id))
+        let report = try bed.run(.push)
+        #expect(report.items.map(\.action) == [.pushed], "\(report.items)")
+        #expect(SyncTestBed.read(bed.podTranscript(id)) == first + cutOff + later)
+        #expect(SyncTestBed.read(bed.localTranscript(id)) == first + cutOff + later)
+        #expect(try bed.run(.sync).items.allSatisfy { $0.action == .inSync })
+    }
+
+    /// The pod's copy grew by other lines than the ones sent: not "partly there", so it
+    /// is never spliced onto; both continuations are kept.
+    @Test func aPodCopyThatWentAnotherWayIsNotTakenForAPartialAppend() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let first = SyncTestBed.lines(session: id, count: 10)
+        try SyncTestBed.write(first, to: bed.localTranscript(id))
+        try bed.run(.push)
+        let mine = SyncTestBed.lines(session: id, count: 3, start: 10)
+        // The same line numbers, other words: a partial append's size, not its bytes.
+        let theirs = SyncTestBed.lines(session: id, count: 2, start: 10, text: "on the pod")
+        try SyncTestBed.append(mine, to: bed.localTranscript(id))
+        try SyncTestBed.append(theirs, to: bed.podTranscript(id))
+        let report = try bed.run(.sync)
+        #expect(report.items.contains { $0.action == .forked }, "\(report.items)")
+        #expect(SyncTestBed.read(bed.podTranscript(id)).starts(with: first + theirs))
+        #expect(SyncTestBed.read(bed.localTranscript(id)) == first + mine)
+    }
+
     @Test func aSessionsStateFoldersOnThePodComeWithIt() throws {
         let bed = try SyncTestBed()
         defer { bed.remove() }
