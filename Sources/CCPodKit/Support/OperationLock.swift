@@ -23,10 +23,12 @@ public final class OperationLock: @unchecked Sendable {
 
     deinit { release() }
 
-    /// What one lock guards: a pod (by name) or a Claude dir (by its real path).
+    /// What one lock guards: a pod (by name), a Claude dir (by its real path), the archive.
     public enum Subject: Sendable, Hashable {
         case pod(String)
         case claudeDir(String)
+        /// ccpod's session archive and its index (`ccpod archive`).
+        case archive
 
         /// The lock file's name: readable for a pod, a digest for a path.
         var fileName: String {
@@ -37,6 +39,8 @@ public final class OperationLock: @unchecked Sendable {
             case .claudeDir(let path):
                 let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
                 return "claude-\(Self.digest(real)).lock"
+            case .archive:
+                return "archive.lock"
             }
         }
 
