@@ -29,7 +29,8 @@ struct PodHomecoming {
     /// restarted is found again once.
     mutating func pullSessions(busySeconds: Int) throws -> SyncReport {
         let scope = SyncScope(projects: MappingMemory(stateDir: stateDir).load(), all: true)
-        let options = SyncOptions(direction: .pull, busySeconds: busySeconds)
+        let archived = try ArchiveIndex.load(stateDir: CLIContext.locations.stateDir).ids(claudeDir: claudeDir)
+        let options = SyncOptions(direction: .pull, busySeconds: busySeconds, archivedSessions: archived)
         let claude = claudeDir.path, state = stateDir
         let report = try access.withRecovery(&pod) {
             try SyncEngine(claudeDir: claude, connection: $0.connection, stateDir: state).run(scope: scope, options: options)

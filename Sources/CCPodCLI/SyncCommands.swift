@@ -120,6 +120,8 @@ struct SyncArguments: ParsableArguments {
         defer { locks.forEach { $0.release() } }
         var options = options
         options.busySeconds = busySeconds
+        // Archived sessions stay out of it, both ways (`ccpod archive`).
+        options.archivedSessions = try ArchiveIndex.load(stateDir: CLIContext.locations.stateDir).ids(claudeDir: prepared.claudeDir)
         // One updating line on stderr while bytes move, only on a terminal and never with --json.
         let display = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { FileHandle.standardError.write(Data($0.utf8)) }
         defer { display.clear() }

@@ -19,6 +19,10 @@ struct LocalScan {
     /// The sessions in scope: the local transcripts, and the sessions already paired.
     var sessionIds: Set<String> = []
     var warnings: [String] = []
+    /// Agreements of archived sessions in scope: only checked, never changed.
+    var archivedPairs: [AncestorPair] = []
+    /// How many archived sessions in scope were left alone.
+    var archivedSkipped = 0
 
     static func run(claudeDir: String, scope: SyncScope, options: SyncOptions, store: AncestorStore) throws -> LocalScan {
         var result = LocalScan()
@@ -38,6 +42,18 @@ struct LocalScan {
             if let id = SyncScope.sessionId(of: pair.podPath) { sessionIds.insert(id) }
         }
         if let only = scope.sessionId { sessionIds = sessionIds.filter { $0 == only } }
+        // Archived sessions are left alone: their agreements are only checked (so the pod
+        // stays quiet about them), their files here are not looked at.
+        let archived = sessionIds.intersection(options.archivedSessions)
+        if !archived.isEmpty {
+            sessionIds.subtract(archived)
+            result.archivedSkipped = archived.count
+            result.archivedPairs = store.pairs.values.filter { pair in
+                guard let id = SyncScope.sessionId(of: pair.localPath), archived.contains(id) else { return false }
+                return inLocalFolders(pair.localPath, scope) || SyncScope.perSessionId(of: pair.localPath) != nil
+            }.sorted { $0.localPath < $1.localPath }
+            local = local.filter { path, _ in SyncScope.sessionId(of: path).map { !archived.contains($0) } ?? true }
+        }
         for folder in ["file-history", "tasks"] {
             for id in sessionIds where FileManager.default.fileExists(atPath: "\(claudeDir)/\(folder)/\(id)") {
                 for (path, stat) in LocalTree.files(root: claudeDir, under: "\(folder)/\(id)", skipped: &skipped) { local[path] = stat }
@@ -60,6 +76,7 @@ struct LocalScan {
 
         func inScope(_ localPath: String) -> Bool {
             if SyncScope.isUserConfig(localPath) { return !scope.configItems(for: options.direction).isEmpty }
+            if !archived.isEmpty, let id = SyncScope.sessionId(of: localPath), archived.contains(id) { return false }
             return scope.contains(localPath, folders: scope.localFolders, sessionIds: sessionIds)
         }
         var paths = Set(local.keys.filter(inScope))

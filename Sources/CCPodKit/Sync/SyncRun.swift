@@ -143,6 +143,15 @@ struct SyncRun {
             entries[podPath] = entry
             files.append(request)
         }
+        // Archived sessions: only checked, so the pod says nothing about an unchanged copy;
+        // whatever it says is left alone (SyncApplier.settlePodOnly).
+        for pair in local.archivedPairs {
+            files.append(AgentFileRequest(path: pair.podPath, seen: pair.podSeen, ancestor: pair.pod, operation: .check))
+        }
+        if local.archivedSkipped > 0 {
+            warnings.append("\(local.archivedSkipped) archived session\(local.archivedSkipped == 1 ? "" : "s") skipped "
+                            + "(`ccpod archive restore ID` brings one back)")
+        }
     }
 
     /// Config travels both ways only with `--config both`; otherwise the pod's changes stay there.
