@@ -23,6 +23,10 @@ struct LocalScan {
     var archivedPairs: [AncestorPair] = []
     /// How many archived sessions in scope were left alone.
     var archivedSkipped = 0
+    /// How many sessions `--only-recent` left out.
+    var staleSkipped = 0
+    /// The sessions left alone (archived, or not recent).
+    var leftAlone: Set<String> = []
 
     static func run(claudeDir: String, scope: SyncScope, options: SyncOptions, store: AncestorStore) throws -> LocalScan {
         var result = LocalScan()
@@ -43,11 +47,15 @@ struct LocalScan {
         }
         if let only = scope.sessionId { sessionIds = sessionIds.filter { $0 == only } }
         // Archived sessions are left alone: their agreements are only checked (so the pod
-        // stays quiet about them), their files here are not looked at.
-        let archived = sessionIds.intersection(options.archivedSessions)
+        // stays quiet about them), their files here are not looked at. So are, with
+        // `--only-recent`, sessions not active here within the window.
+        let stale = options.onlyRecent.map { Self.inactive(local, sessionIds: sessionIds, window: $0) } ?? []
+        let archived = sessionIds.intersection(options.archivedSessions).union(stale)
         if !archived.isEmpty {
             sessionIds.subtract(archived)
-            result.archivedSkipped = archived.count
+            result.leftAlone = archived
+            result.archivedSkipped = archived.subtracting(stale).count
+            result.staleSkipped = stale.subtracting(options.archivedSessions).count
             result.archivedPairs = store.pairs.values.filter { pair in
                 guard let id = SyncScope.sessionId(of: pair.localPath), archived.contains(id) else { return false }
                 return inLocalFolders(pair.localPath, scope) || SyncScope.perSessionId(of: pair.localPath) != nil
@@ -120,6 +128,19 @@ struct LocalScan {
             result.files.append(file)
         }
         return result
+    }
+
+    /// The sessions whose files here (transcript, its folder) all last changed before
+    /// `window` seconds ago (pure but for the clock).
+    static func inactive(_ local: [String: LocalStat], sessionIds: Set<String>, window: TimeInterval,
+                         now: Date = Date()) -> Set<String> {
+        let cutoff = Int64((now.timeIntervalSince1970 - window) * 1_000_000_000)
+        var latest: [String: Int64] = [:]
+        for (path, stat) in local where path.hasPrefix("projects/") {
+            guard let id = SyncScope.sessionId(of: path), sessionIds.contains(id) else { continue }
+            latest[id] = max(latest[id] ?? .min, stat.mtimeNs)
+        }
+        return Set(latest.filter { $0.value < cutoff }.keys)
     }
 
     /// Whether a changed file is being written (pure). A session a running claude holds

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Options of one push, pull, sync or status.
 public struct SyncOptions: Sendable, Equatable {
     public enum Direction: String, Sendable { case push, pull, sync, status }
@@ -12,6 +14,9 @@ public struct SyncOptions: Sendable, Equatable {
     /// Sessions archived here (`ccpod archive`): left alone in both directions. Their
     /// absence here is not a deletion, and the pod's copy does not come back as new.
     public var archivedSessions: Set<String>
+    /// `push --only-recent`: only sessions active here in this many seconds are sent;
+    /// the others are left alone (never deleted on the pod, never changed here).
+    public var onlyRecent: TimeInterval?
 
     public init(direction: Direction, dryRun: Bool = false, delete: Bool = false, busySeconds: Int = 5,
                 archivedSessions: Set<String> = []) {
