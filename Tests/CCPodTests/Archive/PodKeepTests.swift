@@ -87,3 +87,62 @@ struct PodKeepTests {
         #expect(SyncTestBed.read(bed.podTranscript(old)) == before[0])
     }
 }
+
+extension PodKeepTests {
+    @Test("ccpod push, once the pod has pod_keep = \"active\": the older session leaves the pod and stays here")
+    func pushCommandHonoursPodKeep() throws {
+        let (pod, bed, _) = try SyncOverSSHTests.sshBed()
+        defer { withExtendedLifetime(pod) {} }
+        defer { bed.remove() }
+        let project = bed.root.appendingPathComponent("project")
+        try FileManager.default.createDirectory(at: project, withIntermediateDirectories: true)
+        let slug = ProjectSlug.of(ProjectSlug.resolvedPath(project))
+        let podPath = "/workspace/runs/keep/code"
+        let local = { (id: String) in "\(bed.localClaude)/projects/\(slug)/\(id).jsonl" }
+        let remote = { (id: String) in "\(bed.podClaude)/projects/\(ProjectSlug.of(podPath))/\(id).jsonl" }
+        for id in [old, recent] { try SyncTestBed.write(SyncTestBed.lines(session: id, count: 10), to: local(id)) }
+        let env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": pod.root.path,
+                   "XDG_CONFIG_HOME": pod.root.appendingPathComponent("config").path,
+                   "XDG_STATE_HOME": pod.root.appendingPathComponent("state").path]
+        let push = ["push", "--pod", "gpu", "--project", project.path, "--pod-path", podPath, "--claude-dir", bed.localClaude, "--busy-seconds", "0"]
+        try runCCPod(push, env)
+        #expect(FileManager.default.fileExists(atPath: remote(old)) && FileManager.default.fileExists(atPath: remote(recent)))
+
+        var config = try CCPodConfig.load(from: pod.locations)
+        config.pods["gpu"]?.podKeep = .active
+        try config.save(to: pod.locations)
+        try ArchiveBed.setMtime(local(old), ns: ArchiveBed.now - 30 * ArchiveBed.day)
+        let kept = SyncTestBed.read(local(old))
+        try runCCPod(push, env)
+        #expect(!FileManager.default.fileExists(atPath: remote(old)))
+        #expect(FileManager.default.fileExists(atPath: remote(recent)))
+        #expect(SyncTestBed.read(local(old)) == kept)
+        try runCCPod(["pull", "--delete"] + push.dropFirst(), env)
+        #expect(SyncTestBed.read(local(old)) == kept)
+    }
+}
+
+@Suite("pod_keep in config.toml")
+struct PodKeepConfigTests {
+    static let text = """
+        [pods.gpu1]
+        direct = { user = "root", host = "203.0.113.7", port = 41022 }
+        pod_keep = "active"
+        pod_keep_days = 7
+        """
+
+    @Test("pod_keep and pod_keep_days are known keys, read, checked and written back")
+    func keys() throws {
+        #expect(ConfigKeyCheck.configWarnings(Self.text, origin: "config.toml").isEmpty)
+        let config = try CCPodConfig.parse(Self.text)
+        let pod = try config.pod(named: "gpu1")
+        #expect(pod.podKeep == .active)
+        #expect(pod.podKeepWindow == 7.0 * 86400)
+        #expect(try CCPodConfig.parse(try config.serialized()).pod(named: "gpu1").podKeepWindow == 7.0 * 86400)
+        let defaults = try CCPodConfig.parse(Self.text.replacingOccurrences(of: "pod_keep_days = 7", with: "")).pod(named: "gpu1")
+        #expect(defaults.podKeepWindow == 14.0 * 86400)
+        #expect(try CCPodConfig.parse(Self.text.replacingOccurrences(of: "\"active\"", with: "\"all\"")).pod(named: "gpu1").podKeepWindow == nil)
+        #expect(throws: CCPodError.self) { try CCPodConfig.parse(Self.text.replacingOccurrences(of: "\"active\"", with: "\"recent\"")) }
+        #expect(throws: CCPodError.self) { try CCPodConfig.parse(Self.text.replacingOccurrences(of: "= 7", with: "= 0")) }
+    }
+}
