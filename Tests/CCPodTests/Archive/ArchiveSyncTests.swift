@@ -52,11 +52,15 @@ struct ArchiveSyncTests {
 
         // The pod's copy grows: pull and sync neither bring it back nor make a sibling of it.
         try SyncTestBed.append(SyncTestBed.lines(session: archivedId, count: 4, start: 12), to: bed.podTranscript(archivedId))
+        // …and a subagent of it appears there, a file no agreement names.
+        let subagent = "projects/\(SyncTestBed.podSlug)/\(archivedId)/subagents/agent-a1.jsonl"
+        try SyncTestBed.write(SyncTestBed.lines(session: archivedId, count: 2), to: "\(bed.podClaude)/\(subagent)")
         for direction in [SyncOptions.Direction.pull, .sync] {
             let report = try run(direction)
             #expect(!report.items.contains { $0.path.contains(archivedId) }, "\(direction): \(report.items)")
             #expect(SyncTestBed.transcripts(in: "\(bed.localClaude)/projects/\(SyncTestBed.localSlug)").count == 1)
             #expect(!FileManager.default.fileExists(atPath: "\(bed.localClaude)/\(history)"))
+            #expect(!FileManager.default.fileExists(atPath: "\(bed.localClaude)/projects/\(SyncTestBed.localSlug)/\(archivedId)"))
         }
 
         // Restored, it continues from the agreement: the pod's new lines arrive.
