@@ -108,8 +108,8 @@ struct ArchiveRunCommand: ParsableCommand {
             let c = d.candidate
             var row = Output.Session(id: c.id, project: c.project, title: c.title, lastActivity: c.lastActivity, skipped: d.skipped)
             if d.skipped == nil && !dryRun {
-                let (entry, skipped) = try archiver.archive(c)
-                row.skipped = skipped
+                let (entry, note) = try archiver.archive(c)
+                if entry == nil { row.skipped = note } else if let note { Console.note("warning: \(c.id): \(note)") }
                 if let entry {
                     row.archive = ArchiveIndex.folder(stateDir: locations.stateDir).appendingPathComponent(entry.file).path
                     row.size = entry.size

@@ -26,6 +26,7 @@ public struct SessionArchiver: Sendable {
 
     /// Archives one session; returns its index entry, or nil (with why) when it changed or
     /// became live while it was written (then nothing was removed and no archive kept).
+    /// An entry with a sentence: archived, but a file changed in the last instant stayed here.
     public func archive(_ c: ArchiveCandidate, now: Date = Date()) throws -> (entry: ArchivedSession?, skipped: String?) {
         let compression = try ArchiveBundle.preferredCompression()
         let relative = "\(c.slug)/\(c.id).\(ArchiveBundle.fileExtension(compression))"
@@ -46,7 +47,12 @@ public struct SessionArchiver: Sendable {
         index.sessions.removeAll { $0.id == c.id && $0.claudeDir == entry.claudeDir }
         index.sessions.append(entry)
         try index.save(stateDir: stateDir)
-        try removeOriginals(entry)
+        let kept = try removeOriginals(entry)
+        guard kept.isEmpty else {
+            // Changed in the last instant: archived as it was, the newer file stays here.
+            return (entry, "archived, but \(TerminalText.escape(kept[0]))\(kept.count > 1 ? " and \(kept.count - 1) more" : "") changed meanwhile "
+                           + "and stayed here: the next `ccpod archive` names it again; move it aside or `ccpod archive restore \(c.id)`")
+        }
         return (entry, nil)
     }
 
