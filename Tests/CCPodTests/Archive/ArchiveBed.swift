@@ -93,4 +93,11 @@ struct ArchiveBed {
     func ccpod(_ args: [String]) throws {
         try runCCPod(args + ["--claude-dir", claude.path], env)
     }
+
+    /// Runs the built binary (nil when it was not built next to the tests): exit status, stdout, stderr.
+    func binary(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String)? {
+        guard let binary = ClaudeTestPaths.ccpodBinary else { return nil }
+        let out = try ChildProcess.run(binary.path, args + ["--claude-dir", claude.path], environment: env, directory: root.path)
+        return (out.status, out.stdoutText, out.stderrText)
+    }
 }

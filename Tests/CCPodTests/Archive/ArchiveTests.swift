@@ -146,6 +146,26 @@ struct ArchiveTests {
         #expect(try Data(contentsOf: file) == Data("{not json".utf8))
     }
 
+    @Test("The binary: archive --json, sessions --archived --json, and the exit codes of restore",
+          .enabled(if: ClaudeTestPaths.ccpodBinary != nil, "the ccpod binary was not built next to the tests"))
+    func binaryOutputAndExitCodes() throws {
+        let bed = try ArchiveBed()
+        defer { bed.remove() }
+        let archived = try #require(try bed.binary(["archive", "--all", "--json"]))
+        #expect(archived.status == 0, "\(archived.stderr)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(archived.stdout.utf8)) as? [String: Any])
+        #expect((result["archived"] as? [Any])?.count == 7)
+        let listed = try #require(try bed.binary(["sessions", "--archived", "--all", "--json"]))
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        #expect(Set(rows.compactMap { $0["id"] as? String }) == Set(try bed.index().sessions.map(\.id)))
+        let table = try #require(try bed.binary(["archive", "list"]))
+        #expect(table.stdout.contains(work) && table.stdout.contains("Resumable training"))
+        #expect(try bed.binary(["archive", "restore", "99999999-0000-4000-8000-000000000000"])?.status == 66)
+        try bed.write("projects/\(TranscriptFixtures.tinyVitSlug)/\(work).jsonl", "{}\n")
+        let refused = try #require(try bed.binary(["archive", "restore", work]))
+        #expect(refused.status == 1 && refused.stderr.contains("differs from the archived copy"), "\(refused.stderr)")
+    }
+
     @Test("Ages parse as 30d, 12h, 90m, 2w")
     func ages() {
         #expect(ArchivePlan.parseAge("30d") == 30.0 * 86400)

@@ -64,17 +64,28 @@ struct RetentionShieldTests {
         #expect(try RetentionShield.scan(claudeDir: bed.claude, locations: bed.locations).atRisk.contains { $0.candidate.id == resumed })
     }
 
-    @Test("ccpod doctor warns; archive --before-sweep archives exactly those; then the doctor is quiet")
+    @Test("ccpod doctor warns; archive --before-sweep archives exactly those; then the doctor is quiet",
+          .enabled(if: ClaudeTestPaths.ccpodBinary != nil, "the ccpod binary was not built next to the tests"))
     func beforeSweep() throws {
         let bed = try bed()
         defer { bed.remove() }
         let atRisk = Set(try RetentionShield.scan(claudeDir: bed.claude, locations: bed.locations).atRisk.map(\.candidate.id))
         try bed.ccpod(["doctor"])
+        do {
+            let doctor = try #require(try bed.binary(["doctor"]))
+            let warned = doctor.stdout.split(separator: "\n").filter { $0.contains("Claude's cleanup (cleanupPeriodDays 10) deletes this session") }
+            #expect(warned.count == atRisk.count, "\(doctor.stdout)")
+            #expect(doctor.stderr.contains("ccpod archive --before-sweep"))
+            let json = try #require(try bed.binary(["doctor", "--json"]))
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            #expect(Set(((object["sweepAtRisk"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String }) == atRisk)
+        }
         try bed.ccpod(["archive", "--before-sweep"])
         #expect(Set(try bed.index().sessions.map(\.id)) == atRisk)
         let left = Set(bed.sessionFiles().keys)
         #expect(left.contains("projects/\(TranscriptFixtures.tinyVitSlug)/\(rewind).jsonl"))
         #expect(left.contains("projects/\(TranscriptFixtures.tinyVitSlug)/\(resumed).jsonl"))
         #expect(try RetentionShield.scan(claudeDir: bed.claude, locations: bed.locations).atRisk.isEmpty)
+        #expect(try #require(try bed.binary(["doctor"])).stdout.contains("Claude's cleanup") == false)
     }
 }
