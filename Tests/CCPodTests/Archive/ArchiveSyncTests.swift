@@ -70,4 +70,35 @@ struct ArchiveSyncTests {
         #expect(SyncTestBed.read(bed.localTranscript(archivedId)) == SyncTestBed.read(bed.podTranscript(archivedId)))
         #expect(SyncTestBed.read("\(bed.localClaude)/\(history)") == Data("checkpoint\n".utf8))
     }
+
+    @Test("ccpod clean counts an archived session as home: its archive holds it")
+    func cleanAcceptsArchivedSessions() throws {
+        let (pod, bed0, _) = try SyncOverSSHTests.sshBed()
+        defer { withExtendedLifetime(pod) {} }
+        var bed = bed0
+        defer { bed.remove() }
+        bed.scope = SyncScope(projects: [ProjectMapping(localSlug: SyncTestBed.localSlug, podSlug: SyncTestBed.localSlug)])
+        let podTranscript = { (id: String) in "\(bed.podClaude)/projects/\(SyncTestBed.localSlug)/\(id).jsonl" }
+        for id in [archivedId, keptId] {
+            try SyncTestBed.write(SyncTestBed.lines(session: id, count: 8), to: bed.localTranscript(id))
+        }
+        let podState = pod.locations.podStateDir(podName: "gpu")
+        _ = try SyncEngine(claudeDir: bed.localClaude, connection: bed.connection, stateDir: podState)
+            .run(scope: bed.scope, options: SyncOptions(direction: .push, busySeconds: 0))
+        #expect(FileManager.default.fileExists(atPath: podTranscript(archivedId)))
+        let claude = URL(fileURLWithPath: bed.localClaude)
+        let cache = SessionMetadataCache(url: SessionMetadataCache.defaultURL(stateDir: pod.locations.stateDir))
+        let candidate = try #require(try ArchiveCandidate.gather(claudeDir: claude, slug: SyncTestBed.localSlug, cache: cache)
+            .sessions.first { $0.id == archivedId })
+        #expect(try SessionArchiver(claudeDir: claude, stateDir: pod.locations.stateDir).archive(candidate).entry != nil)
+
+        let env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": pod.root.path,
+                   "XDG_CONFIG_HOME": pod.root.appendingPathComponent("config").path,
+                   "XDG_STATE_HOME": pod.root.appendingPathComponent("state").path]
+        try runCCPod(["clean", "--pod", "gpu", "--yes", "--busy-seconds", "0", "--claude-dir", bed.localClaude], env)
+        #expect(!FileManager.default.fileExists(atPath: podTranscript(archivedId)))
+        #expect(!FileManager.default.fileExists(atPath: podTranscript(keptId)))
+        #expect(FileManager.default.fileExists(atPath: bed.localTranscript(keptId)))
+        #expect(try ArchiveIndex.load(stateDir: pod.locations.stateDir).ids(claudeDir: claude) == [archivedId])
+    }
 }
