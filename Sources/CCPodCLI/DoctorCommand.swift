@@ -31,6 +31,8 @@ struct DoctorCommand: ParsableCommand {
         var repairs: [DoctorRepair]?
         var remaining: [DoctorFinding]
         var clean: Bool
+        /// Sessions Claude's cleanup deletes within a week that exist nowhere else.
+        var sweepAtRisk: [RetentionWarning] = []
     }
 
     func run() throws {
@@ -66,6 +68,11 @@ struct DoctorCommand: ParsableCommand {
                     }
                 }
             }
+        }
+        do {
+            output.sweepAtRisk = try RetentionWarning.check(claudeDir: root, locations: CLIContext.locations, printing: !json)
+        } catch {
+            Console.error("the retention check could not run: \(error)")
         }
         if json {
             let encoder = JSONEncoder()

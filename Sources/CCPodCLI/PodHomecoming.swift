@@ -29,7 +29,8 @@ struct PodHomecoming {
     /// restarted is found again once.
     mutating func pullSessions(busySeconds: Int) throws -> SyncReport {
         let scope = SyncScope(projects: MappingMemory(stateDir: stateDir).load(), all: true)
-        let options = SyncOptions(direction: .pull, busySeconds: busySeconds)
+        let archived = try ArchiveIndex.load(stateDir: CLIContext.locations.stateDir).ids(claudeDir: claudeDir)
+        let options = SyncOptions(direction: .pull, busySeconds: busySeconds, archivedSessions: archived)
         let claude = claudeDir.path, state = stateDir
         let report = try access.withRecovery(&pod) {
             try SyncEngine(claudeDir: claude, connection: $0.connection, stateDir: state).run(scope: scope, options: options)
@@ -102,7 +103,17 @@ struct PodHomecoming {
         var verification = PodHomeVerification()
         let store = try AncestorStore(file: stateDir.appendingPathComponent("ancestors.tsv"))
         let localHistory = FileManager.default.contents(atPath: claudeDir.appendingPathComponent(HistoryLog.path).path)
-        verification.checkSessions(inventory, store: store, localClaudeDir: claudeDir.path, localHistory: localHistory)
+        // An archived session is home too: its archive holds every file, by size and SHA-256.
+        var archived: [String: ArchivedFile] = [:]
+        for entry in try ArchiveIndex.load(stateDir: CLIContext.locations.stateDir).sessions(claudeDir: claudeDir) where entry.state == .archived {
+            for file in entry.files { archived[claudeDir.path + "/" + file.path] = file }
+        }
+        let inArchive = archived
+        verification.checkSessions(inventory, store: store, localClaudeDir: claudeDir.path, localHistory: localHistory) { path, length in
+            if let here = PodHomeVerification.hashLocalFile(path, length) { return here }
+            guard let file = inArchive[path], file.size == length else { return nil }
+            return file.sha256
+        }
         for run in runs {
             let state = ArtifactStateStore(podStateDir: stateDir, podDirectory: run.podDirectory, localDirectory: run.localDirectory).load()
             verification.checkRun(podDirectory: run.podDirectory, files: inventory.runs[run.podDirectory], state: state,

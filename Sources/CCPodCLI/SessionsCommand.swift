@@ -23,6 +23,9 @@ struct SessionsCommand: ParsableCommand {
     @Flag(help: "Print a JSON array (sorted keys, ISO-8601 dates) instead of a table.")
     var json = false
 
+    @Flag(help: "List the archived sessions instead (`ccpod archive`).")
+    var archived = false
+
     @OptionGroup var claude: ClaudeDirOption
 
     func validate() throws {
@@ -43,6 +46,10 @@ struct SessionsCommand: ParsableCommand {
             let path = try project.map(Self.absolutePath) ?? Self.defaultProject()
             projectPath = ProjectSlug.resolvedPath(URL(fileURLWithPath: path))
             slug = ProjectSlug.of(projectPath!)
+        }
+        if archived {
+            let sessions = try ArchiveIndex.load(stateDir: CLIContext.locations.stateDir).sessions(claudeDir: root)
+            return try ArchiveListCommand.show(sessions.filter { slug == nil || $0.slug == slug }, json: json)
         }
         let listing = try catalog.list(slug: slug)
 

@@ -9,6 +9,7 @@ extension CCPodCommand {
         StatusCommand.self,
         ResolveCommand.self,
         SessionsCommand.self,
+        ArchiveCommand.self,
         DoctorCommand.self,
         HooksCommand.self,
         HookCommand.self,

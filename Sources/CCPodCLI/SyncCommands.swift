@@ -120,6 +120,11 @@ struct SyncArguments: ParsableArguments {
         defer { locks.forEach { $0.release() } }
         var options = options
         options.busySeconds = busySeconds
+        // Archived sessions stay out of it, both ways (`ccpod archive`).
+        options.archivedSessions = try ArchiveIndex.load(stateDir: CLIContext.locations.stateDir).ids(claudeDir: prepared.claudeDir)
+        // A pod that keeps only active sessions gets only those pushed.
+        let keepWindow = options.direction == .push ? prepared.pod.settings?.podKeepWindow : nil
+        if let keepWindow, options.onlyRecent == nil { options.onlyRecent = keepWindow }
         // One updating line on stderr while bytes move, only on a terminal and never with --json.
         let display = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { FileHandle.standardError.write(Data($0.utf8)) }
         defer { display.clear() }
@@ -129,8 +134,16 @@ struct SyncArguments: ParsableArguments {
             return engine
         }
         // The pod probably restarted: find it again, say what changed, retry once.
-        let report = try prepared.session.run(whenLost: { display.clear() }) {
+        var report = try prepared.session.run(whenLost: { display.clear() }) {
             try engine($0.connection).run(scope: prepared.scope, options: options)
+        }
+        if let keepWindow, !options.dryRun {
+            // pod_keep = "active": older sessions, verified identical at home, leave the pod.
+            let trim = try prepared.session.run(whenLost: { display.clear() }) {
+                try PodKeepTrim.run(connection: $0.connection, podStateDir: prepared.stateDir, claudeDir: prepared.claudeDir.path,
+                                    scope: prepared.scope, window: keepWindow)
+            }
+            report.warnings += PodKeepRendering.lines(trim, pod: prepared.pod.name)
         }
         return (report, prepared.session)
     }
@@ -232,9 +245,21 @@ struct PushCommand: ParsableCommand {
     @OptionGroup var sync: SyncArguments
     @Flag(help: "Show what would move; change nothing.") var dryRun = false
     @Flag(help: "Also delete on the pod what was deleted here (shown in the plan first).") var delete = false
+    @Option(name: .customLong("only-recent"), help: ArgumentHelp(
+        "Only sessions active here within this age (14d, 12h); the others are left alone on both sides (default with pod_keep = \"active\": pod_keep_days).",
+        valueName: "age"))
+    var onlyRecent: String?
+
+    func validate() throws {
+        if let onlyRecent, ArchivePlan.parseAge(onlyRecent) == nil {
+            throw ValidationError("--only-recent takes an age such as 14d, 12h or 2w")
+        }
+    }
 
     func run() throws {
-        let report = try sync.run(SyncOptions(direction: .push, dryRun: dryRun, delete: delete))
+        var options = SyncOptions(direction: .push, dryRun: dryRun, delete: delete)
+        options.onlyRecent = onlyRecent.flatMap(ArchivePlan.parseAge)
+        let report = try sync.run(options)
         try sync.render(report, showInSync: false)
     }
 }
@@ -290,5 +315,20 @@ struct StatusCommand: ParsableCommand {
             }
         }
         try sync.render(report, showInSync: true)
+    }
+}
+
+/// What `pod_keep = "active"` did after a push, as report lines.
+enum PodKeepRendering {
+    static func lines(_ trim: PodKeepTrim.Outcome, pod: String) -> [String] {
+        var lines: [String] = []
+        if trim.sessions > 0 {
+            lines.append("pod_keep: \(trim.sessions) older session(s) (\(trim.removed.count) file(s)) removed from \(pod), verified identical here, where they stay")
+        }
+        if trim.unverified > 0 {
+            lines.append("pod_keep: \(trim.unverified) older session(s) stay on \(pod): not all of their files there are home (`ccpod pull` first)")
+        }
+        for kept in trim.kept.prefix(5) { lines.append("pod_keep: kept \(kept.path) on \(pod): \(kept.why)") }
+        return lines
     }
 }

@@ -13,7 +13,7 @@ public enum ConfigKeyCheck {
     public static let podKeys: Set<String> = Set([
         "direct", "proxy", "identity", "runpodId", "apiKeyFile", "claudeDir", "persistentDir", "workspace",
         "environmentFile", "hostKeyFile", "installCommand", "binDir", "tmux", "tmuxSocket", "inactivityTimeout",
-        "sshOptions",
+        "sshOptions", "pod_keep", "pod_keep_days",
     ]).union(budgetKeys)
     /// The spending limits (`CostBudget`), in a pod's table and in `.ccpod.toml`.
     static var budgetKeys: Set<String> { Set(CostBudget.Key.allCases.map(\.rawValue)) }

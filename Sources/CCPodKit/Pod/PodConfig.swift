@@ -29,6 +29,15 @@ public struct PodSettings: Sendable, Equatable {
     /// Seconds without a byte from the pod before an exchange is given up
     /// (`inactivityTimeout`; nil: `CCPOD_TIMEOUT`, else 60).
     public var inactivityTimeout: Double?
+    /// `pod_keep = "active"`: after a push, sessions not active here in the last
+    /// `pod_keep_days` (default 14) and verified identical at home leave the pod (nil: all stay).
+    public var podKeep: PodKeepMode?
+    public var podKeepDays: Int?
+
+    /// The window `pod_keep = "active"` keeps on the pod, in seconds; nil when the pod keeps everything.
+    public var podKeepWindow: TimeInterval? {
+        podKeep == .active ? TimeInterval(podKeepDays ?? 14) * 86400 : nil
+    }
     /// Spending limits (`budget_usd_per_day` … in `[pods.NAME]`; see `CostBudget`).
     public var budget = CostBudget()
 
@@ -101,6 +110,8 @@ public struct PodSettings: Sendable, Equatable {
 /// runpodId = "abc123"
 /// claudeDir = "/root/.claude"
 /// inactivityTimeout = 120   # seconds without a byte from the pod (default 60)
+/// pod_keep = "active"        # after a push, old sessions verified at home leave the pod
+/// pod_keep_days = 14         # what "active" means (default 14)
 /// ```
 /// Sections ccpod does not know about are kept as they are when the file is saved.
 public struct CCPodConfig: Sendable, Equatable {
@@ -207,6 +218,14 @@ public struct CCPodConfig: Sendable, Equatable {
             }
             pod.inactivityTimeout = seconds
         }
+        if let v = t["pod_keep"] {
+            guard let text = v.string, let mode = PodKeepMode(rawValue: text) else { throw bad("pod_keep must be \"all\" or \"active\"") }
+            pod.podKeep = mode
+        }
+        if let v = t["pod_keep_days"] {
+            guard let days = v.int, days >= 1, days <= 36500 else { throw bad("pod_keep_days must be a whole number of days, at least 1") }
+            pod.podKeepDays = days
+        }
         pod.budget = try CostBudget.parse(t, bad: bad)
         if let v = t["sshOptions"] {
             guard let a = v.array else { throw bad("sshOptions must be a list of strings") }
@@ -254,6 +273,8 @@ public struct CCPodConfig: Sendable, Equatable {
             if let seconds = pod.inactivityTimeout {
                 if seconds == seconds.rounded() { t["inactivityTimeout"] = Int(seconds) } else { t["inactivityTimeout"] = seconds }
             }
+            if let mode = pod.podKeep { t["pod_keep"] = mode.rawValue }
+            if let days = pod.podKeepDays { t["pod_keep_days"] = days }
             pod.budget.write(into: t)
             podsTable[name] = t
         }
@@ -286,4 +307,12 @@ public struct CCPodConfig: Sendable, Equatable {
     public static func == (a: CCPodConfig, b: CCPodConfig) -> Bool {
         a.defaultPod == b.defaultPod && a.pods == b.pods && a.share == b.share
     }
+}
+
+/// What a pod keeps of the sessions pushed to it (`pod_keep`).
+public enum PodKeepMode: String, Sendable, Equatable {
+    /// Everything (the default).
+    case all
+    /// Only sessions active here in the last `pod_keep_days`.
+    case active
 }

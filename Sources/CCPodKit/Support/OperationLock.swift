@@ -23,12 +23,14 @@ public final class OperationLock: @unchecked Sendable {
 
     deinit { release() }
 
-    /// What one lock guards: a pod (by name), a Claude dir (by its real path) or the
-    /// local copy of a share repository (by its remote).
+    /// What one lock guards: a pod (by name), a Claude dir (by its real path), the
+    /// local copy of a share repository (by its remote), the archive.
     public enum Subject: Sendable, Hashable {
         case pod(String)
         case claudeDir(String)
         case share(String)
+        /// ccpod's session archive and its index (`ccpod archive`).
+        case archive
 
         /// The lock file's name: readable for a pod, a digest for a path.
         var fileName: String {
@@ -41,6 +43,8 @@ public final class OperationLock: @unchecked Sendable {
                 return "claude-\(Self.digest(real)).lock"
             case .share(let remote):
                 return "share-\(Self.digest(remote)).lock"
+            case .archive:
+                return "archive.lock"
             }
         }
 

@@ -19,6 +19,14 @@ struct LocalScan {
     /// The sessions in scope: the local transcripts, and the sessions already paired.
     var sessionIds: Set<String> = []
     var warnings: [String] = []
+    /// Agreements of archived sessions in scope: only checked, never changed.
+    var archivedPairs: [AncestorPair] = []
+    /// How many archived sessions in scope were left alone.
+    var archivedSkipped = 0
+    /// How many sessions `--only-recent` left out.
+    var staleSkipped = 0
+    /// The sessions left alone (archived, or not recent).
+    var leftAlone: Set<String> = []
 
     static func run(claudeDir: String, scope: SyncScope, options: SyncOptions, store: AncestorStore) throws -> LocalScan {
         var result = LocalScan()
@@ -38,6 +46,22 @@ struct LocalScan {
             if let id = SyncScope.sessionId(of: pair.podPath) { sessionIds.insert(id) }
         }
         if let only = scope.sessionId { sessionIds = sessionIds.filter { $0 == only } }
+        // Archived sessions are left alone: their agreements are only checked (so the pod
+        // stays quiet about them), their files here are not looked at. So are, with
+        // `--only-recent`, sessions not active here within the window.
+        let stale = options.onlyRecent.map { Self.inactive(local, sessionIds: sessionIds, window: $0) } ?? []
+        let archived = sessionIds.intersection(options.archivedSessions).union(stale)
+        if !archived.isEmpty {
+            sessionIds.subtract(archived)
+            result.leftAlone = archived
+            result.archivedSkipped = archived.subtracting(stale).count
+            result.staleSkipped = stale.subtracting(options.archivedSessions).count
+            result.archivedPairs = store.pairs.values.filter { pair in
+                guard let id = SyncScope.sessionId(of: pair.localPath), archived.contains(id) else { return false }
+                return inLocalFolders(pair.localPath, scope) || SyncScope.perSessionId(of: pair.localPath) != nil
+            }.sorted { $0.localPath < $1.localPath }
+            local = local.filter { path, _ in SyncScope.sessionId(of: path).map { !archived.contains($0) } ?? true }
+        }
         for folder in ["file-history", "tasks"] {
             for id in sessionIds where FileManager.default.fileExists(atPath: "\(claudeDir)/\(folder)/\(id)") {
                 for (path, stat) in LocalTree.files(root: claudeDir, under: "\(folder)/\(id)", skipped: &skipped) { local[path] = stat }
@@ -60,6 +84,7 @@ struct LocalScan {
 
         func inScope(_ localPath: String) -> Bool {
             if SyncScope.isUserConfig(localPath) { return !scope.configItems(for: options.direction).isEmpty }
+            if !archived.isEmpty, let id = SyncScope.sessionId(of: localPath), archived.contains(id) { return false }
             return scope.contains(localPath, folders: scope.localFolders, sessionIds: sessionIds)
         }
         var paths = Set(local.keys.filter(inScope))
@@ -103,6 +128,19 @@ struct LocalScan {
             result.files.append(file)
         }
         return result
+    }
+
+    /// The sessions whose files here (transcript, its folder) all last changed before
+    /// `window` seconds ago (pure but for the clock).
+    static func inactive(_ local: [String: LocalStat], sessionIds: Set<String>, window: TimeInterval,
+                         now: Date = Date()) -> Set<String> {
+        let cutoff = Int64((now.timeIntervalSince1970 - window) * 1_000_000_000)
+        var latest: [String: Int64] = [:]
+        for (path, stat) in local where path.hasPrefix("projects/") {
+            guard let id = SyncScope.sessionId(of: path), sessionIds.contains(id) else { continue }
+            latest[id] = max(latest[id] ?? .min, stat.mtimeNs)
+        }
+        return Set(latest.filter { $0.value < cutoff }.keys)
     }
 
     /// Whether a changed file is being written (pure). A session a running claude holds

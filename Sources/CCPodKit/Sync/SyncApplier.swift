@@ -253,6 +253,8 @@ extension SyncRun {
 
     private mutating func settlePodOnly(podPath: String, state: AgentRecord.FileState, data: AgentExchange.Answer.DataFile?) throws {
         var localPath = scope.localPath(forPod: podPath)
+        // An archived session's copy on the pod is neither new here nor a deletion there.
+        if let id = SyncScope.sessionId(of: localPath), options.archivedSessions.contains(id) || leftAlone.contains(id) { return }
         let taken = FileManager.default.fileExists(atPath: claudeDir + "/" + localPath) || store.pair(local: localPath) != nil
         let file = SyncDecision.PodOnlyFile(localPath: localPath, podKind: state.kind, podSize: state.stat?.size, hasData: data != nil,
                                             writable: writer.scope.allows(localPath), taken: taken)

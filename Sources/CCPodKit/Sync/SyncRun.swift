@@ -32,6 +32,8 @@ struct SyncRun {
     var entries: [String: Entry] = [:]  // by pod path
     var files: [AgentFileRequest] = []
     var sessionIds: Set<String> = []
+    /// Sessions this run leaves alone (archived, or not recent with `--only-recent`).
+    var leftAlone: Set<String> = []
     var followUps: [FollowUp] = []
     /// Pod paths of sessions paired with a sibling: the pod reports their hashes.
     var hashed: [String] = []
@@ -62,6 +64,7 @@ struct SyncRun {
     mutating func plan(_ local: LocalScan) throws {
         warnings += local.warnings
         sessionIds = local.sessionIds
+        leftAlone = local.leftAlone
         writer.scope = WriteScope(writesOf: scope, options: options, sessionIds: sessionIds)
         for file in local.files {
             let localPath = file.path
@@ -142,6 +145,19 @@ struct SyncRun {
             }
             entries[podPath] = entry
             files.append(request)
+        }
+        // Archived sessions: only checked, so the pod says nothing about an unchanged copy;
+        // whatever it says is left alone (SyncApplier.settlePodOnly).
+        for pair in local.archivedPairs {
+            files.append(AgentFileRequest(path: pair.podPath, seen: pair.podSeen, ancestor: pair.pod, operation: .check))
+        }
+        if local.staleSkipped > 0, let window = options.onlyRecent {
+            let span = window >= 86400 ? "\(Int(window / 86400)) day(s)" : "\(Int(window / 3600)) hour(s)"
+            warnings.append("\(local.staleSkipped) session\(local.staleSkipped == 1 ? "" : "s") not active here in the last \(span) left out (--only-recent)")
+        }
+        if local.archivedSkipped > 0 {
+            warnings.append("\(local.archivedSkipped) archived session\(local.archivedSkipped == 1 ? "" : "s") skipped "
+                            + "(`ccpod archive restore ID` brings one back)")
         }
     }
 
