@@ -1,3 +1,4 @@
+import CCPodKit
 import Foundation
 
 /// Something that appends conversation turns in Claude Code's format to a transcript.
@@ -283,20 +284,5 @@ final class VariedTurns: TurnSource {
     }
 }
 
-/// A JSON string literal.
-func json(_ s: String) -> String {
-    var out = "\""
-    out.reserveCapacity(s.utf8.count + 2)
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
-}
+/// A JSON string literal (the export format's escaping).
+func json(_ s: String) -> String { ExportFormat.quote(s) }

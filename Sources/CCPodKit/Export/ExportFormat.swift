@@ -80,7 +80,7 @@ public enum ExportFormat {
     // MARK: - Encoding
 
     /// A JSON string literal, escaped the same way every time (only `"`, `\` and controls).
-    static func quote(_ s: String) -> String {
+    public static func quote(_ s: String) -> String {
         var out = "\""
         out.reserveCapacity(s.utf8.count + 2)
         for scalar in s.unicodeScalars {
