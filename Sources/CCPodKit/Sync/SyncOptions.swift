@@ -9,6 +9,9 @@ public struct SyncOptions: Sendable, Equatable {
     public var delete: Bool
     /// A file modified less than this many seconds ago is busy and skipped.
     public var busySeconds: Int
+    /// With status: the pod also says which sessions a running claude holds and what its
+    /// transcripts not in sync say (`SyncReport.sessionNotes`; `ccpod sessions --everywhere`).
+    public var overview = false
 
     public init(direction: Direction, dryRun: Bool = false, delete: Bool = false, busySeconds: Int = 5) {
         self.direction = direction
