@@ -9,6 +9,8 @@ extension CCPodCommand {
         StatusCommand.self,
         ResolveCommand.self,
         SessionsCommand.self,
+        ResumeCommand.self,
+        PodsCommand.self,
         DoctorCommand.self,
         PodCommand.self,
         CheckCommand.self,

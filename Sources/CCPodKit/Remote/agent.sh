@@ -194,7 +194,13 @@ overview_notes() {
         index($0, "\"type\":\"custom-title\"") { t = str($0, "\"customTitle\":\""); if (t != "") title = t; next }
         index($0, "\"type\":\"summary\"") { t = str($0, "\"summary\":\""); if (t != "") summary = t; next }
         index($0, "\"type\":\"user\"") && !index($0, "\"isMeta\":true") {
-            p = str($0, "\"role\":\"user\",\"content\":\"")
+            # The message content when it is a string (an array is tool results or blocks).
+            i = index($0, "\"message\":{")
+            if (!i) next
+            s = substr($0, i)
+            j = index(s, "\"content\":")
+            if (!j || substr(s, j + 10, 1) != "\"") next
+            p = str(s, "\"content\":\"")
             if (p == "" || p ~ /^(<command-|<local-command-|<bash-|Caveat:|\[Request interrupted|<system-reminder>)/) next
             if (part == 1 && first == "") first = p
             last = p

@@ -166,5 +166,25 @@ struct SessionsEverywhereTests {
         let json = try #require(try JSONSerialization.jsonObject(with: out.stdout) as? [String: Any])
         #expect((json["pods"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["gpub"])
         #expect(ThreePodBed.state(json, sid, "gpub") == "in-sync")
+
+        // `ccpod pods`: every pod, its sessions and what is not in sync; a stopped one says so.
+        try SyncTestBed.append(bed.lines(sid, count: 2, start: 4), to: bed.local(sid))
+        bed.sshds["gpuc"]?.shutdown()
+        let pods = try bed.ccpod(["pods", "--json"])
+        let list = try #require(try JSONSerialization.jsonObject(with: pods.stdout) as? [[String: Any]], "\(pods.stdoutText)")
+        #expect(list.compactMap { $0["name"] as? String } == ["gpua", "gpub", "gpuc"])
+        let b = try #require(list.first { $0["name"] as? String == "gpub" })
+        #expect(b["reachable"] as? Bool == true)
+        #expect(b["sessions"] as? Int == 1)
+        #expect(b["unsynced"] as? [String: Int] == ["ahead-here": 1])
+        #expect(b["lastSync"] != nil)
+        #expect(b["runs"] as? Int == 0)
+        let a = try #require(list.first { $0["name"] as? String == "gpua" })
+        #expect(a["sessions"] as? Int == 0)
+        #expect(a["unsynced"] as? [String: Int] == ["only-here": 1])
+        #expect(a["lastSync"] == nil)
+        let c = try #require(list.first { $0["name"] as? String == "gpuc" })
+        #expect(c["reachable"] as? Bool == false)
+        #expect(c["error"] as? String != nil)
     }
 }
