@@ -24,6 +24,9 @@ struct DoctorCommand: ParsableCommand {
 
     @OptionGroup var claude: ClaudeDirOption
 
+    /// `--pod NAME`: the pod's Claude dir is checked too (PodDoctorView).
+    @OptionGroup var pod: PodOptions
+
     struct Output: Encodable {
         var filesChecked: Int
         var findings: [DoctorFinding]
@@ -31,6 +34,7 @@ struct DoctorCommand: ParsableCommand {
         var repairs: [DoctorRepair]?
         var remaining: [DoctorFinding]
         var clean: Bool
+        var pod: PodDoctor.Report?
     }
 
     func run() throws {
@@ -40,6 +44,7 @@ struct DoctorCommand: ParsableCommand {
         let report = doctor.check()
         var remaining = report.findings
         var output = Output(filesChecked: report.filesChecked, findings: report.findings, remaining: remaining, clean: report.isClean)
+        output.pod = try PodDoctorView.check(pod, print: !json)
 
         if !json {
             for finding in report.findings { Console.out(finding.diagnostic + "\n") }
@@ -74,6 +79,7 @@ struct DoctorCommand: ParsableCommand {
         } else if report.isClean {
             Console.note("\(report.filesChecked) session file(s) checked: no problems")
         }
+        try PodDoctorView.throwIfProblems(output.pod, localClean: remaining.isEmpty)
         if !remaining.isEmpty {
             let files = Set(remaining.map(\.file)).count
             throw CCPodError.badData(

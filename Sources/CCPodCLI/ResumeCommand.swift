@@ -57,7 +57,7 @@ struct ResumeCommand: ParsableCommand {
         }
         let overview = try SessionsEverywhereRun(podNames: names, projectPath: nil, claudeDir: claudeDir, pod: pod).gather()
         for answer in overview.pods where answer.error != nil {
-            Console.error("\(answer.name): not reached, where the session is newest may be unknown: \(answer.error!)")
+            Console.error("\(answer.name): left out, where the session is newest may be unknown: \(answer.error!)")
         }
         let session: OverviewSession
         switch SessionMatch.find(query, in: overview.sessions) {

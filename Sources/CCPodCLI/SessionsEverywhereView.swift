@@ -71,7 +71,7 @@ struct SessionsEverywhereRun {
     static func render(_ result: Result, json: Bool) throws {
         for answer in result.pods {
             if let error = answer.error {
-                Console.error("\(answer.name): not reached, its sessions are left out: \(error)")
+                Console.error("\(answer.name): left out of this listing: \(error)")
             }
             PodWarnings.show(answer.report?.warnings ?? [], notesOnly: true)
         }

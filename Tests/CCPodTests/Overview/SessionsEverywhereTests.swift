@@ -148,8 +148,8 @@ struct SessionsEverywhereTests {
         // gpuc stops answering: one line says so, the others are still shown.
         bed.sshds["gpuc"]?.shutdown()
         let (after, stderr) = try bed.everywhere(["--timeout", "10"])
-        #expect(stderr.contains("gpuc: not reached"), "\(stderr)")
-        #expect(stderr.split(separator: "\n").filter { $0.contains("not reached") }.count == 1)
+        #expect(stderr.contains("gpuc: left out of this listing"), "\(stderr)")
+        #expect(stderr.split(separator: "\n").filter { $0.contains("left out of this listing") }.count == 1)
         #expect(ThreePodBed.state(after, s3, "gpua") == "ahead-there")
         #expect(ThreePodBed.state(after, s4, "gpub") == "diverged")
         #expect(ThreePodBed.session(after, s5) == nil)
@@ -186,5 +186,28 @@ struct SessionsEverywhereTests {
         let c = try #require(list.first { $0["name"] as? String == "gpuc" })
         #expect(c["reachable"] as? Bool == false)
         #expect(c["error"] as? String != nil)
+    }
+}
+
+@Suite(.enabled(if: LoopbackSSHD.isAvailable, "sshd is not installed (apt-get install openssh-server)"),
+       .enabled(if: ClaudeTestPaths.ccpodBinary != nil, "the ccpod binary was not built next to the tests"))
+struct PodDoctorTests {
+    @Test func doctorWithPodChecksThePodsClaudeDirToo() throws {
+        let bed = try ThreePodBed()
+        let good = SessionsEverywhereTests.id(8), torn = SessionsEverywhereTests.id(9)
+        try SyncTestBed.write(bed.lines(good, count: 3), to: bed.local(good))
+        let clean = try bed.ccpod(["doctor", "--pod", "gpua"])
+        #expect(clean.stderrText.contains("gpua: 0 session file(s) checked on the pod: no problems"), "\(clean.stderrText)")
+        try SyncTestBed.write(bed.lines(good, count: 2) + Data("not json at all\n".utf8) + bed.lines(good, count: 1, start: 2), to: bed.onPod("gpua", good))
+        try SyncTestBed.write(bed.lines(torn, count: 2) + Data("{\"type\":\"user\",\"mess".utf8), to: bed.onPod("gpua", torn))
+        let out = try bed.ccpod(["doctor", "--pod", "gpua"], expect: ExitStatus.badData.rawValue)
+        #expect(out.stdoutText.contains("projects/\(bed.slug)/\(good).jsonl:3: not a JSON object"), "\(out.stdoutText)")
+        #expect(out.stdoutText.contains("projects/\(bed.slug)/\(torn).jsonl: the last line is incomplete"), "\(out.stdoutText)")
+        #expect(out.stderrText.contains("the Claude dir on gpua has problems"))
+        let json = try bed.ccpod(["doctor", "--pod", "gpua", "--json"], expect: ExitStatus.badData.rawValue)
+        let object = try #require(try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any])
+        // The torn last line is also not a JSON object: both are said.
+        #expect(((object["pod"] as? [String: Any])?["findings"] as? [Any])?.count == 3)
+        #expect((object["pod"] as? [String: Any])?["filesChecked"] as? Int == 2)
     }
 }
