@@ -25,25 +25,33 @@ struct SessionsEverywhereRun {
     /// with this machine's sessions.
     func gather() throws -> Result {
         let locations = CLIContext.locations
-        var catalog = SessionCatalog(store: ClaudeStore(root: claudeDir),
-                                     cache: SessionMetadataCache(url: SessionMetadataCache.defaultURL(stateDir: locations.stateDir)))
         // One ccpod at a time with these pods and this Claude dir (the status recovers a journal).
         let locks = try pod.lock([.claudeDir(claudeDir.path)] + podNames.map { .pod($0) },
                                  purpose: "listing sessions with \(podNames.joined(separator: ", "))")
         defer { locks.forEach { $0.release() } }
-        let listing = try catalog.list(slug: projectPath.map(ProjectSlug.of))
-        for failure in listing.unreadable { Console.error(failure.reason) }
         let arguments = ["--json", "--config", "none", "--claude-dir", claudeDir.path]
             + (projectPath.map { ["--project", $0] } ?? ["--all"])
             + (pod.timeout.map { ["--timeout", String($0)] } ?? [])
         let environment = CLIContext.environment
         let interactive = CLIContext.isInteractive
-        let answers = ParallelPods.map(podNames) { name in
-            CLIContext.$environment.withValue(environment) {
-                CLIContext.$interactiveOverride.withValue(interactive) { Self.ask(name, arguments: arguments) }
+        let (claudeDir, slug, names) = (claudeDir, projectPath.map(ProjectSlug.of), podNames)
+        // This machine's sessions are listed while the pods answer.
+        let (listed, answers) = ParallelPods.alongside({
+            Swift.Result { () throws -> (SessionCatalog.Listing, SessionsEverywhere.Local) in
+                var catalog = SessionCatalog(store: ClaudeStore(root: claudeDir),
+                                             cache: SessionMetadataCache(url: SessionMetadataCache.defaultURL(stateDir: locations.stateDir)))
+                let listing = try catalog.list(slug: slug)
+                return (listing, SessionsEverywhere.local(listing.sessions, claudeDir: claudeDir))
             }
-        }
-        let local = SessionsEverywhere.local(listing.sessions, claudeDir: claudeDir)
+        }, {
+            ParallelPods.map(names) { name in
+                CLIContext.$environment.withValue(environment) {
+                    CLIContext.$interactiveOverride.withValue(interactive) { Self.ask(name, arguments: arguments) }
+                }
+            }
+        })
+        let (listing, local) = try listed.get()
+        for failure in listing.unreadable { Console.error(failure.reason) }
         return Result(sessions: SessionsEverywhere.combine(local: local, pods: answers), pods: answers)
     }
 

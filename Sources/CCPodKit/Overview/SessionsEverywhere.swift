@@ -225,6 +225,23 @@ public enum ParallelPods {
         group.wait()
         return (0..<names.count).map { results.get($0)! }
     }
+
+    /// `local` on its own thread while `pods` runs on this one: this machine's listing
+    /// overlaps the pods' answers.
+    public static func alongside<L: Sendable, P>(_ local: @escaping @Sendable () -> L, _ pods: () -> P) -> (L, P) {
+        let result = ParallelResults<L>(count: 1)
+        let group = DispatchGroup()
+        group.enter()
+        let thread = Thread {
+            result.set(0, local())
+            group.leave()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        let answers = pods()
+        group.wait()
+        return (result.get(0)!, answers)
+    }
 }
 
 extension SessionsEverywhere {

@@ -30,5 +30,15 @@ struct EverywhereMeasurement {
             #expect((json?["sessions"] as? [Any])?.count == 1000)
         }
         print("sessions --everywhere --all --json, 3 pods × 1,000 sessions, warm: " + times.map { String(format: "%.3f s", $0) }.joined(separator: ", "))
+        // Its parts, for comparison: this machine alone, one pod, one pod's plain status.
+        for args in [["sessions", "--all", "--json"], ["sessions", "--pod", "gpua", "--all", "--json"], ["status", "--pod", "gpua", "--all", "--json"]] {
+            var part: [Double] = []
+            for _ in 0..<3 {
+                let started = Date()
+                _ = try ChildProcess.run(binary, args, environment: bed.env, directory: bed.project)
+                part.append(Date().timeIntervalSince(started))
+            }
+            print("\(args.joined(separator: " ")): " + part.map { String(format: "%.3f s", $0) }.joined(separator: ", "))
+        }
     }
 }
