@@ -24,6 +24,9 @@ struct DoctorCommand: ParsableCommand {
 
     @OptionGroup var claude: ClaudeDirOption
 
+    /// `--pod NAME`: the pod's Claude dir is checked too (PodDoctorView).
+    @OptionGroup var pod: PodOptions
+
     struct Output: Encodable {
         var filesChecked: Int
         var findings: [DoctorFinding]
@@ -33,6 +36,7 @@ struct DoctorCommand: ParsableCommand {
         var clean: Bool
         /// Sessions Claude's cleanup deletes within a week that exist nowhere else.
         var sweepAtRisk: [RetentionWarning] = []
+        var pod: PodDoctor.Report?
     }
 
     func run() throws {
@@ -42,6 +46,7 @@ struct DoctorCommand: ParsableCommand {
         let report = doctor.check()
         var remaining = report.findings
         var output = Output(filesChecked: report.filesChecked, findings: report.findings, remaining: remaining, clean: report.isClean)
+        output.pod = try PodDoctorView.check(pod, print: !json)
 
         if !json {
             for finding in report.findings { Console.out(finding.diagnostic + "\n") }
@@ -81,6 +86,7 @@ struct DoctorCommand: ParsableCommand {
         } else if report.isClean {
             Console.note("\(report.filesChecked) session file(s) checked: no problems")
         }
+        try PodDoctorView.throwIfProblems(output.pod, localClean: remaining.isEmpty)
         if !remaining.isEmpty {
             let files = Set(remaining.map(\.file)).count
             throw CCPodError.badData(

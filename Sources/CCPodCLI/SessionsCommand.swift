@@ -28,13 +28,26 @@ struct SessionsCommand: ParsableCommand {
 
     @OptionGroup var claude: ClaudeDirOption
 
+    @Flag(help: "Also every configured pod, each asked at once (one exchange each): where each session is, its sync state there, and whether a claude runs it now.")
+    var everywhere = false
+
+    @OptionGroup var pod: PodOptions
+
     func validate() throws {
         if all && project != nil { throw ValidationError("--project and --all cannot be used together") }
+        if everywhere && pod.pod != nil { throw ValidationError("--everywhere asks every pod; --pod asks one: use one of them") }
     }
 
     func run() throws {
         let env = ProcessInfo.processInfo.environment
         let root = try claude.resolve()
+        if everywhere || pod.pod != nil {
+            let names = try pod.pod.map { [$0] } ?? SessionsEverywhereRun.configuredPods()
+            guard !names.isEmpty else { throw CCPodError.usage("no pod is configured: add one with `ccpod pod add`") }
+            let path = all ? nil : ProjectSlug.resolvedPath(URL(fileURLWithPath: try project.map(Self.absolutePath) ?? Self.defaultProject()))
+            let run = SessionsEverywhereRun(podNames: names, projectPath: path, claudeDir: root, pod: pod)
+            return try SessionsEverywhereRun.render(try run.gather(), json: json)
+        }
         let locations = CCPodLocations.resolve(environment: env)
         var catalog = SessionCatalog(
             store: ClaudeStore(root: root),

@@ -10,6 +10,8 @@ extension CCPodCommand {
         ResolveCommand.self,
         SessionsCommand.self,
         ArchiveCommand.self,
+        ResumeCommand.self,
+        PodsCommand.self,
         DoctorCommand.self,
         HooksCommand.self,
         HookCommand.self,

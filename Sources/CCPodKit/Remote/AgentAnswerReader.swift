@@ -141,6 +141,9 @@ struct AgentAnswerReader {
                         throw bad("more than \(limits.warningsInAll) warnings")
                     }
                 }
+            case "N":
+                try count()
+                result.records.append(.session(try sessionNote(fields)))
             case "S":
                 try count()
                 result.records.append(.state(try state(fields)))
@@ -169,6 +172,30 @@ struct AgentAnswerReader {
                 throw bad("an unknown record \(field(String((fields.first ?? "").prefix(20))))")
             }
         }
+    }
+
+    /// `N <kind> <session id> <text>` (see `SessionNote`).
+    private func sessionNote(_ fields: [String]) throws -> SessionNote {
+        let record = "session note"
+        guard fields.count == 4 else { throw bad("a malformed \(record)") }
+        guard let kind = SessionNote.Kind(rawValue: fields[1]) else {
+            throw bad("a \(record) of an unknown kind \(field(String(fields[1].prefix(20))))")
+        }
+        guard fields[2].utf8.count == 36, UUID(uuidString: fields[2]) != nil else {
+            throw bad("a \(record) with a malformed session id \(field(String(fields[2].prefix(40))))")
+        }
+        if kind == .live {
+            guard fields[3] == "-" else { throw bad("a malformed \(record)") }
+            return SessionNote(kind: kind, sessionId: fields[2].lowercased(), text: nil)
+        }
+        guard fields[3].utf8.count <= 600 else { throw bad("a \(record) longer than 600 bytes") }
+        if kind == .slug {
+            guard !fields[3].isEmpty, !fields[3].contains("/"), PodPathCheck.isSafeRelative(fields[3]) else {
+                throw bad("a \(record) with an unsafe project folder \(field(String(fields[3].prefix(60))))")
+            }
+            return SessionNote(kind: kind, sessionId: fields[2].lowercased(), text: fields[3])
+        }
+        return SessionNote(kind: kind, sessionId: fields[2].lowercased(), text: SessionNote.unescape(fields[3]))
     }
 
     /// `S <state> <size> <mtime> <lines> <sha256> <path>`.

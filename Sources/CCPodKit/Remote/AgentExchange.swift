@@ -67,6 +67,7 @@ public struct AgentExchange: Sendable {
                 case .data(let path, let offset, let length, let file, let sha256, let lines):
                     data[path] = DataFile(offset: offset, length: length, file: file, sha256: sha256, lines: lines)
                 case .warning(let w): warnings.append("pod: \(w)")
+                case .session: break
                 }
             }
             if warningsLeftOut > 0 { warnings.append("pod: … and \(warningsLeftOut) more warnings") }

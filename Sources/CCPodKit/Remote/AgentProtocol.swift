@@ -174,6 +174,9 @@ public struct AgentRequest: Sendable {
     /// Pod paths whose `grew`/`appended` state must carry the file's hash (sessions
     /// paired with a sibling whose bytes differ: ccpod cannot derive the pod's hash).
     public var hashed: [String] = []
+    /// With mode status: the agent also says which sessions a running claude holds
+    /// and what the transcripts not in sync say of themselves (`N` records).
+    public var overview = false
 
     public init(mode: Mode, rootPrefix: String, paths: PodPaths, scope: [String], sessionIds: [String],
                 files: [AgentFileRequest], busySeconds: Int = 5, accept: [Compression]) {
@@ -196,6 +199,8 @@ public enum AgentRecord: Sendable, Equatable {
     /// (their SHA-256, and how many newlines they hold).
     case data(path: String, offset: Int64, length: Int64, file: String, sha256: String, lines: Int)
     case warning(String)
+    /// What the pod says of a session (option overview), checked (see `SessionNote`).
+    case session(SessionNote)
 
     public struct FileState: Sendable, Equatable {
         public enum Kind: String, Sendable {
@@ -210,6 +215,60 @@ public enum AgentRecord: Sendable, Equatable {
         public var stat: PodStat?
         public var lines: Int
         public var sha256: String?
+    }
+}
+
+/// One `N` record of an overview: a session a running claude holds on the pod, or a
+/// piece of what its transcript says (a JSON string's body, unescaped here, at most
+/// 600 bytes on the wire and 200 characters kept; escaped again before printing).
+public struct SessionNote: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable {
+        case live, title, summary, first, prompt, activity, slug
+    }
+
+    public var kind: Kind
+    public var sessionId: String
+    /// nil for `live`.
+    public var text: String?
+
+    public init(kind: Kind, sessionId: String, text: String?) {
+        self.kind = kind
+        self.sessionId = sessionId
+        self.text = text
+    }
+
+    /// The body of a JSON string as written (escapes kept), cut anywhere: decoded leniently
+    /// (an escape cut off at the end is dropped, invalid UTF-8 replaced), whitespace
+    /// collapsed, at most 200 characters.
+    public static func unescape(_ body: String) -> String {
+        var out = String.UnicodeScalarView()
+        var scalars = body.unicodeScalars[...]
+        var pendingHigh: UInt32?
+        while let c = scalars.popFirst() {
+            guard c == "\\" else {
+                out.append(c)
+                continue
+            }
+            guard let e = scalars.popFirst() else { break }
+            switch e {
+            case "n", "r", "t", "b", "f": out.append(" ")
+            case "u":
+                let hex = String(String.UnicodeScalarView(scalars.prefix(4)))
+                guard hex.count == 4, let v = UInt32(hex, radix: 16) else { scalars = scalars.dropFirst(scalars.count); break }
+                scalars = scalars.dropFirst(4)
+                if (0xD800..<0xDC00).contains(v) { pendingHigh = v; continue }
+                if (0xDC00..<0xE000).contains(v), let high = pendingHigh {
+                    if let s = Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (v - 0xDC00)) { out.append(s) }
+                } else if let s = Unicode.Scalar(v) {
+                    out.append(s)
+                }
+            default: out.append(e)
+            }
+            pendingHigh = nil
+        }
+        var text = String(out).split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        if text.count > 200 { text = String(text.prefix(199)) + "…" }
+        return text
     }
 }
 

@@ -13,7 +13,9 @@
 #                                   hashed (a path, once per path: its S record of
 #                                   grew or appended carries the SHA-256 of the file's
 #                                   first size bytes, for a session paired with a
-#                                   sibling whose bytes differ from it)
+#                                   sibling whose bytes differ from it),
+#                                   overview (1: with mode status, also the N
+#                                   records below)
 #   S <dir>                         a scope folder (relative to the Claude dir)
 #   I <n>                           n bytes of session ids follow, one a line: the
 #                                   sessions whose per-session folders are in scope
@@ -40,6 +42,14 @@
 #   E <count> <total>       then count D records without their bytes, then the
 #                           bytes of all of them back to back (total bytes)
 #   W <message>                                         a warning
+#   N <kind> <session id> <text>   with option overview: `live` (text -) for each
+#                           session a running claude holds; `title`, `summary`,
+#                           `first`, `prompt` and `activity` (a JSON string's body as
+#                           written, at most 600 bytes: the last custom title, the
+#                           last summary, the first and the last typed prompt, the
+#                           last timestamp; `slug`: its project folder) for each
+#                           session transcript not in sync, read from its first
+#                           64 KiB and its last 128 KiB
 #   END ok
 # Stderr: `ccpod-alive` every 5 s while the agent runs (ccpod takes silence on
 # both streams for a stalled pod), and whatever the tools say.
@@ -131,6 +141,71 @@ emit_data() { # rel path offset length
 
 emit_state() { # state size mtime lines sha rel
     printf 'S\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6"
+    # A session transcript (projects/<slug>/<36 characters>.jsonl) not in sync: noted.
+    if [ "$overview" = 1 ]; then
+        case "$1:$6" in
+            *:projects/*/*/*) ;;
+            new:projects/*/????????-????-????-????-????????????.jsonl|grew:projects/*/????????-????-????-????-????????????.jsonl|rewritten:projects/*/????????-????-????-????-????????????.jsonl|busy:projects/*/????????-????-????-????-????????????.jsonl)
+                printf '%s\n' "$6" >> "$work/noted" ;;
+        esac
+    fi
+}
+
+# The overview's N records (option overview): live sessions, then what the noted
+# transcripts say of themselves. One awk for all of them; each file read at most
+# 64 KiB from its start and 128 KiB from its end.
+overview_notes() {
+    # shellcheck disable=SC2086
+    printf '%s\n' $busy_ids | head -n 1000 | while IFS= read -r sid; do
+        case "$sid" in
+            ????????-????-????-????-????????????) printf 'N\tlive\t%s\t-\n' "$sid" ;;
+        esac
+    done
+    [ -s "$work/noted" ] || return 0
+    sort -u "$work/noted" | head -n 20000 | while IFS= read -r rel; do
+        n=${rel##*/}
+        s=${rel#projects/}
+        printf '\036%s\t%s\n' "${n%.jsonl}" "${s%%/*}"
+        head -c 65536 "$base/$rel" 2>/dev/null
+        printf '\n\035\n'
+        tail -c 131072 "$base/$rel" 2>/dev/null
+        printf '\n'
+    done | awk -v T="$TAB" '
+        function str(line, key,    i, s) {
+            i = index(line, key)
+            if (!i) return ""
+            s = substr(line, i + length(key))
+            if (!match(s, /^([^"\\]|\\.)*"/)) return ""
+            s = substr(s, 1, RLENGTH - 1)
+            if (length(s) > 600) s = substr(s, 1, 600)
+            return s
+        }
+        function flush() {
+            if (sid == "") return
+            if (title != "") print "N" T "title" T sid T title
+            if (summary != "") print "N" T "summary" T sid T summary
+            if (first != "") print "N" T "first" T sid T first
+            if (last != "") print "N" T "prompt" T sid T last
+            if (stamp != "") print "N" T "activity" T sid T stamp
+        }
+        substr($0, 1, 1) == "\036" { flush(); split(substr($0, 2), h, T); sid = h[1]; print "N" T "slug" T sid T h[2]; part = 1; title = ""; summary = ""; first = ""; last = ""; stamp = ""; next }
+        index($0, "\"timestamp\":\"") { t = str($0, "\"timestamp\":\""); if (length(t) <= 40) stamp = t }
+        $0 == "\035" { part = 2; next }
+        index($0, "\"type\":\"custom-title\"") { t = str($0, "\"customTitle\":\""); if (t != "") title = t; next }
+        index($0, "\"type\":\"summary\"") { t = str($0, "\"summary\":\""); if (t != "") summary = t; next }
+        index($0, "\"type\":\"user\"") && !index($0, "\"isMeta\":true") {
+            # The message content when it is a string (an array is tool results or blocks).
+            i = index($0, "\"message\":{")
+            if (!i) next
+            s = substr($0, i)
+            j = index(s, "\"content\":")
+            if (!j || substr(s, j + 10, 1) != "\"") next
+            p = str(s, "\"content\":\"")
+            if (p == "" || p ~ /^(<command-|<local-command-|<bash-|Caveat:|\[Request interrupted|<system-reminder>)/) next
+            if (part == 1 && first == "") first = p
+            last = p
+        }
+        END { flush() }'
 }
 
 # The hash ccpod asked for (option hashed) of a file's first size bytes, else "-".
@@ -427,7 +502,7 @@ case "$hello" in
     *) fail "unexpected request header" ;;
 esac
 
-root='' claude='' state='' mode=status busy=5 accept=none base='' hashers='' hashed=''
+root='' claude='' state='' mode=status busy=5 accept=none base='' hashers='' hashed='' overview=0
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-agent.XXXXXX") || fail "cannot create a temporary folder"
 # This run's stage folders (see stage_path), hidden from every scan; ccpod names
 # them (option stage) when its archive of new files is to land there.
@@ -439,6 +514,7 @@ trap 'exit 3' HUP INT TERM
 : > "$work/ids"
 : > "$work/renames"
 : > "$work/stages"
+: > "$work/noted"
 ended=no
 while IFS="$TAB" read -r kind a b; do
     case "$kind" in
@@ -447,6 +523,7 @@ while IFS="$TAB" read -r kind a b; do
                 root) root=$b ;; claude) claude=$b ;; state) state=$b ;;
                 mode) mode=$b ;; busy) busy=$b ;; accept) accept=$b ;;
                 hashed) hashed="$hashed$b$NL" ;;
+                overview) [ "$b" = 1 ] && overview=1 ;;
                 stage)
                     case "$b" in
                         *[!0-9a-z]*|'') fail "unknown request record" ;;
@@ -1043,6 +1120,7 @@ main() {
     apply_appends
     place_files
     send_new
+    [ "$overview" = 1 ] && [ "$mode" = status ] && overview_notes
     printf 'END\tok\n'
 }
 

@@ -122,6 +122,12 @@ public enum AnswerParsers {
         return status.on || status.state != nil || !notes.isEmpty
     }
 
+    /// `ccpod doctor --pod`'s check of the pod's Claude dir (`C`, `F`, `B`, `T`, `END`).
+    @discardableResult
+    public static func doctorOutput(_ data: Data) -> Bool {
+        (try? PodDoctor.parse(String(decoding: data, as: UTF8.self), pod: "fuzz", claudeDir: "/root/.claude", status: 0)) != nil
+    }
+
     /// The fuzz targets by name (Fuzz/Seeds/<name>, `Benchmarks/fuzz`), each the real parser.
     public static let targets: [String: @Sendable (Data) -> Bool] = [
         "agent-answer": { agentAnswer($0) },
@@ -132,6 +138,7 @@ public enum AnswerParsers {
         "probe-output": { probeOutput($0) },
         "inventory-output": { inventoryOutput($0) },
         "autostop-output": { autostopOutput($0) },
+        "doctor-output": { doctorOutput($0) },
     ]
 
     /// Runs `body` on every file named in `paths` (folders: every file in them) and prints

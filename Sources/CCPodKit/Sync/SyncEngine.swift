@@ -90,7 +90,8 @@ public struct SyncEngine: Sendable {
             mode: options.direction.rawValue, pod: connection.displayName, dryRun: options.dryRun,
             items: run.items.sorted { $0.path < $1.path },
             exchanges: calls,
-            seconds: Date().timeIntervalSince(started), warnings: run.warnings + run.store.warnings)
+            seconds: Date().timeIntervalSince(started), warnings: run.warnings + run.store.warnings,
+            sessionNotes: options.overview ? answer.records.compactMap { if case .session(let note) = $0 { note } else { nil } } : nil)
     }
 
     /// A request about named files only (no scope folders): forks, resolve.

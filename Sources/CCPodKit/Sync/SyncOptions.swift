@@ -17,6 +17,9 @@ public struct SyncOptions: Sendable, Equatable {
     /// `push --only-recent`: only sessions active here in this many seconds are sent;
     /// the others are left alone (never deleted on the pod, never changed here).
     public var onlyRecent: TimeInterval?
+    /// With status: the pod also says which sessions a running claude holds and what its
+    /// transcripts not in sync say (`SyncReport.sessionNotes`; `ccpod sessions --everywhere`).
+    public var overview = false
 
     public init(direction: Direction, dryRun: Bool = false, delete: Bool = false, busySeconds: Int = 5,
                 archivedSessions: Set<String> = []) {

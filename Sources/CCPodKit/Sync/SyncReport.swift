@@ -58,6 +58,8 @@ public struct SyncReport: Sendable, Codable {
     public var exchanges: Int
     public var seconds: Double
     public var warnings: [String]
+    /// With `SyncOptions.overview`: what the pod said of its sessions (checked, unescaped).
+    public var sessionNotes: [SessionNote]?
 
     public func count(_ action: SyncItem.Action) -> Int { items.filter { $0.action == action }.count }
 

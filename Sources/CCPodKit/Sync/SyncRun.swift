@@ -203,6 +203,7 @@ struct SyncRun {
             scope: scope.podFolders + scope.configItems(for: options.direction), sessionIds: sessionIds.sorted(), files: files,
             busySeconds: options.busySeconds, accept: engine.accepted)
         request.hashed = hashed
+        request.overview = options.overview && mode == .status
         return request
     }
 

@@ -43,11 +43,13 @@ import Testing
         var bed = try SyncTestBed()
         defer { bed.remove() }
         let local = bed.connection
-        func exchange(_ name: String, _ direction: SyncOptions.Direction) throws {
+        func exchange(_ name: String, _ direction: SyncOptions.Direction, overview: Bool = false) throws {
             let file = recordingFile()
             bed.connection = Recording(inner: local, file: file)
             let engine = SyncEngine(claudeDir: bed.localClaude, connection: bed.connection, stateDir: bed.state, compress: false)
-            _ = try engine.run(scope: bed.scope, options: SyncOptions(direction: direction, dryRun: false, delete: false, busySeconds: 0))
+            var options = SyncOptions(direction: direction, dryRun: false, delete: false, busySeconds: 0)
+            options.overview = overview
+            _ = try engine.run(scope: bed.scope, options: options)
             // Answers back to back when a run needed a second exchange: each after its header line.
             var data = read(file)
             var part = 0
@@ -68,6 +70,12 @@ import Testing
         for id in ids.suffix(2) { try SyncTestBed.write(SyncTestBed.lines(session: id, count: 3), to: bed.podTranscript(id)) }
         try exchange("pull-new", .pull)
         try exchange("status", .status)
+        // The overview's session notes: a session grown on the pod, another a claude holds there.
+        try SyncTestBed.append(SyncTestBed.lines(session: ids[2], count: 2, start: 3, text: "on the pod"), to: bed.podTranscript(ids[2]))
+        let registry = bed.podClaude + "/sessions/\(getpid()).json"
+        try SyncTestBed.write(Data("{\"pid\":\(getpid()),\"sessionId\":\"\(ids[3])\"}".utf8), to: registry)
+        try exchange("status-overview", .status, overview: true)
+        try FileManager.default.removeItem(atPath: registry)
         try SyncTestBed.append(SyncTestBed.lines(session: ids[0], count: 1, start: 20, text: "laptop"), to: bed.localTranscript(ids[0]))
         try SyncTestBed.append(SyncTestBed.lines(session: ids[0], count: 1, start: 20, text: "pod"), to: bed.podTranscript(ids[0]))
         try SyncTestBed.append(SyncTestBed.lines(session: ids[1], count: 2, start: 8), to: bed.localTranscript(ids[1]))
@@ -138,6 +146,12 @@ import Testing
         let inventory = try pod.runCommand(PodInventory.command(rootPrefix: pod.rootPrefix, claudeDir: pod.paths.claudeDir, history: true,
                                                                 runDirectories: ["/workspace/runs/r1", "/workspace/runs/r2"]))
         seeds["inventory-output", default: [:]]["store-and-runs"] = inventory.stdout
+        // `doctor --pod`: that store, with a bad line and a torn one added.
+        try SyncTestBed.write(SyncTestBed.lines(session: "21111111-2222-4333-8444-555555555555", count: 2) + Data("not json\n{\"torn".utf8),
+                              to: podRoot + "/root/.claude/projects/-w/21111111-2222-4333-8444-555555555555.jsonl")
+        let doctor = try pod.runCommand(InlineScript.command(Array(PodDoctor.script.utf8), name: "ccpod-doctor",
+                                                             arguments: [pod.rootPrefix + pod.paths.claudeDir]))
+        seeds["doctor-output", default: [:]]["bad-and-torn"] = doctor.stdout
 
         let git = try GitFixture()
         defer { git.remove() }
@@ -211,6 +225,8 @@ import Testing
         #expect(!AnswerParsers.deployOutput(Data("J\t{not json\n".utf8)))
         #expect(!AnswerParsers.setupOutput(Data()))
         #expect(!AnswerParsers.probeOutput(Data("nothing\n".utf8)))
+        #expect(!AnswerParsers.doctorOutput(Data("C\tyes\tyes\nB\tprojects/../../etc/passwd\t1\nEND\n".utf8)))
+        #expect(!AnswerParsers.doctorOutput(Data("C\tyes\tyes\nF\t2\n".utf8)))
         #expect(!AnswerParsers.autostopOutput(Data("state 12 x busy tmux\nautostop-note gpu1 -5 60 1 - -\n".utf8)))
     }
 }

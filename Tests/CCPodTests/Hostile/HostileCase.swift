@@ -187,6 +187,8 @@ enum HostileCheck {
         args += ["--pod", pod.name]
         if ["push", "pull", "sync", "status"].contains(command.first ?? "") {
             args += ["--claude-dir", pod.claudeDir.path, "--busy-seconds", "0"]
+        } else if command.first == "sessions" {
+            args += ["--claude-dir", pod.claudeDir.path]
         }
         return args
     }
