@@ -72,8 +72,31 @@ struct WatchCommand: ParsableCommand {
         if signals.received == SIGINT { throw ExitCode(130) }
     }
 
+    /// Once a day, before a round: the sessions Claude's cleanup would delete within a
+    /// week and that exist nowhere else go into the archive (`archive --before-sweep`).
+    /// Skipped while another ccpod holds the Claude dir or the archive; said on stderr.
+    func shieldIfDue() {
+        let locations = CLIContext.locations
+        guard SweepGuard.isDue(stateDir: locations.stateDir), let claudeDir = try? sync.claude.resolve(),
+              let locks = try? OperationLock.acquire([.claudeDir(claudeDir.path), .archive], stateDir: locations.stateDir,
+                                                      purpose: "archiving sessions before Claude's cleanup", wait: false)
+        else { return }
+        defer { locks.forEach { $0.release() } }
+        do {
+            let outcome = try SweepGuard.run(claudeDir: claudeDir, locations: locations)
+            if !outcome.archived.isEmpty {
+                Console.note("archived \(outcome.archived.count) session(s) that Claude's cleanup would have deleted and that existed nowhere else: "
+                             + outcome.archived.joined(separator: ", ") + " (`ccpod archive list`)")
+            }
+            for note in outcome.notes.prefix(5) { Console.note("archive: \(note)") }
+        } catch {
+            Console.note("archiving before Claude's cleanup failed: \(error); `ccpod doctor` lists the sessions at risk")
+        }
+    }
+
     /// One `ccpod sync`, quiet, without waiting for another ccpod's lock.
     func round() -> WatchLoop.Round {
+        shieldIfDue()
         var quiet = sync
         quiet.json = true
         quiet.pod.noWait = true

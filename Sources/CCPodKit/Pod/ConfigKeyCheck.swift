@@ -12,7 +12,7 @@ public enum ConfigKeyCheck {
     /// Keys of a `[pods.NAME]` table.
     public static let podKeys: Set<String> = Set([
         "direct", "proxy", "identity", "runpodId", "apiKeyFile", "claudeDir", "persistentDir", "workspace",
-        "environmentFile", "hostKeyFile", "installCommand", "binDir", "tmux", "tmuxSocket", "inactivityTimeout",
+        "environmentFile", "hostKeyFile", "installCommand", "binDir", "tmux", "tmuxSocket", "claudeEnv", "inactivityTimeout",
         "sshOptions", "pod_keep", "pod_keep_days",
     ]).union(budgetKeys)
     /// The spending limits (`CostBudget`), in a pod's table and in `.ccpod.toml`.

@@ -212,6 +212,14 @@ public struct CCPodConfig: Sendable, Equatable {
         if let s = try string("binDir") { pod.runtime.binDir = s }
         if let s = try string("tmux") { pod.runtime.tmux = s }
         if let s = try string("tmuxSocket") { pod.runtime.tmuxSocket = s }
+        if let v = t["claudeEnv"] {
+            guard let env = v.table else { throw bad("claudeEnv must be a table of strings, e.g. { HF_HOME = \"/workspace/hf\" }") }
+            for key in env.keys {
+                guard PodRuntime.isVariableName(key) else { throw bad("claudeEnv: \(key.debugDescription) is not a variable name (letters, digits, _)") }
+                guard let value = env[key]?.string, !value.utf8.contains(0) else { throw bad("claudeEnv.\(key) must be a string") }
+                pod.runtime.claudeEnvironment[key] = value
+            }
+        }
         if let v = t["inactivityTimeout"] {
             guard let seconds = v.double ?? v.int.map(Double.init), seconds > 0, seconds <= 86400 else {
                 throw bad("inactivityTimeout must be a positive number of seconds, at most 86400")
@@ -270,6 +278,11 @@ public struct CCPodConfig: Sendable, Equatable {
             if pod.runtime.binDir != runtime.binDir { t["binDir"] = pod.runtime.binDir }
             if pod.runtime.tmux != runtime.tmux { t["tmux"] = pod.runtime.tmux }
             if let s = pod.runtime.tmuxSocket { t["tmuxSocket"] = s }
+            if !pod.runtime.claudeEnvironment.isEmpty {
+                let env = TOMLTable(inline: true)
+                for (key, value) in pod.runtime.claudeEnvironment.sorted(by: { $0.key < $1.key }) { env[key] = value }
+                t["claudeEnv"] = env
+            }
             if let seconds = pod.inactivityTimeout {
                 if seconds == seconds.rounded() { t["inactivityTimeout"] = Int(seconds) } else { t["inactivityTimeout"] = seconds }
             }

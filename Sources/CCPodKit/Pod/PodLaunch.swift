@@ -84,8 +84,12 @@ public struct PodLaunch: Sendable {
             "PATH=\(q(runtime.binDir)):\"$HOME/.local/bin:$PATH\"; export PATH",
             "if [ \(q(claudeDir)) != \"$HOME/.claude\" ]; then CLAUDE_CONFIG_DIR=\(q(claudeDir)); export CLAUDE_CONFIG_DIR; fi",
             "if [ -z \"${ANTHROPIC_API_KEY:-}${CLAUDE_CODE_OAUTH_TOKEN:-}\" ] && [ -r \(q(persistentDir + "/auth.env")) ]; then . \(q(persistentDir + "/auth.env")); fi",
-            "set -- \(args)",
         ]
+        // The pod's `claudeEnv` (names checked when the config was read; checked again here).
+        for (name, value) in runtime.claudeEnvironment.sorted(by: { $0.key < $1.key }) where PodRuntime.isVariableName(name) {
+            lines.append("\(name)=\(q(value)); export \(name)")
+        }
+        lines.append("set -- \(args)")
         if start == .continueLatest {
             lines.append("for f in \(q(slugDir))/*.jsonl; do if [ -f \"$f\" ]; then set -- --continue \"$@\"; fi; break; done")
         }

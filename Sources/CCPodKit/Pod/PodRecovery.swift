@@ -23,10 +23,12 @@ public struct PodRecovery: Sendable {
         self.recorder = recorder
     }
 
-    /// The failures a restart explains.
+    /// The failures a restart explains. A connection closed before the command ran
+    /// reaches here only when a fresh connection was closed too (`PodSession.firstTry`):
+    /// something else answers at the old address, or the pod is starting.
     public static func isRecoverable(_ error: CCPodError) -> Bool {
         switch error.sshFailure {
-        case .connectionRefused?, .unreachable?, .hostKeyChanged?: return true
+        case .connectionRefused?, .unreachable?, .hostKeyChanged?, .connectionLost?: return true
         default: return false
         }
     }
@@ -36,6 +38,7 @@ public struct PodRecovery: Sendable {
         switch failure {
         case .connectionRefused: return .refused
         case .hostKeyChanged: return .hostKeyChanged
+        case .connectionLost: return .closed
         default: return .timedOut
         }
     }

@@ -13,6 +13,16 @@ public struct PodRuntime: Sendable, Equatable {
     public var tmux: String
     /// `tmuxSocket`: a private tmux server (`tmux -L NAME`); nil = the pod's default server.
     public var tmuxSocket: String?
+    /// `claudeEnv`: environment variables for Claude Code on this pod (set in the tmux
+    /// pane before `claude` starts; names of letters, digits and `_`).
+    public var claudeEnvironment: [String: String] = [:]
+
+    /// An environment variable's name as a shell takes it.
+    public static func isVariableName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, first == 0x5F || (0x41...0x5A).contains(first) || (0x61...0x7A).contains(first),
+              name.utf8.count <= 128 else { return false }
+        return name.utf8.allSatisfy { $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+    }
 
     public init(installCommand: String = PodRuntime.officialInstaller, binDir: String = "/usr/local/bin",
                 tmux: String = "tmux", tmuxSocket: String? = nil) {

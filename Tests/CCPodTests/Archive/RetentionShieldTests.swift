@@ -34,6 +34,29 @@ struct RetentionShieldTests {
         return bed
     }
 
+    /// What `ccpod watch` does once a day: the sessions at risk are archived (exactly those),
+    /// the day is marked, and the next look waits for the next day.
+    @Test("The watch's daily guard archives exactly the sessions at risk, once a day")
+    func dailyGuard() throws {
+        let bed = try bed()
+        defer { bed.remove() }
+        let atRisk = Set(try RetentionShield.scan(claudeDir: bed.claude, locations: bed.locations).atRisk.map(\.candidate.id))
+        #expect(SweepGuard.isDue(stateDir: bed.locations.stateDir))
+        let outcome = try SweepGuard.run(claudeDir: bed.claude, locations: bed.locations)
+        #expect(Set(outcome.archived) == atRisk, "\(outcome)")
+        #expect(!SweepGuard.isDue(stateDir: bed.locations.stateDir))
+        #expect(SweepGuard.isDue(stateDir: bed.locations.stateDir, now: Date().addingTimeInterval(SweepGuard.interval + 60)))
+        #expect(try RetentionShield.scan(claudeDir: bed.claude, locations: bed.locations).atRisk.isEmpty)
+        let index = try ArchiveIndex.load(stateDir: bed.locations.stateDir).ids(claudeDir: bed.claude)
+        #expect(index == atRisk)
+        // The rewind session (swept in 8 days) and the one on the pod stay where they are.
+        for id in [rewind, resumed] {
+            #expect(FileManager.default.fileExists(atPath: bed.claude.appendingPathComponent("projects/\(TranscriptFixtures.tinyVitSlug)/\(id).jsonl").path)
+                    || !index.contains(id))
+            #expect(!index.contains(id))
+        }
+    }
+
     @Test("cleanupPeriodDays comes from settings.json, else 30")
     func cleanupDays() throws {
         let bed = try ArchiveBed()

@@ -37,6 +37,40 @@ private func tempLocations() throws -> (URL, CCPodLocations) {
         #expect((dir[.posixPermissions] as? Int) == 0o700)
     }
 
+    /// `claudeEnv`: the pod's environment for Claude, read, written back, checked, and
+    /// set in the tmux pane before claude starts (values quoted, never run).
+    @Test func claudeEnvironmentPerPod() throws {
+        let (root, locations) = try tempLocations()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try CCPodLocations.makePrivateDirectory(locations.configDir)
+        try """
+        [pods.gpu1]
+        direct = "root@203.0.113.7:41022"
+        claudeEnv = { HF_HOME = "/workspace/hf", WANDB_MODE = "offline", ODD = "it's $(not run)" }
+        """.write(to: locations.configFile, atomically: true, encoding: .utf8)
+        let config = try CCPodConfig.load(from: locations)
+        let env = try #require(config.pods["gpu1"]).runtime.claudeEnvironment
+        #expect(env == ["HF_HOME": "/workspace/hf", "WANDB_MODE": "offline", "ODD": "it's $(not run)"])
+        try config.save(to: locations)
+        #expect(try CCPodConfig.load(from: locations) == config)
+
+        let target = SSHTarget(name: "gpu1", endpoint: SSHEndpoint(user: "root", host: "203.0.113.7", port: 41022),
+                               knownHostsFile: root.appendingPathComponent("known_hosts"))
+        let launch = PodLaunch(connection: SSHConnection(target: target, paths: PodPaths(), locations: locations),
+                               runtime: config.pods["gpu1"]!.runtime)
+        let script = launch.paneScript(session: "s", podDirectory: "/w/code", podSlug: "-w-code", start: .fresh, claudeArguments: [])
+        #expect(script.contains("HF_HOME=/workspace/hf; export HF_HOME"))
+        #expect(script.contains("ODD='it'\\''s $(not run)'; export ODD"))
+        let out = try ChildProcess.run("sh", ["-c", script.replacingOccurrences(of: "claude \"$@\"", with: "printf '%s|%s' \"$ODD\" \"$HF_HOME\"; exit 0")
+            .replacingOccurrences(of: "cd /w/code ", with: "cd / ")])
+        #expect(out.stdoutText == "it's $(not run)|/workspace/hf")
+
+        for bad in ["claudeEnv = \"x\"", "claudeEnv = { \"1BAD\" = \"x\" }", "claudeEnv = { \"A B\" = \"x\" }", "claudeEnv = { N = 3 }"] {
+            try "[pods.p]\ndirect = \"root@h:22\"\n\(bad)\n".write(to: locations.configFile, atomically: true, encoding: .utf8)
+            #expect(throws: CCPodError.self) { try CCPodConfig.load(from: locations) }
+        }
+    }
+
     @Test func directAsAStringIsAccepted() throws {
         let config = try CCPodConfig.parse("[pods.a]\ndirect = \"root@10.0.0.1:2200\"\n")
         #expect(config.pods["a"]?.direct == SSHEndpoint(user: "root", host: "10.0.0.1", port: 2200))

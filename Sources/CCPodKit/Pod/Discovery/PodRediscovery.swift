@@ -5,12 +5,15 @@ public enum DirectFailure: String, Sendable, CaseIterable {
     case refused
     case timedOut
     case hostKeyChanged
+    /// Closed the connection before the command ran, twice (a fresh connection too).
+    case closed
 
     var phrase: String {
         switch self {
         case .refused: return "refused the connection"
         case .timedOut: return "did not answer"
         case .hostKeyChanged: return "presented a different host key"
+        case .closed: return "closed the connection before the command ran (a fresh one too)"
         }
     }
 }
