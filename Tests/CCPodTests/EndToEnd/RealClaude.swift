@@ -58,12 +58,13 @@ enum RealClaude {
         private(set) var panePid: pid_t?
         private var socketPath: String?
 
-        /// Starts `claude <arguments>` in `directory` with `claudeDir` as its config dir and
-        /// `home` as HOME, on a 160×45 screen.
+        /// Starts `claude <arguments>` (or `executable <arguments>`, a program that becomes
+        /// claude, such as `ccpod resume`) in `directory` with `claudeDir` as its config dir
+        /// and `home` as HOME, on a 160×45 screen.
         init(label: String, directory: String, claudeDir: String, home: String, arguments: [String],
-             environment extra: [String: String] = [:]) throws {
+             environment extra: [String: String] = [:], executable: String? = nil) throws {
             self.label = label
-            guard let binary = RealClaude.binary else { throw CCPodError.failure("claude is not available") }
+            guard let binary = executable ?? RealClaude.binary else { throw CCPodError.failure("claude is not available") }
             let inherited = ProcessInfo.processInfo.environment
             let environment: [String: String] = [
                 "PATH": inherited["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",

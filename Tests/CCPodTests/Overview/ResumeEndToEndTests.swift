@@ -32,10 +32,10 @@ struct ResumeEndToEndTests {
         #expect(ThreePodBed.session(listing.json, sid)?["newest"] as? [String] == ["gpub"])
 
         // `ccpod resume quokka` in a terminal: it pulls from gpub and becomes claude --resume.
-        let terminal = try PrivateTerminal(directory: bed.project, environment: bed.env.merging([
-            "CCPOD_CLAUDE_BIN": RealClaude.binary!, "ANTHROPIC_API_KEY": RealClaude.apiKey, "TERM": "xterm-256color",
-            "LANG": "C.UTF-8", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        ]) { $1 }, command: [ClaudeTestPaths.ccpodBinary!.path, "resume", "quokka"])
+        let terminal = try RealClaude.Screen(label: "resume", directory: bed.project, claudeDir: bed.claude,
+                                             home: bed.env["HOME"] ?? bed.project, arguments: ["resume", "quokka"],
+                                             environment: bed.env.merging(["CCPOD_CLAUDE_BIN": RealClaude.binary!]) { $1 },
+                                             executable: ClaudeTestPaths.ccpodBinary!.path)
         defer { terminal.stop() }
         let (shown, screen) = await terminal.waitFor(timeout: 90) { $0.contains("Realign the secondary mirror") }
         #expect(shown, "claude did not show the newest line within 90 s. Screen:\n\(screen)")
@@ -83,48 +83,5 @@ struct ResumeEndToEndTests {
         #expect(out.stderrText.contains("00000001-2222-4333-8444-555555555555"))
         #expect(out.stderrText.contains("00000002-2222-4333-8444-555555555555"))
         #expect(out.stderrText.contains("(fork)"))
-    }
-}
-
-/// A command in a pane of a private tmux server (never the user's), its screen readable.
-final class PrivateTerminal {
-    let socket = "ccpod-rt-\(UUID().uuidString.prefix(10).lowercased())"
-    private var panePid: pid_t?
-
-    init(directory: String, environment: [String: String], command: [String]) throws {
-        var script = "#!/bin/sh\n"
-        for (k, v) in environment.sorted(by: { $0.key < $1.key }) { script += "export \(k)=\(ShellQuote.quote(v))\n" }
-        script += "cd \(ShellQuote.quote(directory))\nexec " + command.map(ShellQuote.quote).joined(separator: " ") + "\n"
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket).sh").path
-        try script.write(toFile: file, atomically: true, encoding: .utf8)
-        let out = try ChildProcess.run("tmux", ["-u", "-L", socket, "new-session", "-d", "-x", "160", "-y", "45", "-P", "-F", "#{pane_pid}",
-                                                "exec sh \(file)"])
-        guard out.status == 0 else { throw CCPodError.failure("tmux: \(out.stderrText)") }
-        panePid = pid_t(out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))
-    }
-
-    func capture() -> String {
-        (try? ChildProcess.run("tmux", ["-L", socket, "capture-pane", "-p", "-t", "0"]))?.stdoutText ?? ""
-    }
-
-    func waitFor(timeout: Double, _ done: (String) -> Bool) async -> (ok: Bool, screen: String) {
-        let deadline = Date().addingTimeInterval(timeout)
-        var screen = capture()
-        while !done(screen) {
-            if Date() >= deadline { return (false, screen) }
-            try? await Task.sleep(for: .milliseconds(500))
-            screen = capture()
-        }
-        return (true, screen)
-    }
-
-    func stop() {
-        _ = try? ChildProcess.run("tmux", ["-L", socket, "kill-server"])
-        // The pane's process (claude, which replaced ccpod) ends with the server, or is made to.
-        if let pid = panePid, pid > 0 {
-            for _ in 0..<50 where kill(pid, 0) == 0 { usleep(100_000) }
-            if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
-        }
-        try? FileManager.default.removeItem(atPath: FileManager.default.temporaryDirectory.appendingPathComponent("\(socket).sh").path)
     }
 }
