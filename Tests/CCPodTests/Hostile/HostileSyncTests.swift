@@ -106,9 +106,12 @@ struct HostileSyncTests {
         Row(name: "gzip bomb of zeros", command: pull, exchange: .agent,
             answer: [.readRequest, .send(Data(Wire.agentHeader("gzip").utf8)), .bomb(tool: "gzip", count: 2 << 30, line: nil)],
             expect: bad, within: Row.endless),
+        // On a loaded machine the crafted pod's pipeline (yes | head | zstd) may start its
+        // output later than the 3 s inactivity timeout: a stall (69) ends it as well as the
+        // refusal of the 10,001st warning (65); memory and the end are what is checked.
         Row(name: "zstd bomb of warnings", command: pull, exchange: .agent,
             answer: [.readRequest, .send(Data(Wire.agentHeader("zstd").utf8)), .bomb(tool: "zstd", count: 4 << 30, line: "W\tx")],
-            expect: bad, within: Row.endless),
+            expect: bad.union(stalled), within: Row.endless),
 
         // Escapes from the pod: warnings, names, the agent's own failure.
         Row(name: "escapes in a warning", command: pull, exchange: .agent,
