@@ -1049,8 +1049,10 @@ main() {
                 # Partly there: an earlier run appended the first complete lines of what
                 # is sent now, was cut off before ccpod heard back, and ccpod's copy grew
                 # since. The rest is appended; nothing forks.
-                part=$((size - anc))
-                if [ "$anc" != - ] && [ "$part" -gt 0 ] && [ "$part" -lt "$len" ] &&
+                # (No arithmetic before the checks: a file gone from the pod has size "-".)
+                part=0
+                case "$size$anc" in *[!0-9]*) ;; *) part=$((size - anc)) ;; esac
+                if [ "$part" -gt 0 ] && [ "$part" -lt "$len" ] &&
                     [ "$(tail -c +"$size" "$f" | head -c 1 | wc -l | tr -d ' ')" = 1 ] &&
                     [ "$(sha_of_prefix "$f" "$anc")" = "$anc_sha" ] &&
                     tail -c +"$((anc + 1))" "$f" | cmp -s -n "$part" - "$work/p.$idx"; then

@@ -94,6 +94,21 @@ struct SyncSemanticsTests {
         #expect(try bed.run(.sync).items.allSatisfy { $0.action == .inSync })
     }
 
+    /// The pod's copy is gone while this side grew: the append finds no file to finish
+    /// (the agent does no arithmetic on a missing file's size) and the exchange ends well.
+    @Test func anAppendToAFileGoneFromThePodEndsTheExchangeWell() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 10), to: bed.localTranscript(id))
+        try bed.run(.push)
+        try SyncTestBed.append(SyncTestBed.lines(session: id, count: 3, start: 10), to: bed.localTranscript(id))
+        try FileManager.default.removeItem(atPath: bed.podTranscript(id))
+        let report = try bed.run(.push)
+        #expect(report.exchanges >= 1)
+        #expect(!report.items.contains { $0.action == .failed }, "\(report.items)")
+        #expect(SyncTestBed.read(bed.localTranscript(id)).count > 0)
+    }
+
     /// The pod's copy grew by other lines than the ones sent: not "partly there", so it
     /// is never spliced onto; both continuations are kept.
     @Test func aPodCopyThatWentAnotherWayIsNotTakenForAPartialAppend() throws {
