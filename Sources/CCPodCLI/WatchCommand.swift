@@ -144,8 +144,16 @@ struct WatchCommand: ParsableCommand {
                 Console.note("no watch service for \(podName) (\(plan.file.path))")
                 return
             }
+            // systemd disables a unit through its file: while `enable` left its link in
+            // default.target.wants, the file stays until that is done.
+            let wants = plan.file.deletingLastPathComponent().appendingPathComponent("default.target.wants/" + plan.file.lastPathComponent)
+            if kind == .systemd, FileStat.of(wants.path, followSymlinks: false) != nil {
+                Console.note("\(plan.file.lastPathComponent) is enabled (\(wants.path)); stop and disable it first, then run `ccpod watch --uninstall` again:")
+                Console.out(plan.disableCommand + "\n")
+                throw ExitCode(1)
+            }
             try? FileManager.default.removeItem(at: plan.file)
-            Console.note("removed \(plan.file.path); if it was enabled, stop it with:")
+            Console.note("removed \(plan.file.path); if it was loaded, stop it with:")
             Console.out(plan.disableCommand + "\n")
             return
         }

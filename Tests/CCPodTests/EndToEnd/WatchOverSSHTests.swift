@@ -154,6 +154,15 @@ struct WatchOverSSHTests {
         #expect(text.contains("ExecStart=\"\(binary)\" \"watch\" \"--pod\" \"gpu\" \"--interval\" \"45s\" \"--project\""), "\(text)")
         #expect(text.contains("Environment=\"CLAUDE_CONFIG_DIR=\(b.bed.localClaude)\""), "\(text)")
         #expect(installed.stdoutText.contains("systemctl --user enable --now ccpod-watch-gpu.service"))
+        // Enabled (the link `systemctl --user enable` makes): the file stays until it is disabled.
+        let wants = b.pod.root.appendingPathComponent("config/systemd/user/default.target.wants").path
+        try FileManager.default.createDirectory(atPath: wants, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: wants + "/ccpod-watch-gpu.service", withDestinationPath: unit)
+        let refused = try ChildProcess.run(binary, ["watch", "--pod", "gpu", "--project", b.project, "--uninstall"], environment: b.env)
+        #expect(refused.status == 1, "\(refused.stderrText)")
+        #expect(refused.stdoutText.contains("systemctl --user disable --now ccpod-watch-gpu.service"))
+        #expect(FileManager.default.fileExists(atPath: unit))
+        try FileManager.default.removeItem(atPath: wants + "/ccpod-watch-gpu.service")
         let removed = try ChildProcess.run(binary, ["watch", "--pod", "gpu", "--project", b.project, "--uninstall"], environment: b.env)
         #expect(removed.status == 0)
         #expect(!FileManager.default.fileExists(atPath: unit))
