@@ -44,18 +44,19 @@ public struct PodImport: Sendable {
         guard !file.isEmpty, !file.hasPrefix("/"), !file.split(separator: "/").contains(".."), !file.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
             throw CCPodError.usage("\(TerminalText.escape(file)): the export file must be relative to the run's code folder, without `..`")
         }
+        let work = podStateDir.appendingPathComponent("import-\(getpid())-\(UUID().uuidString.prefix(8))", isDirectory: true)
+        try CCPodLocations.makePrivateDirectory(work.appendingPathComponent("claude/projects", isDirectory: true))
+        defer { try? FileManager.default.removeItem(at: work) }
+        // Straight into a file as it arrives: the pod decides how much it sends (up to the
+        // limit), never how much memory ccpod uses.
+        let export = work.appendingPathComponent("export")
         let command = "git -C \(ShellQuote.quote(codePath)) --no-pager show --no-textconv \(ShellQuote.quote("\(revision):./\(file)"))"
-        let out = try connection.runCommand(command, activity: "reading \(file) at \(revision) on the pod", outputLimit: Self.maxExport)
+        let out = try connection.runCommand(command, outputPath: export.path, activity: "reading \(file) at \(revision) on the pod",
+                                            outputLimit: Self.maxExport)
         guard out.status == 0 else {
             let said = TerminalText.escape(String(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines).prefix(2000)))
             throw CCPodError.usage("git on \(connection.displayName) cannot show \(revision):\(file) in \(codePath): \(said)")
         }
-
-        let work = podStateDir.appendingPathComponent("import-\(getpid())-\(UUID().uuidString.prefix(8))", isDirectory: true)
-        try CCPodLocations.makePrivateDirectory(work.appendingPathComponent("claude/projects", isDirectory: true))
-        defer { try? FileManager.default.removeItem(at: work) }
-        let export = work.appendingPathComponent("export")
-        try AtomicFile.write(out.stdout, to: export)
 
         let claude = work.appendingPathComponent("claude", isDirectory: true)
         let slug = ProjectSlug.of(codePath)

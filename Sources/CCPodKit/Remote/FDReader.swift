@@ -130,6 +130,32 @@ final class FDReader: @unchecked Sendable {
         return (SHA256Hex.hex(hasher.finalize()), lines)
     }
 
+    /// Writes everything up to the end of the stream to a new file (0600), at most
+    /// `limit` bytes; returns the count, or nil when there is more (the file then
+    /// holds the first `limit` bytes and the rest is left unread). Memory: one chunk.
+    func copyToEnd(toFile path: String, limit: Int64) throws -> Int64? {
+        let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw CCPodError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(out) }
+        var written: Int64 = 0
+        if start < buffer.count {
+            let take = Int(min(Int64(buffer.count - start), limit + 1))
+            try buffer[start..<(start + take)].withUnsafeBytes { try FileDescriptorIO.writeAll(out, $0, path: path) }
+            written += Int64(take)
+            buffer.removeAll()
+            start = 0
+        }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { chunk.deallocate() }
+        while written <= limit {
+            let n = try readSome(chunk.baseAddress!, chunk.count)
+            if n == 0 { return written }
+            try FileDescriptorIO.writeAll(out, UnsafeRawBufferPointer(rebasing: chunk[0..<n]), path: path)
+            written += Int64(n)
+        }
+        return nil
+    }
+
     /// Reads everything up to the end of the stream, at most `limit` bytes; nil when
     /// there is more (the rest is left unread).
     func readToEnd(limit: Int) throws -> Data? {

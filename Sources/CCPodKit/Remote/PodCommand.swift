@@ -27,7 +27,15 @@ extension PodConnection {
         try collect(command, input: .file(stdinPath), data: nil, activity: activity, limit: PodCommand.outputLimit)
     }
 
-    private func collect(_ command: String, input: PodProcess.Input, data: Data?, activity: String, limit: Int) throws -> ChildProcess.Output {
+    /// Runs `command` on the pod with its stdout written to the file `outputPath` as it
+    /// arrives (never held in memory), at most `outputLimit` bytes; the returned output's
+    /// stdout is empty. Failures as `runCommand(_:input:activity:outputLimit:)`.
+    public func runCommand(_ command: String, outputPath: String, activity: String, outputLimit: Int) throws -> ChildProcess.Output {
+        try collect(command, input: .none, data: nil, activity: activity, limit: outputLimit, outputPath: outputPath)
+    }
+
+    private func collect(_ command: String, input: PodProcess.Input, data: Data?, activity: String, limit: Int,
+                         outputPath: String? = nil) throws -> ChildProcess.Output {
         let process = try PodProcess(connection: self, command: command, options: .init(activity: activity, input: input))
         if let data {
             // A command that does not read all of its input is not an error.
@@ -35,7 +43,12 @@ extension PodConnection {
         }
         let stdout: Data
         do {
-            stdout = try process.readAll(limit: limit)
+            if let outputPath {
+                _ = try process.saveAll(toFile: outputPath, limit: Int64(limit))
+                stdout = Data()
+            } else {
+                stdout = try process.readAll(limit: limit)
+            }
         } catch let refused as CCPodError where refused.status == .badData {
             // ccpod's own refusal (too much output) is the reason, not the process it stopped.
             process.finish()

@@ -270,6 +270,16 @@ public final class PodProcess: @unchecked Sendable {
 
     /// Reads the whole answer (at most `limit` bytes). More than that stops the process
     /// and throws an error that says so.
+    /// The answer to its end, written to `path` as it arrives: at most `limit` bytes, else
+    /// the exchange is stopped and refused as `readAll` refuses.
+    public func saveAll(toFile path: String, limit: Int64) throws -> Int64 {
+        guard let count = try answer.copyToEnd(toFile: path, limit: limit) else {
+            cancel()
+            throw CCPodError.badData("the pod \(connection.displayName) sent more than \(Self.describe(bytes: Int(limit))) while \(options.activity); \(options.afterStop)")
+        }
+        return count
+    }
+
     public func readAll(limit: Int) throws -> Data {
         guard let data = try answer.readToEnd(limit: limit) else {
             cancel()
