@@ -175,31 +175,60 @@ final class FDReader: @unchecked Sendable {
 /// Where a request to the pod is written: a pipe whose writes give up when the
 /// exchange's watchdog stops it, instead of waiting for a pod that stopped reading.
 struct PodInput: Sendable {
-    let fd: Int32
+    private let fixedFD: Int32
     let watchdog: PodWatchdog?
+    /// The request's compressor, when there is one: it says where bytes go now and is
+    /// told how fast they went in (it may move on to a denser level).
+    private let compressor: RequestCompressor?
 
     /// `fd` is switched to non-blocking when there is a watchdog: it must be ccpod's
     /// own end of a pipe (no child shares it).
     init(fd: Int32, watchdog: PodWatchdog? = nil) {
-        self.fd = fd
+        self.fixedFD = fd
         self.watchdog = watchdog
+        self.compressor = nil
         if watchdog != nil { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
     }
 
+    init(compressor: RequestCompressor, watchdog: PodWatchdog? = nil) {
+        self.fixedFD = -1
+        self.watchdog = watchdog
+        self.compressor = compressor
+        if watchdog != nil { compressor.setNonBlocking() }
+    }
+
+    /// Where the bytes go now.
+    var fd: Int32 { compressor?.fd ?? fixedFD }
+
+    /// Ends the input (the compressor's, and the pod's stdin).
+    func close() {
+        if let compressor { compressor.closeInput() } else { _ = Glibc_close(fixedFD) }
+    }
+
     func write(_ buffer: UnsafeRawBufferPointer) throws {
-        guard let watchdog else { return try FileDescriptorIO.writeAll(fd, buffer, path: "the pod") }
+        let fd = self.fd
+        guard let watchdog else {
+            let began = compressor == nil ? 0 : ProcessInfo.processInfo.systemUptime
+            try FileDescriptorIO.writeAll(fd, buffer, path: "the pod")
+            try compressor?.took(buffer.count, blocked: ProcessInfo.processInfo.systemUptime - began)
+            return
+        }
         var offset = 0
+        var blocked: TimeInterval = 0
         while offset < buffer.count {
             let n = Glibc_write(fd, buffer.baseAddress! + offset, buffer.count - offset)
             if n >= 0 { offset += n; continue }
             switch errno {
             case EINTR: continue
             case EAGAIN:
+                let began = compressor == nil ? 0 : ProcessInfo.processInfo.systemUptime
                 if !watchdog.wait(for: fd, events: Int16(POLLOUT)) { throw watchdog.stoppedError }
+                if compressor != nil { blocked += ProcessInfo.processInfo.systemUptime - began }
             default:
                 throw CCPodError.io("cannot write to the pod: \(String(cString: strerror(errno)))")
             }
         }
+        try compressor?.took(buffer.count, blocked: blocked)
     }
 
     func write(_ data: Data) throws {

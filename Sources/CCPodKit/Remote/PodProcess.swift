@@ -75,8 +75,9 @@ public final class PodProcess: @unchecked Sendable {
     /// Where the answer is read from: `output`, or the decompressor's output.
     private(set) var answer: FDReader
     private var decompressor: ChildProcess?
-    private var compressor: ChildProcess?
-    /// ccpod's end of the process's stdin (after `compressInput`, the compressor's).
+    private var compressor: RequestCompressor?
+    /// ccpod's end of the process's stdin (after `compressInput`, still set while the
+    /// input is open; the compressor holds the fds).
     private var inputFD: Int32 = -1
     private let stderrText = Locked(PodStderr())
     private let stderrDone = DispatchSemaphore(value: 0)
@@ -164,27 +165,22 @@ public final class PodProcess: @unchecked Sendable {
     }
 
     /// Where the request goes (the compressor after `compressInput`); nil without `.pipe` input.
-    var input: PodInput? { inputFD >= 0 ? PodInput(fd: inputFD, watchdog: watchdog) : nil }
+    var input: PodInput? {
+        if let compressor { return inputFD >= 0 ? PodInput(compressor: compressor, watchdog: watchdog) : nil }
+        return inputFD >= 0 ? PodInput(fd: inputFD, watchdog: watchdog) : nil
+    }
 
-    /// Compresses everything written from here on with `tool` (a filter command).
-    public func compressInput(with tool: [String]) throws {
-        guard inputFD >= 0, let executable = tool.first else { return }
-        // The compressor writes to this end blocking (ccpod's own writes may have made it non-blocking).
-        _ = fcntl(inputFD, F_SETFL, fcntl(inputFD, F_GETFL) & ~O_NONBLOCK)
-        let pipe = try Pipe2()
-        pipe.enlarge()
-        let process: ChildProcess
-        do {
-            process = try ChildProcess.spawn(executable, Array(tool.dropFirst()), stdin: .fd(pipe.read), stdout: .fd(inputFD), stderr: .null)
-        } catch {
-            pipe.closeBoth()
-            throw error
-        }
-        pipe.closeRead()
-        close(inputFD)
-        inputFD = pipe.write
-        compressor = process
-        running.withLock { $0.append(process) }
+    /// Compresses everything written from here on with `tool` (a filter command), or,
+    /// given more `steps` (lightest first), with the next one whenever the link turns
+    /// out to hold the stream back (`RequestCompressor`).
+    public func compressInput(with tool: [String], steps: [[String]] = []) throws {
+        guard inputFD >= 0, compressor == nil, !tool.isEmpty else { return }
+        let running = self.running
+        compressor = try RequestCompressor(
+            steps: [tool] + steps.filter { !$0.isEmpty }, sink: inputFD,
+            started: { process in running.withLock { $0.append(process) } },
+            reap: { [unowned self] process in self.reap(process) })
+        // ccpod writes to the compressor from now on; `inputFD` only says the input is open.
     }
 
     /// Writes `data` to the process's stdin now.
@@ -202,14 +198,16 @@ public final class PodProcess: @unchecked Sendable {
         inputFD = -1
         Thread.detachNewThread {
             do { try body(input) } catch { errorBox.withLock { $0 = error } }
-            close(input.fd)
+            input.close()
             done.signal()
         }
     }
 
     /// Closes stdin (the process reads its end).
     public func closeInput() {
-        if inputFD >= 0 { close(inputFD); inputFD = -1 }
+        guard inputFD >= 0 else { return }
+        if let compressor { compressor.closeInput() } else { close(inputFD) }
+        inputFD = -1
     }
 
     /// Reads the rest of the answer through `tool` (a decompressing filter); bytes the
@@ -306,7 +304,7 @@ public final class PodProcess: @unchecked Sendable {
         let status = reap(child)
         if let decompressor { reap(decompressor) }
         writerDone?.wait()
-        if let compressor { reap(compressor) }
+        if let last = compressor?.process { reap(last) }
         stderrDone.wait()
         watchdog.finish()
         let result = Outcome(status: status, stderr: stderrText.current.text, stopped: watchdog.reason)
