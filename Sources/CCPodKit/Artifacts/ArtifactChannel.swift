@@ -179,7 +179,10 @@ final class ArtifactChannel: @unchecked Sendable {
                      _ body: @escaping @Sendable (PodInput) throws -> Void) throws {
         // The header travels plain: the pod reads it before it starts its decompressor.
         try process.write(Data("CCPOD-ART-REQ \(ArtifactsScript.protocolVersion) \(requestCompression.rawValue) \(responseCompression.rawValue)\n".utf8))
-        if let tool = requestCompression.fastCompressor { try process.compressInput(with: tool) }
+        // Fast first; denser when the link holds the stream back (RequestCompressor).
+        if let tool = requestCompression.fastCompressor {
+            try process.compressInput(with: tool, steps: requestCompression.denserSteps)
+        }
         process.startWriter(body)
         self.responseCompression = responseCompression
         requestSent = true
