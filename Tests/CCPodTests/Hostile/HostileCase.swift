@@ -65,6 +65,16 @@ enum Wire {
 
     static let end = "END\tok\n"
 
+    /// One zstd frame holding `raw` as one raw block, its header declaring a window of
+    /// 2^windowLog bytes (no content size, so the decoder must honour the window).
+    static func zstdFrame(windowLog: Int, raw: Data) -> Data {
+        precondition((10...41).contains(windowLog) && raw.count < 1 << 21)
+        var frame = Data([0x28, 0xB5, 0x2F, 0xFD, 0x00, UInt8((windowLog - 10) << 3)])
+        let block = UInt32(raw.count) << 3 | 1 // the last block, raw
+        frame.append(contentsOf: [UInt8(block & 0xFF), UInt8(block >> 8 & 0xFF), UInt8(block >> 16 & 0xFF)])
+        return frame + raw
+    }
+
     /// A crafted sync answer: header, records, end; played after reading the whole request.
     static func agent(_ records: String, header: String = agentHeader()) -> [HostilePod.Step] {
         [.readRequest, .send(Data((header + records).utf8))]
