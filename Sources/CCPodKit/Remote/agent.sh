@@ -510,10 +510,19 @@ take_records() { # n
     : >> "$work/sums.want"
     : >> "$work/rels"
     # Their bytes, back to back: one perl reads them all (exactly their total) where
-    # the pod has it and there are several, else one head each.
+    # the pod has it and there are several, else one head each. A perl that fails
+    # before it made the first file never ran (a broken install) and read nothing:
+    # then head takes them, and this run goes on without perl.
+    reader='head'
     if [ "$has_perl" = yes ] && { read -r _ && read -r _; } < "$work/payloads.split"; then
-        perl -e "$split_payloads_pl" "$work/payloads.split" || fail "cannot write the payloads in $work on the pod"
-    else
+        IFS="$TAB" read -r _ first < "$work/payloads.split"
+        reader=perl
+        if ! perl -e "$split_payloads_pl" "$work/payloads.split" 2>/dev/null; then
+            [ -e "$first" ] && fail "cannot write the payloads in $work on the pod"
+            reader='head' has_perl=no
+        fi
+    fi
+    if [ "$reader" = head ]; then
         while IFS="$TAB" read -r len p <&4; do
             head -c "$len" > "$p" || fail "cannot write $p on the pod"
         done 4< "$work/payloads.split"

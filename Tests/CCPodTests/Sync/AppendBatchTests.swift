@@ -127,19 +127,20 @@ struct AppendBatchTests {
 
     /// perl fails in the append step, after appending (the appends are checked one by
     /// one instead, never appended twice) or before (each is reported failed, stays in
-    /// the journal, and the next call finishes it).
-    @Test(arguments: ["after", "before"])
+    /// the journal, and the next call finishes it); or a broken perl fails at once
+    /// everywhere (head and cat take over).
+    @Test(arguments: ["after", "before", "broken"])
     func aFailedPerlNeverAppendsTwiceAndLeavesTheRestToTheJournal(_ when: String) throws {
         guard ChildProcess.exists("perl") else { return }
         var bed = try SyncTestBed()
         defer { bed.remove() }
         let run = when == "after" ? "\"$REAL\" \"$@\"; exit 9" : "exit 9"
-        let perl = "case \"$3\" in */append.list) \(run) ;; esac\nexec \"$REAL\" \"$@\"\n"
+        let perl = when == "broken" ? "exit 2\n" : "case \"$3\" in */append.list) \(run) ;; esac\nexec \"$REAL\" \"$@\"\n"
         bed.connection = try CountingConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path, perl: perl)
         try Self.pushed(bed, count: 4)
         try Self.grow(bed, 0..<4, round: 1)
         let report = try bed.run(.push)
-        if when == "after" {
+        if when != "before" {
             #expect(report.count(.pushed) == 4, "\(report.items)")
             Self.assertSame(bed, count: 4)
         } else {
