@@ -34,7 +34,9 @@
 #                                   10240 bytes)
 #   END
 # The work is batched: one process per step for all files (one hash run over
-# every payload, one find for the stats), not one per file.
+# every payload, one find for the stats), not one per file; where the pod has
+# perl, one perl reads the payloads and one appends and checks them (without it:
+# a head, a cat and a cmp per file).
 # Response (stdout): one plain line `CCPOD-AGENT <protocol> <compression>`, then
 # (compressed) records:
 #   S <state> <size> <mtime> <lines> <sha256> <path>   a file's state on the pod
@@ -126,6 +128,82 @@ stat_of() { # path -> "size<TAB>mtime" or empty
 lines_in_range() { # path offset length -> number of newlines
     tail -c +"$(($2 + 1))" "$1" | head -c "$3" | wc -l | tr -d ' '
 }
+
+# perl, where the pod has it, copies bytes for many files in one process where sh
+# takes one per file (head, cat, cmp); every use has a fallback without it. Raw
+# bytes throughout (binmode; sysread never reads past what it asks for).
+has_perl=no
+command -v perl >/dev/null 2>&1 && has_perl=yes
+# Reads the payloads, back to back on stdin, into their files: a line <len> TAB
+# <file> each in the list (ARGV[0]). Stops reading at the end of stdin, as head
+# would (the digests tell the damage).
+# shellcheck disable=SC2016
+split_payloads_pl='
+binmode STDIN;
+open(my $list, "<", $ARGV[0]) or exit 2;
+my $eof = 0;
+while (my $line = <$list>) {
+    chomp $line;
+    my ($len, $path) = split(/\t/, $line, 2);
+    open(my $out, ">", $path) or exit 3;
+    binmode $out;
+    while ($len > 0 && !$eof) {
+        my $n = sysread(STDIN, my $buf, $len < 1048576 ? $len : 1048576);
+        defined $n or exit 4;
+        if ($n == 0) { $eof = 1; last }
+        print $out $buf or exit 3;
+        $len -= $n;
+    }
+    close($out) or exit 3;
+}'
+# Appends each payload to its file, then checks each appended range against its
+# payload: a line <offset> TAB <len> TAB <payload> TAB <file> each in the list
+# (ARGV[0]); prints 1 (the file holds exactly offset + the payload) or 0 a line.
+# shellcheck disable=SC2016
+append_all_pl='
+my @todo;
+open(my $list, "<", $ARGV[0]) or exit 2;
+while (my $line = <$list>) { chomp $line; push @todo, [split(/\t/, $line, 4)]; }
+for my $a (@todo) {
+    my (undef, undef, $pay, $file) = @$a;
+    open(my $in, "<", $pay) or next;
+    open(my $out, ">>", $file) or next;
+    binmode $in;
+    binmode $out;
+    while (my $n = sysread($in, my $buf, 1048576)) {
+        my $at = 0;
+        while ($at < $n) {
+            my $w = syswrite($out, $buf, $n - $at, $at);
+            defined $w or last;
+            $at += $w;
+        }
+        last if $at < $n;
+    }
+    close($out);
+}
+for my $a (@todo) {
+    my ($offset, $len, $pay, $file) = @$a;
+    my $same = 0;
+    if (open(my $in, "<", $pay) and open(my $got, "<", $file)) {
+        binmode $in;
+        binmode $got;
+        if (sysseek($got, $offset, 0)) {
+            my ($total, $diff) = (0, 0);
+            while (my $n = sysread($in, my $want, 1048576)) {
+                my $have = "";
+                while (length($have) < $n) {
+                    my $r = sysread($got, $have, $n - length($have), length($have));
+                    last unless $r;
+                }
+                if ($have ne $want) { $diff = 1; last }
+                $total += $n;
+            }
+            my $end = sysread($got, my $more, 1);
+            $same = 1 if !$diff && $total == $len && defined $end && $end == 0;
+        }
+    }
+    print $same ? "1\n" : "0\n";
+}'
 
 # Emit a data record with exactly len bytes of path from offset; if the file
 # shrank meanwhile, zero padding keeps the framing and the hash tells ccpod.
@@ -394,39 +472,61 @@ take_records() { # n
     [ -s "$work/payloads" ] || return 0
     [ -n "$claude" ] || fail "request names no Claude dir"
     base="$root$claude"
-    mkdir -p "$base" || fail "cannot create $base on the pod"
-    # The stage folders of new files (one per first folder of their paths), made at once.
-    sed -n "s|^\\([^${TAB}]*\\)\\(${TAB}[^${TAB}]*\\)\\{4\\}${TAB}P${TAB}.*|./\\1|p" "$work/payloads" |
-        sed -e "s|^\\(\\./[^/]*\\)/.*|\\1/$stage|" -e "t" -e "s|^.*\$|./$stage|" | sort -u > "$work/stages"
-    if [ -s "$work/stages" ]; then
-        (cd "$base" && xargs -d '\n' mkdir -p --) < "$work/stages" || fail "cannot create folders in $base on the pod"
-    fi
-    # Names, expected digests and paths of the payloads here (dests, sums.want, rels);
-    # names, paths and lengths of the new files in the archive after them (newdests,
-    # newrels, newlens; their digests follow the archive: take_archive).
-    # (The new files' lists made by awk at once, as stage_path would: there may be
-    # thousands, and sh reads a line a byte at a time.)
-    awk -F "$TAB" -v base="$base" -v stage="$stage" -v dests="$work/newdests" \
-        -v rels="$work/newrels" -v lens="$work/newlens" '
+    [ -d "$base" ] || mkdir -p "$base" || fail "cannot create $base on the pod"
+    # Names, expected digests and paths of the payloads here (dests, sums.want, rels;
+    # with their lengths in payloads.split); names, paths and lengths of the new files
+    # in the archive after them (newdests, newrels, newlens; their digests follow the
+    # archive: take_archive), and their stage folders (stages: one per first folder
+    # of their paths).
+    # (The lists made by awk at once, as stage_path would: there may be thousands,
+    # and sh reads a line a byte at a time.)
+    awk -F "$TAB" -v base="$base" -v stage="$stage" -v w="$work" -v dests="$work/newdests" \
+        -v rels="$work/newrels" -v lens="$work/newlens" -v stages="$work/stages" '
         $7 !~ /^[0-9]+$/ { bad = 1; exit }
         $6 == "P" {
             i = index($1, "/")
             print (i ? base "/" substr($1, 1, i - 1) "/" stage "/" substr($1, i + 1) : base "/" stage "/" $1) > dests
             print $1 > rels
             print $7 > lens
+            s = i ? "./" substr($1, 1, i - 1) "/" stage : "./" stage
+            if (!(s in staged)) { staged[s] = 1; print s > stages }
             next
         }
-        { print }
-        END { exit bad }' "$work/payloads" > "$work/payloads.here" || fail "unknown request record"
+        {
+            print w "/p." $9 > (w "/dests")
+            print $8 > (w "/sums.want")
+            print $1 > (w "/rels")
+            print $7 "\t" w "/p." $9
+        }
+        END { exit bad }' "$work/payloads" > "$work/payloads.split" || fail "unknown request record"
+    # The stage folders, made at once.
+    if [ -s "$work/stages" ]; then
+        (cd "$base" && xargs -d '\n' mkdir -p --) < "$work/stages" || fail "cannot create folders in $base on the pod"
+    fi
     : >> "$work/newdests"
     : >> "$work/newrels"
     : >> "$work/newlens"
-    while IFS="$TAB" read -r rel _ _ _ _ op len sha idx <&4; do
-        head -c "$len" > "$work/p.$idx" || fail "cannot write $work/p.$idx on the pod"
-        printf '%s\n' "$work/p.$idx" >&5
-        printf '%s\n' "$sha" >&6
-        printf '%s\n' "$rel" >&7
-    done 4< "$work/payloads.here" 5> "$work/dests" 6> "$work/sums.want" 7> "$work/rels"
+    : >> "$work/dests"
+    : >> "$work/sums.want"
+    : >> "$work/rels"
+    # Their bytes, back to back: one perl reads them all (exactly their total) where
+    # the pod has it and there are several, else one head each. A perl that fails
+    # before it made the first file never ran (a broken install) and read nothing:
+    # then head takes them, and this run goes on without perl.
+    reader='head'
+    if [ "$has_perl" = yes ] && { read -r _ && read -r _; } < "$work/payloads.split"; then
+        IFS="$TAB" read -r _ first < "$work/payloads.split"
+        reader=perl
+        if ! perl -e "$split_payloads_pl" "$work/payloads.split" 2>/dev/null; then
+            [ -e "$first" ] && fail "cannot write the payloads in $work on the pod"
+            reader='head' has_perl=no
+        fi
+    fi
+    if [ "$reader" = head ]; then
+        while IFS="$TAB" read -r len p <&4; do
+            head -c "$len" > "$p" || fail "cannot write $p on the pod"
+        done 4< "$work/payloads.split"
+    fi
     [ -s "$work/newdests" ] && take_archive
     if [ -s "$work/dests" ] && ! files_match "$work/dests" "$work/sums.want"; then
         damaged "$work/rels" "$work/sums.want" "$work/sums.got"
@@ -610,7 +710,21 @@ recover_journal() {
 apply_appends() {
     [ -s "$work/appends" ] || return 0
     jrun="$jdir/${work##*/}"
-    cut -f 6 "$work/appends" | sed 's/^/p./' > "$work/append.data"
+    # From one pass (no process): the journal's files (the payloads and meta.tmp, a
+    # line per append), perl's list, the appended files.
+    # The files are also the arguments (set --) of find and sync below, when their
+    # names are short enough together for one command line (no xargs, no sh).
+    n=0 names=0
+    set --
+    while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
+        printf 'p.%s\n' "$idx"
+        printf '%s\t%s\t%s\tp.%s\n' "$rel" "$anc" "$len" "$idx" >&5
+        printf '%s\t%s\t%s\t%s\n' "$anc" "$len" "$jrun/p.$idx" "$f" >&6
+        printf '%s\n' "$f" >&7
+        set -- "$@" "$f"
+        n=$((n + 1)) names=$((names + ${#f} + 1))
+    done 4< "$work/appends" > "$work/append.data" 5> "$work/meta.tmp" 6> "$work/append.list" 7> "$work/append.files"
+    printf 'meta.tmp\n' >> "$work/append.data"
     if ! mkdir -p "$jrun" || ! (cd "$work" && xargs -d '\n' cp -t "$jrun" --) < "$work/append.data"; then
         while IFS="$TAB" read -r rel f _ <&4; do
             printf 'W\tcannot journal the append to %s on the pod; nothing was appended\n' "$rel"
@@ -619,31 +733,52 @@ apply_appends() {
         rm -rf "$jrun"
         return 0
     fi
-    while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
-        printf '%s\t%s\t%s\tp.%s\n' "$rel" "$anc" "$len" "$idx"
-    done 4< "$work/appends" > "$jrun/meta.tmp"
     (cd "$jrun" && sync -- p.* meta.tmp 2>/dev/null)
     mv "$jrun/meta.tmp" "$jrun/meta"
-    while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
-        cat "$jrun/p.$idx" >> "$f"
-    done 4< "$work/appends"
+    # Armed. Several appends: one perl appends them all and checks what each file
+    # holds then (1 or 0 a line in append.same); else cat each. What perl did not
+    # check (it failed) is checked with cmp below, each; never appended again.
+    same=/dev/null
+    if [ "$has_perl" = yes ] && [ "$n" -gt 1 ]; then
+        perl -e "$append_all_pl" "$work/append.list" > "$work/append.same" 2>/dev/null &&
+            same="$work/append.same"
+    else
+        while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
+            cat "$jrun/p.$idx" >> "$f"
+        done 4< "$work/appends"
+    fi
     # Their stats, one find for all (in order; a missing file is caught below).
-    cut -f 2 "$work/appends" |
-        xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "%s\t%T@\t%p\n"' ccpod-find > "$work/appended" 2>/dev/null
+    if [ "$names" -lt 65536 ]; then
+        find -H "$@" -maxdepth 0 -printf "%s\t%T@\t%p\n" > "$work/appended" 2>/dev/null
+    else
+        xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "%s\t%T@\t%p\n"' ccpod-find \
+            < "$work/append.files" > "$work/appended" 2>/dev/null
+    fi
+    set --
     : > "$work/append.left"
     : > "$work/append.done"
     while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
         IFS="$TAB" read -r size mtime p <&6 || p=''
-        if [ "$p" = "$f" ] && [ "$size" = $((anc + len)) ] && cmp -s "$f" "$jrun/p.$idx" "$anc" 0; then
-            emit_state appended "$size" "$mtime" "$nl" "$(asked_hash "$rel" "$f" "$size")" "$rel"
+        IFS= read -r ok <&7 || ok=-
+        if [ "$p" = "$f" ] && [ "$size" = $((anc + len)) ] &&
+            { [ "$ok" = 1 ] || { [ "$ok" = - ] && cmp -s "$f" "$jrun/p.$idx" "$anc" 0; }; }; then
+            # (asked_hash inline: no subshell per file when none was asked.)
+            h=-
+            case "$NL$hashed" in *"$NL$rel$NL"*) h=$(sha_of_prefix "$f" "$size") ;; esac
+            emit_state appended "$size" "$mtime" "$nl" "$h" "$rel"
             printf '%s\n' "$f" >> "$work/append.done"
+            set -- "$@" "$f"
         else
             printf 'W\tappend to %s could not be verified; the journal will retry it\n' "$rel"
             emit_state failed "${size:--}" - 0 - "$rel"
             printf '%s\t%s\t%s\tp.%s\n' "$rel" "$anc" "$len" "$idx" >> "$work/append.left"
         fi
-    done 4< "$work/appends" 6< "$work/appended"
-    xargs -r -d '\n' sync -- < "$work/append.done" 2>/dev/null
+    done 4< "$work/appends" 6< "$work/appended" 7< "$same"
+    if [ "$names" -lt 65536 ]; then
+        [ $# -eq 0 ] || sync -- "$@" 2>/dev/null
+    else
+        xargs -r -d '\n' sync -- < "$work/append.done" 2>/dev/null
+    fi
     if [ -s "$work/append.left" ]; then
         cp "$work/append.left" "$jrun/meta.tmp" && mv "$jrun/meta.tmp" "$jrun/meta"
     else
