@@ -87,6 +87,27 @@ struct AgentScriptTests {
         #expect(out.status != 0)
     }
 
+    /// The pod hashes a pull's new files beside sending them: a digest that does not
+    /// match what arrived (the file changed meanwhile) refuses the answer, nothing written.
+    @Test func aNewFileWhoseDigestDoesNotMatchWhatArrivedIsRefused() throws {
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        let dir = bed.root.appendingPathComponent("bin").path
+        let bin = try RestrictedPathConnection.bin(in: dir, without: ["sha256sum"])
+        // A sha256sum that reads each file and says another digest for it.
+        try "#!/bin/sh\nfor f; do [ \"$f\" = -- ] && continue; cat \"$f\" > /dev/null; printf '%064d  %s\\n' 0 \"$f\"; done\n"
+            .write(toFile: dir + "/sha256sum", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/sha256sum")
+        bed.connection = RestrictedPathConnection(root: bed.podRoot, bin: bin)
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 3), to: bed.podTranscript(id))
+        #expect {
+            try bed.run(.pull)
+        } throws: { error in
+            "\(error)".contains("changed on the pod while it was read")
+        }
+        #expect(!FileManager.default.fileExists(atPath: bed.localTranscript(id)))
+    }
+
     static let sha5 = SHA256Hex.of(Data("hello".utf8))
 
     @Test(arguments: [
