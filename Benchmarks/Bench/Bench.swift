@@ -15,6 +15,22 @@ enum Scenario: String, CaseIterable {
     case coldPull = "cold pull (empty laptop)"
     case fork = "both sides grown (fork)"
     case floor = "floor: one exec on a warm connection + the request's bytes"
+
+    /// The name `--scenarios` takes.
+    var slug: String {
+        switch self {
+        case .coldPush: "cold-push"
+        case .noChange: "no-change"
+        case .grow10: "grow10"
+        case .grow1: "grow1"
+        case .coldPull: "cold-pull"
+        case .fork: "fork"
+        case .floor: "floor"
+        }
+    }
+
+    /// The scenarios that start from a cold push (which runs, recorded or not, when any is asked for).
+    static let pushes: Set<Scenario> = [.coldPush, .noChange, .grow10, .grow1]
 }
 
 /// The link between laptop and pod, as the relay plays it.
@@ -103,6 +119,9 @@ struct Settings {
     var onlyArtifacts = false
     /// Which tools run (ccpod, rsync, tar, perfile): a subset is for quick comparisons while working.
     var tools: Set<String> = ["ccpod", "rsync", "rsync-aes", "tar", "perfile"]
+    /// Which scenarios run (`--scenarios`); the fork starts from both sides holding the
+    /// corpus, which a cold push or a cold pull leaves.
+    var scenarios: Set<Scenario> = Set(Scenario.allCases)
 
     /// Every link the sync scenarios run on: the round-trip times, then the limited link.
     var profiles: [LinkProfile] { rtts.map { LinkProfile(rttMs: $0) } + (limited.map { [$0] } ?? []) }

@@ -27,7 +27,8 @@ extension Bench {
         for kind in settings.corpora {
             try generateCorpus(kind)
             for link in settings.profiles { try runLink(link) }
-            try Trees.remove(base)
+            // --keep leaves the trees for reproducing a run by hand.
+            if !settings.keep { try Trees.remove(base) }
         }
     }
 
@@ -47,7 +48,7 @@ extension Bench {
             let ccpodTool = ccpod(podName)
             let sides = Sides(local: scratch + "/ccpod/local", pod: podClaude(podName))
             try runTool(ccpodTool, link: link, sides: sides, emptyPod: { try self.emptyPod(podName) })
-            try runFloor(ccpodTool, link: link, sides: sides)
+            if settings.scenarios.contains(.floor) { try runFloor(ccpodTool, link: link, sides: sides) }
         }
         let competitors: [(SyncTool, String)] = [
             (RsyncTool(ssh: ssh), "rsync"),
@@ -63,10 +64,12 @@ extension Bench {
                 try Trees.remove(root + "/pod")
                 try Trees.makeDirectory(sides.pod)
             })
-            try Trees.remove(root)
+            if !settings.keep { try Trees.remove(root) }
         }
-        try Trees.remove(scratch)
-        try Trees.remove(podRoot(podName))
+        if !settings.keep {
+            try Trees.remove(scratch)
+            try Trees.remove(podRoot(podName))
+        }
     }
 
     func record(_ link: LinkProfile, _ scenario: Scenario, _ tool: String, _ samples: [Sample], note: String? = nil) {
@@ -78,12 +81,39 @@ extension Bench {
     }
 
     func runTool(_ tool: SyncTool, link: LinkProfile, sides: Sides, emptyPod: () throws -> Void) throws {
-        let runs = settings.runs
         try Trees.remove(sides.local)
         try Trees.copy(base, to: sides.local)
         try emptyPod()
         try tool.forgetState()
+        let wanted = settings.scenarios
+        if !wanted.isDisjoint(with: Scenario.pushes) { try runPushes(tool, link: link, sides: sides, emptyPod: emptyPod) }
+        // The old script copies every file every time, so its other scenarios cost what a cold push costs.
+        if tool is PerFileTool { return }
 
+        // Cold pull: the pod holds the corpus; the laptop is emptied (and ccpod forgets) before every run.
+        if wanted.contains(.coldPull) {
+            try Trees.remove(sides.pod + "/projects")
+            try Trees.copy(base + "/projects", to: sides.pod + "/projects")
+            var samples: [Sample] = []
+            for _ in 0..<settings.runs {
+                try Trees.remove(sides.local)
+                try Trees.makeDirectory(sides.local)
+                try tool.forgetState()
+                samples.append(try measure { try tool.pull(sides) })
+                try Trees.verifyIdentical(sides.local, sides.pod, hashing: [])
+            }
+            try Trees.verifyIdentical(sides.local, sides.pod)
+            record(link, .coldPull, tool.name, samples)
+        }
+
+        if wanted.contains(.fork), let ccpod = tool as? CCPodTool { try runFork(ccpod, link: link, sides: sides) }
+    }
+
+    /// The push scenarios (cold push, no change, grown), each recorded when asked for;
+    /// the later ones start from the state the cold push leaves.
+    func runPushes(_ tool: SyncTool, link: LinkProfile, sides: Sides, emptyPod: () throws -> Void) throws {
+        let runs = settings.runs
+        let wanted = settings.scenarios
         // Cold push: the pod is emptied (and ccpod forgets its state) before every run.
         let pushRuns = tool is PerFileTool ? (link.rttMs == 0 ? settings.perFileRuns : 1) : runs
         var samples: [Sample] = []
@@ -94,18 +124,22 @@ extension Bench {
             try Trees.verifyIdentical(sides.local, sides.pod, hashing: [])
         }
         try Trees.verifyIdentical(sides.local, sides.pod)
-        record(link, .coldPush, tool.name, samples,
-               note: tool is PerFileTool && pushRuns < runs ? "\(pushRuns) run(s): one ssh per file is slow" : nil)
+        if wanted.contains(.coldPush) {
+            record(link, .coldPush, tool.name, samples,
+                   note: tool is PerFileTool && pushRuns < runs ? "\(pushRuns) run(s): one ssh per file is slow" : nil)
+        }
         // The old script copies every file every time, so its other scenarios cost what a cold push costs.
         if tool is PerFileTool { return }
 
-        samples = []
-        for _ in 0..<runs { samples.append(try measure { try tool.push(sides) }) }
-        try Trees.verifyIdentical(sides.local, sides.pod)
-        record(link, .noChange, tool.name, samples,
-               note: tool is TarTool ? "sends everything again; the grown scenarios cost the same, not measured" : nil)
+        if wanted.contains(.noChange) {
+            samples = []
+            for _ in 0..<runs { samples.append(try measure { try tool.push(sides) }) }
+            try Trees.verifyIdentical(sides.local, sides.pod)
+            record(link, .noChange, tool.name, samples,
+                   note: tool is TarTool ? "sends everything again; the grown scenarios cost the same, not measured" : nil)
+        }
 
-        for scenario in [Scenario.grow10, .grow1] where !(tool is TarTool) {
+        for scenario in [Scenario.grow10, .grow1] where !(tool is TarTool) && wanted.contains(scenario) {
             samples = []
             for run in 0..<runs {
                 let targets = growthTargets(scenario, run: run)
@@ -117,7 +151,7 @@ extension Bench {
             record(link, scenario, tool.name, samples)
         }
 
-        if let ccpod = tool as? CCPodTool {
+        if let ccpod = tool as? CCPodTool, wanted.contains(.noChange) {
             // The same operations when ccpod's ControlMaster is not up (the first command of the day).
             samples = []
             for _ in 0..<runs {
@@ -129,6 +163,8 @@ extension Bench {
             for _ in 0..<runs { samples.append(try measure { try ccpod.sync(sides) }) }
             try Trees.verifyIdentical(sides.local, sides.pod)
             record(link, .noChange, "ccpod sync (both ways)", samples)
+        }
+        if let ccpod = tool as? CCPodTool, wanted.contains(.grow10) {
             samples = []
             for run in 0..<runs {
                 let targets = growthTargets(.grow10, run: run + runs)
@@ -140,22 +176,6 @@ extension Bench {
             try Trees.verifyIdentical(sides.local, sides.pod)
             record(link, .grow10, "ccpod, cold connection", samples)
         }
-
-        // Cold pull: the pod holds the corpus; the laptop is emptied (and ccpod forgets) before every run.
-        try Trees.remove(sides.pod + "/projects")
-        try Trees.copy(base + "/projects", to: sides.pod + "/projects")
-        samples = []
-        for _ in 0..<runs {
-            try Trees.remove(sides.local)
-            try Trees.makeDirectory(sides.local)
-            try tool.forgetState()
-            samples.append(try measure { try tool.pull(sides) })
-            try Trees.verifyIdentical(sides.local, sides.pod, hashing: [])
-        }
-        try Trees.verifyIdentical(sides.local, sides.pod)
-        record(link, .coldPull, tool.name, samples)
-
-        if let ccpod = tool as? CCPodTool { try runFork(ccpod, link: link, sides: sides) }
     }
 
     func closeMaster(_ ccpod: CCPodTool) throws {

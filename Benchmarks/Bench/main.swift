@@ -9,6 +9,7 @@ usage: ccpod-bench --ccpod PATH [--quick] [--check] [--sessions N] [--mb M] [--r
                    [--per-file-runs R] [--rtt MS[,MS…]] [--limited UP/DOWN/RTT | --no-limited] [--corpus pool,varied]
                    [--big-mb M] [--output FILE | --no-output] [--keep]
                    [--artifacts-mb M | --no-artifacts | --only-artifacts] [--tools ccpod,rsync,rsync-aes,tar,perfile] [--no-big]
+                   [--scenarios cold-push,no-change,grow10,grow1,cold-pull,fork,floor]
 """
 
 var settings = Settings()
@@ -67,6 +68,15 @@ while !arguments.isEmpty {
     case "--only-artifacts": settings.onlyArtifacts = true
     case "--tools": settings.tools = Set(value(flag).split(separator: ",").map(String.init))
     case "--no-big": settings.bigMegabytes = 0
+    case "--scenarios":
+        let names = value(flag).split(separator: ",").map(String.init)
+        let picked = Set(Scenario.allCases.filter { names.contains($0.slug) })
+        guard !picked.isEmpty, picked.count == Set(names).count else {
+            FileHandle.standardError.write(Data("--scenarios: give some of \(Scenario.allCases.map(\.slug).joined(separator: ","))\n".utf8))
+            exit(64)
+        }
+        // The fork needs the corpus on both sides: a cold pull puts it there when no push does.
+        settings.scenarios = picked.contains(.fork) && picked.isDisjoint(with: Scenario.pushes) ? picked.union([.coldPull]) : picked
     case "-h", "--help": print(usage); exit(0)
     default:
         FileHandle.standardError.write(Data("unknown argument \(flag)\n\(usage)\n".utf8))

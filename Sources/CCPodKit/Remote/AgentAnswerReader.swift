@@ -97,28 +97,33 @@ struct AgentAnswerReader {
                 throw bad("more than \(limits.records) file records; the request asked about far fewer")
             }
         }
-        func dataHeader(_ fields: [String]) throws -> DataHeader {
+        /// `hashLater`: in a batch, the hash may be "-": its `H` record follows the batch's bytes.
+        func dataHeader(_ fields: [String], hashLater: Bool = false) throws -> DataHeader {
             let record = "data record"
             guard fields.count == 5, fields[0] == "D" else { throw bad("a malformed \(record)") }
             let offset = try number(fields[1], "offset", in: record)
             let length = try number(fields[2], "length", in: record)
             guard !offset.addingReportingOverflow(length).overflow else { throw bad("a \(record) whose offset and length overflow") }
-            guard AgentExchange.isHex64(fields[3]) else { throw bad("a \(record) with a malformed hash") }
+            guard AgentExchange.isHex64(fields[3]) || (hashLater && fields[3] == "-") else { throw bad("a \(record) with a malformed hash") }
             let path = try path(fields[4], in: record)
             guard dataPaths.insert(path).inserted else { throw bad("a second \(record) for \(field(path))") }
             return DataHeader(offset: offset, length: length, sha256: fields[3], path: path)
         }
-        func receive(_ header: DataHeader) throws {
+        func changed(_ path: String) -> CCPodError {
+            bad("\(field(path)) changed on the pod while it was read, or the data was damaged; run the command again")
+        }
+        /// Receives a file's bytes; returns their digest, checked now unless the hash comes later.
+        @discardableResult
+        func receive(_ header: DataHeader) throws -> String {
             dataCount += 1
             let target = scratch.appendingPathComponent("data-\(dataCount)")
             progress?.expect(files: 1, bytes: header.length)
             let (digest, lines) = try reader.copy(header.length, toFile: target.path, progress: progress)
             progress?.fileDone()
-            guard digest == header.sha256 else {
-                throw bad("\(field(header.path)) changed on the pod while it was read, or the data was damaged; run the command again")
-            }
+            guard digest == header.sha256 || header.sha256 == "-" else { throw changed(header.path) }
             result.records.append(.data(path: header.path, offset: header.offset, length: header.length, file: target.path,
                                         sha256: digest, lines: lines))
+            return digest
         }
 
         while true {
@@ -151,7 +156,9 @@ struct AgentAnswerReader {
                 try count()
                 try receive(try dataHeader(fields))
             case "E":
-                // A batch: its data records first, then all their bytes back to back.
+                // A batch: its data records first, then all their bytes back to back, then an
+                // `H <sha256>` record for each data record whose hash was "-", in order (the
+                // pod hashes beside the sending): nothing is kept unless every one matches.
                 let record = "data batch"
                 guard fields.count == 3 else { throw bad("a malformed \(record)") }
                 let n = try number(fields[1], "count", in: record, limit: Int64(max(0, limits.records - kept)))
@@ -160,14 +167,23 @@ struct AgentAnswerReader {
                 var headers: [DataHeader] = []
                 var sum: Int64 = 0
                 for _ in 0..<Int(n) {
-                    let header = try dataHeader(Self.fields(try line()))
+                    let header = try dataHeader(Self.fields(try line()), hashLater: true)
                     let (next, overflow) = sum.addingReportingOverflow(header.length)
                     guard !overflow, next <= total else { throw bad("a \(record) whose sizes do not add up") }
                     sum = next
                     headers.append(header)
                 }
                 guard sum == total else { throw bad("a \(record) whose sizes do not add up") }
-                for header in headers { try receive(header) }
+                var later: [(path: String, digest: String)] = []
+                for header in headers {
+                    let digest = try receive(header)
+                    if header.sha256 == "-" { later.append((header.path, digest)) }
+                }
+                for (path, digest) in later {
+                    let hash = Self.fields(try line())
+                    guard hash.count == 2, hash[0] == "H" else { throw bad("a \(record) without the hash of \(field(path))") }
+                    guard hash[1] == digest else { throw changed(path) }
+                }
             default:
                 throw bad("an unknown record \(field(String((fields.first ?? "").prefix(20))))")
             }

@@ -111,20 +111,12 @@ final class FDReader: @unchecked Sendable {
         var remaining = count
         // Written out to disk as it arrives, so flushing it later finds little to do.
         var behind = WriteBehind(fd: out, offset: 0)
-        while remaining > 0 {
-            if start == buffer.count {
-                if try !fill() { throw CCPodError.badData("the pod's answer ended in the middle of a file") }
-            }
-            let take = Int(min(Int64(buffer.count - start), remaining))
-            try buffer[start..<(start + take)].withUnsafeBytes { raw in
-                hasher.update(bufferPointer: raw)
-                lines += SHA256Hex.newlines(in: raw)
-                try FileDescriptorIO.writeAll(out, raw, path: path)
-            }
-            behind.wrote(take)
-            start += take
-            remaining -= Int64(take)
-            progress?.moved(take)
+        // What was read ahead, then straight from the descriptor (no copy through the buffer).
+        try stream(&remaining, hasher: &hasher) { raw in
+            lines += SHA256Hex.newlines(in: raw)
+            try FileDescriptorIO.writeAll(out, raw, path: path)
+            behind.wrote(raw.count)
+            progress?.moved(raw.count)
         }
         behind.finish()
         return (SHA256Hex.hex(hasher.finalize()), lines)

@@ -42,7 +42,9 @@
 #   S <state> <size> <mtime> <lines> <sha256> <path>   a file's state on the pod
 #   D <offset> <len> <sha256> <path>                    then exactly len bytes
 #   E <count> <total>       then count D records without their bytes, then the
-#                           bytes of all of them back to back (total bytes)
+#                           bytes of all of them back to back (total bytes), then
+#                           `H <sha256>` for each of those D records whose hash
+#                           was "-", in order (hashed while the bytes went out)
 #   W <message>                                         a warning
 #   N <kind> <session id> <text>   with option overview: `live` (text -) for each
 #                           session a running claude holds; `title`, `summary`,
@@ -205,15 +207,30 @@ for my $a (@todo) {
     print $same ? "1\n" : "0\n";
 }'
 
+# Copies exactly n bytes of stdin to stdout (the answer): GNU dd in 1 MiB blocks
+# where it counts bytes, else head, whose 8 KiB writes wake the answer's compressor
+# for each (a quarter more CPU, and as much more time, for a pull's hundreds of MB).
+copy_bytes() { # n
+    if [ -z "$dd_bytes" ]; then
+        dd_bytes=no
+        dd if=/dev/null of=/dev/null bs=1048576 iflag=fullblock,count_bytes count=0 status=none 2>/dev/null && dd_bytes=yes
+    fi
+    if [ "$dd_bytes" = yes ]; then
+        dd bs=1048576 iflag=fullblock,count_bytes count="$1" status=none
+    else
+        head -c "$1"
+    fi
+}
+
 # Emit a data record with exactly len bytes of path from offset; if the file
 # shrank meanwhile, zero padding keeps the framing and the hash tells ccpod.
 emit_data() { # rel path offset length
     h=$(sha_of_range "$2" "$3" "$4")
     printf 'D\t%s\t%s\t%s\t%s\n' "$3" "$4" "$h" "$1"
     if [ "$3" -eq 0 ]; then
-        { head -c "$4" "$2"; head -c "$4" /dev/zero; } | head -c "$4"
+        { head -c "$4" "$2"; head -c "$4" /dev/zero; } | copy_bytes "$4"
     else
-        { tail -c +"$(($3 + 1))" "$2" | head -c "$4"; head -c "$4" /dev/zero; } | head -c "$4"
+        { tail -c +"$(($3 + 1))" "$2" | head -c "$4"; head -c "$4" /dev/zero; } | copy_bytes "$4"
     fi
 }
 
@@ -602,7 +619,7 @@ case "$hello" in
     *) fail "unexpected request header" ;;
 esac
 
-root='' claude='' state='' mode=status busy=5 accept=none base='' hashers='' hashed='' overview=0
+root='' claude='' state='' mode=status busy=5 accept=none base='' hashers='' hashed='' overview=0 dd_bytes=
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-agent.XXXXXX") || fail "cannot create a temporary folder"
 # This run's stage folders (see stage_path), hidden from every scan; ccpod names
 # them (option stage) when its archive of new files is to land there.
@@ -786,34 +803,36 @@ apply_appends() {
     fi
 }
 
-# Files only the pod has (file "sendnew": rel size mtime), for a pull: hashed in
-# one run, checked unchanged since the scan, then sent back to back as one batch:
-#   E <count> <total>, count D records, then their total bytes
+# Files only the pod has (file "sendnew": rel size mtime), for a pull: checked
+# unchanged since the scan, then sent back to back as one batch at once, hashed
+# beside the sending (from the page cache, on another core) instead of before it:
+#   E <count> <total>, count D records with the hash "-", their total bytes, then
+#   count H records, the digests in the same order; then their S records
 # (the concatenation stays exactly total bytes long, zero-padded if a file shrank;
-# the hashes tell ccpod). When a file moved meanwhile, each goes on its own.
+# the digests, read apart from the bytes sent, tell ccpod when a file changed
+# meanwhile). When a file moved before the batch, each goes on its own.
 send_new() {
     [ -s "$work/sendnew" ] || return 0
     sed 's|^\([^'"$TAB"']*\)'"$TAB"'.*|./\1|' "$work/sendnew" > "$work/sendnew.names"
     cut -f 2,3 "$work/sendnew" > "$work/sendnew.stat"
-    (
-        cd "$base" || exit 1
+    (cd "$base" && xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "%s\t%T@\n"' ccpod-find \
+        < "$work/sendnew.names" > "$work/sendnew.again" 2>/dev/null)
+    if cmp -s "$work/sendnew.stat" "$work/sendnew.again"; then
         tool=sha256sum
         command -v openssl >/dev/null 2>&1 && tool=openssl
-        hash_files "$tool" < "$work/sendnew.names" > "$work/sendnew.sums"
-        xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "%s\t%T@\n"' ccpod-find \
-            < "$work/sendnew.names" > "$work/sendnew.again" 2>/dev/null
-    )
-    if cmp -s "$work/sendnew.stat" "$work/sendnew.again" &&
-        [ "$(wc -l < "$work/sendnew.sums")" = "$(wc -l < "$work/sendnew.stat")" ]; then
-        paste "$work/sendnew.sums" "$work/sendnew" > "$work/sendnew.all"
-        sed "s/^\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)\$/S${TAB}new${TAB}\3${TAB}\4${TAB}0${TAB}\1${TAB}\2/" "$work/sendnew.all"
-        total=0
-        while IFS="$TAB" read -r size _ <&4; do
-            total=$((total + size))
-        done 4< "$work/sendnew.stat"
-        printf 'E\t%s\t%s\n' "$(wc -l < "$work/sendnew.all" | tr -d ' ')" "$total"
-        sed "s/^\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)\$/D${TAB}0${TAB}\3${TAB}\1${TAB}\2/" "$work/sendnew.all"
-        (cd "$base" && { xargs -d '\n' cat -- < "$work/sendnew.names" 2>/dev/null; head -c "$total" /dev/zero; } | head -c "$total")
+        (cd "$base" && hash_files "$tool" < "$work/sendnew.names" > "$work/sendnew.sums") &
+        hashers=$!
+        count=$(wc -l < "$work/sendnew" | tr -d ' ')
+        total=$(awk -F "$TAB" '{ s += $1 } END { printf "%.0f", s }' "$work/sendnew.stat")
+        printf 'E\t%s\t%s\n' "$count" "$total"
+        sed "s/^\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)\$/D${TAB}0${TAB}\2${TAB}-${TAB}\1/" "$work/sendnew"
+        (cd "$base" && { xargs -d '\n' cat -- < "$work/sendnew.names" 2>/dev/null; head -c "$total" /dev/zero; } | copy_bytes "$total")
+        wait "$hashers"
+        hashers=''
+        # Exactly count digests ("-" for a file that could not be read: ccpod refuses it).
+        awk -v n="$count" -v T="$TAB" 'NR <= n { print "H" T $0 } END { for (i = NR; i < n; i++) print "H" T "-" }' "$work/sendnew.sums"
+        paste "$work/sendnew.sums" "$work/sendnew" |
+            sed "s/^\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)\$/S${TAB}new${TAB}\3${TAB}\4${TAB}0${TAB}\1${TAB}\2/"
     else
         while IFS="$TAB" read -r rel size mtime <&4; do
             emit_state new "$size" "$mtime" 0 "$(sha_of_prefix "$base/$rel" "$size")" "$rel"

@@ -87,6 +87,27 @@ struct AgentScriptTests {
         #expect(out.status != 0)
     }
 
+    /// The pod hashes a pull's new files beside sending them: a digest that does not
+    /// match what arrived (the file changed meanwhile) refuses the answer, nothing written.
+    @Test func aNewFileWhoseDigestDoesNotMatchWhatArrivedIsRefused() throws {
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        let dir = bed.root.appendingPathComponent("bin").path
+        let bin = try RestrictedPathConnection.bin(in: dir, without: ["sha256sum"])
+        // A sha256sum that reads each file and says another digest for it.
+        try "#!/bin/sh\nfor f; do [ \"$f\" = -- ] && continue; cat \"$f\" > /dev/null; printf '%064d  %s\\n' 0 \"$f\"; done\n"
+            .write(toFile: dir + "/sha256sum", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/sha256sum")
+        bed.connection = RestrictedPathConnection(root: bed.podRoot, bin: bin)
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 3), to: bed.podTranscript(id))
+        #expect {
+            try bed.run(.pull)
+        } throws: { error in
+            "\(error)".contains("changed on the pod while it was read")
+        }
+        #expect(!FileManager.default.fileExists(atPath: bed.localTranscript(id)))
+    }
+
     static let sha5 = SHA256Hex.of(Data("hello".utf8))
 
     @Test(arguments: [
@@ -104,6 +125,12 @@ struct AgentScriptTests {
         "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nE\\t1\\t3\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/a.jsonl\\nhello\\nEND\\tok\\n",
         // A data batch whose second file does not match its hash (the first does).
         "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/b.jsonl\\nE\\t2\\t10\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/a.jsonl\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/b.jsonl\\nhelloHELLO\\nEND\\tok\\n",
+        // A batch whose hashes follow its bytes, the second not matching its file.
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/b.jsonl\\nE\\t2\\t10\\nD\\t0\\t5\\t-\\tprojects/x/a.jsonl\\nD\\t0\\t5\\t-\\tprojects/x/b.jsonl\\nhelloHELLOH\\t\(sha5)\\nH\\t\(sha5)\\nEND\\tok\\n",
+        // A batch whose hashes were to follow its bytes, and do not.
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nE\\t1\\t5\\nD\\t0\\t5\\t-\\tprojects/x/a.jsonl\\nhelloEND\\tok\\n",
+        // A hash to follow outside a batch.
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nD\\t0\\t5\\t-\\tprojects/x/a.jsonl\\nhello\\nH\\t\(sha5)\\nEND\\tok\\n",
         // Garbage frames.
         "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nZZZ\\x01\\x02\\nEND\\tok\\n",
         // Not an agent at all.
@@ -120,5 +147,25 @@ struct AgentScriptTests {
         let written = FileManager.default.enumerator(atPath: bed.localClaude)?.allObjects ?? []
         #expect(written.isEmpty, "\(written)")
         #expect(!FileManager.default.fileExists(atPath: "/etc/evil"))
+    }
+
+    /// The agent sends a pull's new files at once and their hashes after their bytes
+    /// (`H`, in order): what matches is kept.
+    @Test func aBatchWhoseHashesFollowItsBytesIsKept() throws {
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        let a = "hello\n", b = "world!\n"
+        let shaA = SHA256Hex.of(Data(a.utf8)), shaB = SHA256Hex.of(Data(b.utf8))
+        var answer = "CCPOD-AGENT \(AgentScript.protocolVersion) none\n"
+        answer += "E\t2\t13\nD\t0\t6\t-\tprojects/x/a.jsonl\nD\t0\t7\t-\tprojects/x/b.jsonl\n\(a)\(b)"
+        answer += "H\t\(shaA)\nH\t\(shaB)\n"
+        answer += "S\tnew\t6\t1.0\t0\t\(shaA)\tprojects/x/a.jsonl\nS\tnew\t7\t1.0\t0\t\(shaB)\tprojects/x/b.jsonl\nEND\tok\n"
+        bed.connection = HostileConnection(answer: answer.replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\t", with: "\\t"))
+        bed.scope = SyncScope(projects: [ProjectMapping(localSlug: "x", podSlug: "x")])
+        let report = try bed.run(.pull)
+        #expect(report.count(.copiedFromPod) == 2, "\(report.items)")
+        #expect(SyncTestBed.read(bed.localClaude + "/projects/x/a.jsonl") == Data(a.utf8))
+        #expect(SyncTestBed.read(bed.localClaude + "/projects/x/b.jsonl") == Data(b.utf8))
     }
 }
