@@ -677,7 +677,7 @@ if [ "$comp" = none ]; then
 fi
 printf 'CCPOD-AGENT %s %s\n' "$PROTOCOL" "$comp"
 case "$comp" in
-    zstd) main | zstd -q -3 --long=24 -T2 -c ;;
+    zstd) main | zstd -q -3 -T2 -c ;;
     gzip) main | gzip -1 -c ;;
     *) main ;;
 esac
