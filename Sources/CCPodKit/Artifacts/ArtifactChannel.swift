@@ -105,7 +105,7 @@ final class ArtifactChannel: @unchecked Sendable {
             do { try parser.add(line) } catch let error as CCPodError { throw ArtifactRejection(error: error) }
         }
         let reader = process.answer
-        guard let tool = compression.listingDecompressor else {
+        guard let tool = compression.decompressor else {
             var remaining = count
             var ignored = SHA256()
             try reader.stream(&remaining, hasher: &ignored) { chunk in
@@ -264,10 +264,5 @@ extension Compression {
         case .gzip: return ["gzip", "-1", "-c"]
         case .none: return nil
         }
-    }
-
-    /// The decompressor for a listing, its memory bounded (zstd's window).
-    var listingDecompressor: [String]? {
-        self == .zstd ? ["zstd", "-q", "-d", "-c", "--memory=32MB"] : decompressor
     }
 }

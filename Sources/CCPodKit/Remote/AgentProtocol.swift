@@ -55,7 +55,8 @@ public enum Compression: String, Sendable, CaseIterable {
     var decompressor: [String]? {
         switch self {
         // 32 MB is twice the largest window ccpod's compressors use (--long=24): a
-        // pod's answer asking for more is refused instead of taking the memory.
+        // pod's answer (a sync's, an artifacts listing or data) asking for more is
+        // refused instead of taking the memory.
         case .zstd: return ["zstd", "-q", "-d", "-c", "--memory=32MB"]
         case .gzip: return ["gzip", "-d", "-c"]
         case .none: return nil

@@ -64,22 +64,22 @@ final class RequestCompressor: @unchecked Sendable {
         windowBytes += Int64(bytes)
         windowBlocked += blocked
         guard let start = windowStart, now - start >= pace.window else {
-            if windowStart == nil { startWindow(at: now, running) }
+            if windowStart == nil { startWindow(at: now, cpu: CPUTime.ofProcess(running.pid)) }
             return
         }
         let cpu = CPUTime.ofProcess(running.pid)
         let window = CompressionPace.Window(seconds: now - start, blocked: windowBlocked,
                                             compressorCPU: cpu.flatMap { c in cpuAtStart.map { c - $0 } })
         let bytesInWindow = windowBytes
-        startWindow(at: now, running, cpu: cpu)
+        startWindow(at: now, cpu: cpu)
         if pace.judge(window, bytes: bytesInWindow) { try nextStep() }
     }
 
-    private func startWindow(at now: TimeInterval, _ running: ChildProcess, cpu: TimeInterval?? = nil) {
+    private func startWindow(at now: TimeInterval, cpu: TimeInterval?) {
         windowStart = now
         windowBytes = 0
         windowBlocked = 0
-        cpuAtStart = cpu ?? CPUTime.ofProcess(running.pid)
+        cpuAtStart = cpu
     }
 
     /// Ends this step's compressor (its frame complete) and starts the next one.
