@@ -31,7 +31,7 @@
 #                                   stage folder in its path's first folder
 #                                   (projects/a/b.jsonl as projects/<stage>/a/b.jsonl;
 #                                   ustar, pax headers for long names, padded to
-#                                   10240 bytes)
+#                                   10240 bytes, from 16 MiB on to 204800)
 #   END
 # The work is batched: one process per step for all files (one hash run over
 # every payload, one find for the stats), not one per file; where the pod has
@@ -377,7 +377,12 @@ files_match() { # names digests
 
 # Unpacks the archive of new files (T record): tar when the pod has it, else the
 # same ustar stream read with head alone. The archive is exactly what ccpod wrote,
-# one member a P payload in order; dd (or head) bounds it, so tar never reads past it.
+# one member a P payload in order, and tar must not read past it. GNU tar reading
+# "-f -" fills every record before it looks at it and stops at the record that ends
+# the archive, so given a record that divides the archive it reads the archive
+# straight from the request, exactly (no copy in between: a third less CPU for the
+# bytes of a first push). Any other tar, or another length, gets the archive
+# through dd (or head), which bounds it.
 # The new files are flushed before anything is placed, while they are hashed. Many
 # files on a pod where little else waits to be written: their file systems are
 # flushed (once per file system, not once per file), again and again while the
@@ -407,7 +412,18 @@ take_archive() {
         ) > /dev/null 2>&1 &
         flusher=$!
     fi
+    blocks=''
     if command -v tar >/dev/null 2>&1; then
+        case "$(tar --version 2>/dev/null)" in
+            "tar (GNU tar) "*)
+                if [ $((size % 204800)) -eq 0 ]; then blocks=400
+                elif [ $((size % 10240)) -eq 0 ]; then blocks=20
+                fi ;;
+        esac
+    fi
+    if [ -n "$blocks" ]; then
+        (cd "$base" && exec tar -x -m -o -b "$blocks" -f -) || fail "cannot unpack the new files in $base on the pod"
+    elif command -v tar >/dev/null 2>&1; then
         # GNU dd copies it in 1 MiB blocks (head in 8 KiB ones: a third more CPU).
         if dd if=/dev/null of=/dev/null bs=1048576 iflag=fullblock,count_bytes count=0 status=none 2>/dev/null; then
             dd bs=1048576 iflag=fullblock,count_bytes count="$size" status=none
@@ -601,6 +617,9 @@ take_lock() { # folder
 
 # Removes the work folder and whatever this run staged and did not place.
 cleanup() {
+    # ccpod stops the exchange (SIGTERM) once it has read a failure: that must not
+    # cut this short and leave a stage folder behind.
+    trap '' HUP INT TERM
     # Hashers still running (a run that failed after the archive) finish first, so
     # nothing writes into the work folder while it is removed.
     for pid in $hashers; do wait "$pid" 2>/dev/null; done
