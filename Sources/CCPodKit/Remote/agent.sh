@@ -33,6 +33,8 @@
 #                                   ustar, pax headers for long names, padded to
 #                                   10240 bytes, from 16 MiB on to 204800)
 #   END
+#   (a compressed request: then `C checked`, added on the pod by the decompressor
+#   once the request's checksum matched)
 # The work is batched: one process per step for all files (one hash run over
 # every payload, one find for the stats), not one per file; where the pod has
 # perl, one perl reads the payloads and one appends and checks them (without it:
@@ -383,7 +385,8 @@ files_match() { # names digests
 # straight from the request, exactly (no copy in between: a third less CPU for the
 # bytes of a first push). Any other tar, or another length, gets the archive
 # through dd (or head), which bounds it.
-# The new files are flushed before anything is placed, while they are hashed. Many
+# The new files are flushed before anything is placed, while they are hashed (when
+# the request came plain: a compressed one is checked by its decompressor). Many
 # files on a pod where little else waits to be written: their file systems are
 # flushed (once per file system, not once per file), again and again while the
 # archive arrives, so the disk writes overlap the transfer. Otherwise each file is
@@ -393,9 +396,13 @@ take_archive() {
     IFS="$TAB" read -r kind size || fail "the request ended early"
     [ "$kind" = T ] || fail "unknown request record"
     case "$size" in ''|*[!0-9]*) fail "unknown request record" ;; esac
-    tool=sha256sum
-    command -v openssl >/dev/null 2>&1 && tool=openssl
-    split_for_hashing
+    # A compressed request is checked whole by its decompressor (see the end of this
+    # script): the new files are not hashed again here then.
+    if [ -z "$checked_by" ]; then
+        tool=sha256sum
+        command -v openssl >/dev/null 2>&1 && tool=openssl
+        split_for_hashing
+    fi
     flusher='' byfs=no
     if [ "$(wc -l < "$work/newdests")" -gt 32 ] &&
         [ "$(awk '/^(Dirty|Writeback):/ { s += $2 } END { print s + 0 }' /proc/meminfo 2>/dev/null || echo 1048576)" -lt 131072 ] &&
@@ -435,7 +442,7 @@ take_archive() {
         unpack_plain "$size"
     fi
     # Hashed from the page cache at once, while the rest goes on and the disk catches up.
-    start_hashers "$tool"
+    [ -z "$checked_by" ] && start_hashers "$tool"
     if [ -n "$flusher" ]; then
         rm -f "$work/receiving"
         kill "$flusher" 2>/dev/null
@@ -456,7 +463,7 @@ take_archive() {
         xargs -d '\n' sync -- < "$work/newdests" > /dev/null 2>&1 &
     fi
     flushing=$!
-    collect_hashes
+    [ -z "$checked_by" ] && collect_hashes
     wait "$flushing" || fail "cannot flush the new files in $base on the pod"
 }
 
@@ -564,7 +571,7 @@ take_records() { # n
     if [ -s "$work/dests" ] && ! files_match "$work/dests" "$work/sums.want"; then
         damaged "$work/rels" "$work/sums.want" "$work/sums.got"
     fi
-    if [ -s "$work/newdests" ] && ! cmp -s "$work/sums.want.new" "$work/sums.new" &&
+    if [ -s "$work/newdests" ] && [ -z "$checked_by" ] && ! cmp -s "$work/sums.want.new" "$work/sums.new" &&
         ! files_match "$work/newdests" "$work/sums.want.new"; then
         damaged "$work/newrels" "$work/sums.want.new" "$work/sums.got"
     fi
@@ -678,6 +685,15 @@ while IFS="$TAB" read -r kind a b; do
     esac
 done
 [ "$ended" = yes ] || fail "the request ended early"
+# A compressed request: its decompressor checked it whole when it ended (zstd an
+# XXH64 of every byte of each frame, gzip a CRC-32 and the length), and only then
+# adds this line. What arrived is then what ccpod sent (and hashed as it went), before
+# anything is placed.
+if [ -n "$checked_by" ]; then
+    IFS= read -r checked || checked=''
+    [ "$checked" = "C${TAB}checked" ] ||
+        fail "the request reached the pod damaged (its $checked_by checksum does not match); nothing was changed; run the command again"
+fi
 [ -n "$claude" ] || fail "request names no Claude dir"
 base="$root$claude"
 jdir="$root$state/journal"
@@ -1318,8 +1334,10 @@ if command -v perl >/dev/null 2>&1; then
     perl -e 'fcntl(STDIN, 1031, 1048576); fcntl(STDOUT, 1031, 1048576)' <&3 3<&- 2>/dev/null &
     exec 3<&-
 fi
+# The decompressor checks the request's checksum when it ends; a line after the
+# request says it did (run_agent waits for it after END).
 case "$req_comp" in
-    zstd) zstd -q -d -c | run_agent ;;
-    gzip) gzip -d -c | run_agent ;;
-    *) run_agent ;;
+    zstd) checked_by=zstd; { zstd -q -d -c && printf 'C\tchecked\n'; } | run_agent ;;
+    gzip) checked_by=gzip; { gzip -d -c && printf 'C\tchecked\n'; } | run_agent ;;
+    *) checked_by=''; run_agent ;;
 esac

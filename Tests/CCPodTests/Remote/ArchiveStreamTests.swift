@@ -105,4 +105,66 @@ struct ArchiveStreamTests {
         }
         #expect(!left.contains { $0.contains(".ccpod-") }, "\(left)")
     }
+
+    /// A compressed request is checked whole by the pod's decompressor (its checksum),
+    /// so the pod does not hash the new files again; a plain one is hashed there.
+    @Test(arguments: [true, false])
+    func newFilesAreHashedOnThePodOnlyWhenTheRequestIsPlain(_ compress: Bool) throws {
+        if compress && !ChildProcess.exists("zstd") { return }
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        let counting = try CountingConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path)
+        bed.connection = counting
+        let ids = (0..<4).map { "0e0e0e0\($0)-1111-4222-8333-444444444444" }
+        for id in ids { try SyncTestBed.write(SyncTestBed.lines(session: id, count: 30), to: bed.localTranscript(id)) }
+        _ = try counting.processes()
+        let engine = SyncEngine(claudeDir: bed.localClaude, connection: counting, stateDir: bed.state, compress: compress)
+        let push = try engine.run(scope: bed.scope, options: SyncOptions(direction: .push, dryRun: false, delete: false, busySeconds: 0))
+        #expect(push.count(.copiedToPod) == ids.count, "\(push.items)")
+        let started = try counting.processes()
+        #expect(started.contains("zstd") == compress, "\(started)")
+        #expect(started.contains { $0 == "openssl" || $0 == "sha256sum" } == !compress, "\(started)")
+        for id in ids { #expect(SyncTestBed.read(bed.podTranscript(id)) == SyncTestBed.read(bed.localTranscript(id)), "\(id)") }
+    }
+
+    /// A compressed request whose bytes changed on the way where the decompressor
+    /// cannot tell until its checksum at the end (a byte of a stored, incompressible
+    /// stretch). gzip passes on every byte, END too, before it checks: the agent waits
+    /// for the decompressor's word after END, does not get it, and places nothing.
+    /// zstd holds its last bytes back until it checked them: the request ends early.
+    @Test(arguments: ["gzip", "zstd"])
+    func aCompressedRequestDamagedOnTheWayIsRefusedWithNothingPlaced(_ tool: String) throws {
+        if !ChildProcess.exists(tool) { return }
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        var random = SystemRandomNumberGenerator()
+        let noise = Data((0..<200_000).map { _ in UInt8.random(in: 0...255, using: &random) })
+        let files = ["projects/x/a.jsonl", "projects/x/b.bin"].enumerated().map { i, path in
+            AgentFileRequest(path: path, seen: nil, ancestor: nil, operation: .put,
+                             payload: .init(data: i == 0 ? SyncTestBed.lines(session: "s", count: 400) : noise))
+        }
+        let request = AgentRequest(mode: .push, rootPrefix: bed.podRoot, paths: PodPaths(), scope: ["projects/x"], sessionIds: [],
+                                   files: files, busySeconds: 0, accept: [])
+        let plain = try AgentArchiveTests.requestBytes(request, in: bed)
+        let packed = try ChildProcess.run(tool, tool == "zstd" ? ["-q", "-3", "-c"] : ["-1", "-c"], input: plain)
+        try #require(packed.status == 0)
+        func agent(_ input: Data) throws -> ChildProcess.Output {
+            try ChildProcess.run("/bin/sh", ["-c", AgentScript.source, "ccpod-agent", String(AgentScript.protocolVersion), tool], input: input)
+        }
+        // Untouched, the same bytes are accepted.
+        let intact = try agent(packed.stdout)
+        #expect(intact.status == 0, "\(intact.stdoutText) \(intact.stderrText)")
+        #expect(SyncTestBed.read(bed.podClaude + "/projects/x/b.bin") == noise)
+        try FileManager.default.removeItem(atPath: bed.podClaude + "/projects")
+
+        var damaged = packed.stdout
+        let at = try #require(damaged.range(of: noise[100_000..<100_064]), "the noise is stored as it is")
+        damaged[at.lowerBound + 10] ^= 0x01
+        let out = try agent(damaged)
+        #expect(out.status != 0)
+        #expect(out.stdoutText.contains(tool == "gzip" ? "reached the pod damaged (its gzip checksum does not match)" : "END\tfailed"),
+                "\(out.stdoutText)")
+        let left = FileManager.default.enumerator(atPath: bed.podClaude)?.allObjects as? [String] ?? []
+        #expect(!left.contains { $0.hasSuffix(".jsonl") || $0.hasSuffix(".bin") || $0.contains(".ccpod-") }, "\(left)")
+    }
 }
