@@ -291,8 +291,11 @@ extension SyncRun {
         if !adopted {
             (written, lines) = try writer.write(localPath, from: data.file, length: complete, rewriter: rewriter)
         }
-        // Without a rewriter the bytes written are the pod's.
-        let podVersion = rewriter == nil ? written : FileVersion(size: complete, sha256: try SHA256Hex.ofFile(data.file, length: complete))
+        // Without a rewriter the bytes written are the pod's; with one, the pod's are the
+        // data as it arrived (hashed then, when it is kept whole).
+        let podVersion = rewriter == nil ? written
+            : complete == data.length && !data.sha256.isEmpty ? FileVersion(size: complete, sha256: data.sha256)
+            : FileVersion(size: complete, sha256: try SHA256Hex.ofFile(data.file, length: complete))
         store.set(AncestorPair(localPath: localPath, podPath: podPath, localSessionId: localId, podSessionId: podId,
                                local: written, pod: podVersion, localSeen: LocalStat.of(claudeDir + "/" + localPath),
                                podSeen: complete == podStat.size ? podStat : nil))

@@ -1,0 +1,46 @@
+@testable import CCPodKit
+import CCPodTestSupport
+import Foundation
+import Testing
+
+/// A first pull's new files leave the pod in one batch: one perl reads them all and
+/// writes them to the answer, exactly their sizes (without perl: cat, bounded by dd).
+@Suite("A first pull's files in one batch")
+struct PullBatchTests {
+    @Test(arguments: [true, false])
+    func newFilesLeaveThePodThroughOneProcess(_ withPerl: Bool) throws {
+        if withPerl && !ChildProcess.exists("perl") { return }
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        let counting = try CountingConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path,
+                                              hiding: withPerl ? [] : ["perl"])
+        bed.connection = counting
+        let ids = (0..<12).map { String(format: "33333333-4444-4555-8666-%012d", $0) }
+        for (i, id) in ids.enumerated() {
+            var bytes = SyncTestBed.lines(session: id, count: 3 + i * 5, text: String(repeating: "p", count: i * 97))
+            // Bytes no text tool keeps, and a last line without its newline (not complete yet).
+            if i % 4 == 1 { bytes += Data([0x7b, 0x00, 0xff, 0x0d, 0x22, 0x7d, 0x0a]) }
+            if i % 4 == 2 { bytes += Data("{\"half\":".utf8) }
+            try SyncTestBed.write(bytes, to: bed.podTranscript(id))
+        }
+        // An empty file and one over a MiB.
+        try SyncTestBed.write(Data(), to: bed.podClaude + "/projects/\(SyncTestBed.podSlug)/memory/empty.md")
+        try SyncTestBed.write(Data(repeating: 0x61, count: 1_500_000) + Data("\n".utf8),
+                              to: bed.podClaude + "/projects/\(SyncTestBed.podSlug)/memory/big.md")
+        _ = try counting.processes()
+        let pull = try bed.run(.pull)
+        #expect(pull.count(.copiedFromPod) == ids.count + 2, "\(pull.items)")
+        let started = try counting.processes()
+        #expect(started.contains("perl") == withPerl, "\(started)")
+        #expect(started.contains("dd") == !withPerl, "\(started)")
+        for (i, id) in ids.enumerated() {
+            var want = SyncTestBed.read(bed.podTranscript(id))
+            if i % 4 == 2, let end = want.lastIndex(of: 0x0A) { want = want.prefix(through: end) }
+            #expect(SyncTestBed.read(bed.localTranscript(id)) == want, "\(id)")
+        }
+        let localFolder = "\(bed.localClaude)/projects/\(SyncTestBed.localSlug)"
+        #expect(SyncTestBed.read(localFolder + "/memory/big.md") == SyncTestBed.read(bed.podClaude + "/projects/\(SyncTestBed.podSlug)/memory/big.md"))
+        #expect(FileManager.default.fileExists(atPath: localFolder + "/memory/empty.md"))
+        #expect(try bed.run(.pull).count(.copiedFromPod) == 0)
+    }
+}
