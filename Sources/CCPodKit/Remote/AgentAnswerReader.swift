@@ -90,6 +90,9 @@ struct AgentAnswerReader {
         var warnings = 0
         var dataCount = 0
         var dataPaths = Set<String>()
+        // Files of a batch whose inode did not move on the pod while they were sent (`H =`):
+        // the digest computed here as their bytes arrived, for their state records.
+        var confirmed: [String: String] = [:]
 
         func count(_ n: Int = 1) throws {
             kept += n
@@ -151,14 +154,18 @@ struct AgentAnswerReader {
                 result.records.append(.session(try sessionNote(fields)))
             case "S":
                 try count()
-                result.records.append(.state(try state(fields)))
+                var fileState = try state(fields)
+                if fileState.sha256 == nil, let digest = confirmed[fileState.path] { fileState.sha256 = digest }
+                result.records.append(.state(fileState))
             case "D":
                 try count()
                 try receive(try dataHeader(fields))
             case "E":
                 // A batch: its data records first, then all their bytes back to back, then an
-                // `H <sha256>` record for each data record whose hash was "-", in order (the
-                // pod hashes beside the sending): nothing is kept unless every one matches.
+                // `H` record for each data record whose hash was "-", in order: `H =` when the
+                // file's inode (size, times, number) did not move on the pod while it was
+                // sent, else `H <sha256>` of the file as it is now (`-`: gone), which must be
+                // what arrived: nothing is kept unless every one holds.
                 let record = "data batch"
                 guard fields.count == 3 else { throw bad("a malformed \(record)") }
                 let n = try number(fields[1], "count", in: record, limit: Int64(max(0, limits.records - kept)))
@@ -182,6 +189,10 @@ struct AgentAnswerReader {
                 for (path, digest) in later {
                     let hash = Self.fields(try line())
                     guard hash.count == 2, hash[0] == "H" else { throw bad("a \(record) without the hash of \(field(path))") }
+                    if hash[1] == "=" {
+                        confirmed[path] = digest
+                        continue
+                    }
                     guard hash[1] == digest else { throw changed(path) }
                 }
             default:

@@ -46,7 +46,8 @@
 #   E <count> <total>       then count D records without their bytes, then the
 #                           bytes of all of them back to back (total bytes), then
 #                           `H <sha256>` for each of those D records whose hash
-#                           was "-", in order (hashed while the bytes went out)
+#                           was "-", in order: `=` when the file's inode did not
+#                           move while it was sent, else its digest now (`-`: gone)
 #   W <message>                                         a warning
 #   N <kind> <session id> <text>   with option overview: `live` (text -) for each
 #                           session a running claude holds; `title`, `summary`,
@@ -877,13 +878,15 @@ send_new() {
     [ -s "$work/sendnew" ] || return 0
     sed 's|^\([^'"$TAB"']*\)'"$TAB"'.*|./\1|' "$work/sendnew" > "$work/sendnew.names"
     cut -f 2,3 "$work/sendnew" > "$work/sendnew.stat"
-    (cd "$base" && xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "%s\t%T@\n"' ccpod-find \
-        < "$work/sendnew.names" > "$work/sendnew.again" 2>/dev/null)
+    # Each file's inode before the send: size, mtime, ctime (any write moves it, even
+    # one that sets mtime back) and inode number.
+    stat_new() {
+        (cd "$base" && xargs -d '\n' sh -c 'exec find -H "$@" -maxdepth 0 -printf "%s\t%T@\t%C@\t%i\n"' ccpod-find \
+            < "$work/sendnew.names" 2>/dev/null)
+    }
+    stat_new > "$work/sendnew.before"
+    cut -f 1,2 "$work/sendnew.before" > "$work/sendnew.again"
     if cmp -s "$work/sendnew.stat" "$work/sendnew.again"; then
-        tool=sha256sum
-        command -v openssl >/dev/null 2>&1 && tool=openssl
-        (cd "$base" && hash_files "$tool" < "$work/sendnew.names" > "$work/sendnew.sums") &
-        hashers=$!
         count=$(wc -l < "$work/sendnew" | tr -d ' ')
         total=$(awk -F "$TAB" '{ s += $1 } END { printf "%.0f", s }' "$work/sendnew.stat")
         printf 'E\t%s\t%s\n' "$count" "$total"
@@ -893,11 +896,29 @@ send_new() {
         if [ "$has_perl" != yes ] || ! (cd "$base" && perl -e "$send_files_pl" "$work/sendnew" 2>/dev/null); then
             (cd "$base" && { xargs -d '\n' cat -- < "$work/sendnew.names" 2>/dev/null; head -c "$total" /dev/zero; } | copy_bytes "$total")
         fi
-        wait "$hashers"
-        hashers=''
-        # Exactly count digests ("-" for a file that could not be read: ccpod refuses it).
-        awk -v n="$count" -v T="$TAB" 'NR <= n { print "H" T $0 } END { for (i = NR; i < n; i++) print "H" T "-" }' "$work/sendnew.sums"
-        paste "$work/sendnew.sums" "$work/sendnew" |
+        # A file whose inode did not move while it was sent is what ccpod got: "=" (ccpod
+        # keeps the digest it computed as the bytes arrived). One that moved is hashed
+        # now, and ccpod refuses the answer unless that digest is what it got ("-": the
+        # file can no longer be read). One find after the send instead of hashing every
+        # file again.
+        stat_new > "$work/sendnew.after"
+        if cmp -s "$work/sendnew.before" "$work/sendnew.after"; then
+            sed 's/.*/=/' "$work/sendnew" > "$work/sendnew.h"
+        else
+            # (a file gone since gives no line: it and those after it count as moved)
+            awk -v want="$count" 'NR == FNR { a[FNR] = $0; next } { b[FNR] = $0 }
+                END { for (i = 1; i <= want; i++) print ((i in a) && (i in b) && a[i] == b[i]) ? "=" : "moved" }' \
+                "$work/sendnew.before" "$work/sendnew.after" > "$work/sendnew.moved"
+            paste "$work/sendnew.moved" "$work/sendnew.names" | sed -n "s/^moved${TAB}//p" > "$work/sendnew.tohash"
+            tool=sha256sum
+            command -v openssl >/dev/null 2>&1 && tool=openssl
+            (cd "$base" && hash_files "$tool" < "$work/sendnew.tohash" > "$work/sendnew.tohash.sums")
+            awk -v sums="$work/sendnew.tohash.sums" '$0 == "=" { print "="; next }
+                { if ((getline d < sums) > 0) print d; else print "-" }' "$work/sendnew.moved" > "$work/sendnew.h"
+        fi
+        # Exactly count digests.
+        awk -v n="$count" -v T="$TAB" 'NR <= n { print "H" T $0 } END { for (i = NR; i < n; i++) print "H" T "-" }' "$work/sendnew.h"
+        sed 's/^=$/-/' "$work/sendnew.h" | paste - "$work/sendnew" |
             sed "s/^\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)\$/S${TAB}new${TAB}\3${TAB}\4${TAB}0${TAB}\1${TAB}\2/"
     else
         while IFS="$TAB" read -r rel size mtime <&4; do

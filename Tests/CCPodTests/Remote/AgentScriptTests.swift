@@ -87,25 +87,62 @@ struct AgentScriptTests {
         #expect(out.status != 0)
     }
 
-    /// The pod hashes a pull's new files beside sending them: a digest that does not
-    /// match what arrived (the file changed meanwhile) refuses the answer, nothing written.
-    @Test func aNewFileWhoseDigestDoesNotMatchWhatArrivedIsRefused() throws {
+    /// A pull's new file rewritten in place on the pod (same size) right after it was
+    /// sent, with perl sending or with cat: its inode moved, so the pod hashes it as it
+    /// is now, which is not what arrived; the answer is refused, nothing written.
+    /// Touched only (the same bytes): hashed too, and taken.
+    @Test(arguments: [(true, true), (true, false), (false, true), (false, false)])
+    func aNewFileThatChangedWhileItWasSentIsRefused(_ withPerl: Bool, _ changeBytes: Bool) throws {
+        if withPerl && !ChildProcess.exists("perl") { return }
         var bed = try SyncTestBed()
         defer { bed.remove() }
-        let dir = bed.root.appendingPathComponent("bin").path
-        let bin = try RestrictedPathConnection.bin(in: dir, without: ["sha256sum"])
-        // A sha256sum that reads each file and says another digest for it.
-        try "#!/bin/sh\nfor f; do [ \"$f\" = -- ] && continue; cat \"$f\" > /dev/null; printf '%064d  %s\\n' 0 \"$f\"; done\n"
-            .write(toFile: dir + "/sha256sum", atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/sha256sum")
-        bed.connection = RestrictedPathConnection(root: bed.podRoot, bin: bin)
-        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 3), to: bed.podTranscript(id))
-        #expect {
-            try bed.run(.pull)
-        } throws: { error in
-            "\(error)".contains("changed on the pod while it was read")
+        let counting = try CountingConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path,
+                                              hiding: withPerl ? ["perl"] : ["perl", "cat"])
+        let sender = withPerl ? "perl" : "cat"
+        let real = try ChildProcess.resolve(sender, environment: ProcessInfo.processInfo.environment)
+        let dd = try ChildProcess.resolve("dd", environment: ProcessInfo.processInfo.environment)
+        let touch = try ChildProcess.resolve("touch", environment: ProcessInfo.processInfo.environment)
+        let target = bed.podTranscript(id)
+        // The sender runs as it would, then (when it sent the target) the file changes.
+        let change = changeBytes
+            ? "printf X | '\(dd)' of='\(target)' bs=1 seek=20 conv=notrunc status=none"
+            : "'\(touch)' -m -d @1700000000 '\(target)'"
+        let watch = withPerl ? "*sendnew*" : "*\(id).jsonl*"
+        let script = "#!/bin/sh\n'\(real)' \"$@\"; rc=$?\ncase \"$*\" in \(watch)) \(change) ;; esac\nexit $rc\n"
+        _ = FileManager.default.createFile(atPath: counting.bin + "/" + sender, contents: Data(script.utf8), attributes: [.posixPermissions: 0o755])
+        bed.connection = counting
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 3), to: target)
+        if changeBytes {
+            #expect {
+                try bed.run(.pull)
+            } throws: { error in
+                "\(error)".contains("changed on the pod while it was read")
+            }
+            #expect(!FileManager.default.fileExists(atPath: bed.localTranscript(id)))
+        } else {
+            #expect(try bed.run(.pull).count(.copiedFromPod) == 1)
+            #expect(SyncTestBed.read(bed.localTranscript(id)) == SyncTestBed.read(target))
         }
-        #expect(!FileManager.default.fileExists(atPath: bed.localTranscript(id)))
+        #expect(try counting.processes().contains("openssl") || !ChildProcess.exists("openssl"))
+    }
+
+    /// An untouched pull hashes nothing on the pod: one find after the send says the files
+    /// did not move.
+    @Test func anUntouchedPullHashesNothingOnThePod() throws {
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        let counting = try CountingConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path)
+        bed.connection = counting
+        for i in 0..<5 {
+            let other = String(format: "11111111-2222-4333-8444-%012d", i)
+            try SyncTestBed.write(SyncTestBed.lines(session: other, count: 3 + i), to: bed.podTranscript(other))
+        }
+        _ = try counting.processes()
+        #expect(try bed.run(.pull).count(.copiedFromPod) == 5)
+        let started = try counting.processes()
+        #expect(!started.contains("openssl") && !started.contains("sha256sum"), "\(started)")
+        // What ccpod recorded of the pod's side is the digest of what arrived: a second pull is quiet.
+        #expect(try bed.run(.pull).items.allSatisfy { $0.action == .inSync })
     }
 
     static let sha5 = SHA256Hex.of(Data("hello".utf8))
