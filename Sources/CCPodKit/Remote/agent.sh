@@ -163,18 +163,22 @@ while (my $line = <$list>) {
 }'
 # Sends the files a pull's new-file batch names (ARGV[0]: <rel> TAB <size> TAB
 # <mtime> a line, relative to the current folder) to stdout back to back, exactly
-# size bytes each: zeros for what a file no longer has or that cannot be read (its
-# digest then tells ccpod), nothing past size. One process, 1 MiB at a time, in
-# place of cat and dd (one pipe fewer for every byte of a first pull).
+# size bytes each: zeros for what a file no longer has or that cannot be read, and
+# its line number into ARGV[1] (the file is then hashed: its digest tells ccpod);
+# nothing past size. One process, 1 MiB at a time, in place of cat and dd (one pipe
+# fewer for every byte of a first pull).
 # shellcheck disable=SC2016
 send_files_pl='
 binmode STDOUT;
 open(my $list, "<", $ARGV[0]) or exit 2;
+open(my $short, ">", $ARGV[1]) or exit 2;
 my $zeros = "\0" x 1048576;
+my $i = 0;
 sub out { my ($buf, $n) = @_; my $off = 0;
     while ($off < $n) { my $w = syswrite(STDOUT, $$buf, $n - $off, $off); defined $w or exit 3; $off += $w; } }
 while (my $line = <$list>) {
     chomp $line;
+    $i++;
     my ($rel, $left) = split(/\t/, $line, 3);
     if (open(my $in, "<", $rel)) {
         binmode $in;
@@ -186,8 +190,10 @@ while (my $line = <$list>) {
         }
         close($in);
     }
+    print $short "$i\n" if $left > 0;
     while ($left > 0) { my $n = $left < 1048576 ? $left : 1048576; out(\$zeros, $n); $left -= $n; }
-}'
+}
+close($short) or exit 3;'
 # Appends each payload to its file, then checks each appended range against its
 # payload: a line <offset> TAB <len> TAB <payload> TAB <file> each in the list
 # (ARGV[0]); prints 1 (the file holds exactly offset + the payload) or 0 a line.
@@ -893,22 +899,32 @@ send_new() {
         sed "s/^\([^${TAB}]*\)${TAB}\([^${TAB}]*\)${TAB}\([^${TAB}]*\)\$/D${TAB}0${TAB}\2${TAB}-${TAB}\1/" "$work/sendnew"
         # perl where the pod has it; one that fails leaves the answer short or misframed,
         # which ccpod refuses (the framing and every file's digest are checked there).
-        if [ "$has_perl" != yes ] || ! (cd "$base" && perl -e "$send_files_pl" "$work/sendnew" 2>/dev/null); then
+        # cat cannot say which file it could not read whole: then every file is hashed.
+        : > "$work/sendnew.short"
+        whole=no
+        if [ "$has_perl" = yes ] && (cd "$base" && perl -e "$send_files_pl" "$work/sendnew" "$work/sendnew.short" 2>/dev/null); then
+            whole=yes
+        else
             (cd "$base" && { xargs -d '\n' cat -- < "$work/sendnew.names" 2>/dev/null; head -c "$total" /dev/zero; } | copy_bytes "$total")
         fi
-        # A file whose inode did not move while it was sent is what ccpod got: "=" (ccpod
-        # keeps the digest it computed as the bytes arrived). One that moved is hashed
-        # now, and ccpod refuses the answer unless that digest is what it got ("-": the
-        # file can no longer be read). One find after the send instead of hashing every
-        # file again.
+        # A file read whole whose inode did not move while it was sent is what ccpod got:
+        # "=" (ccpod keeps the digest it computed as the bytes arrived). Any other is
+        # hashed now, and ccpod refuses the answer unless that digest is what it got
+        # ("-": the file can no longer be read). One find after the send instead of
+        # hashing every file again.
         stat_new > "$work/sendnew.after"
-        if cmp -s "$work/sendnew.before" "$work/sendnew.after"; then
+        if [ "$whole" = yes ] && [ ! -s "$work/sendnew.short" ] && cmp -s "$work/sendnew.before" "$work/sendnew.after"; then
             sed 's/.*/=/' "$work/sendnew" > "$work/sendnew.h"
         else
             # (a file gone since gives no line: it and those after it count as moved)
-            awk -v want="$count" 'NR == FNR { a[FNR] = $0; next } { b[FNR] = $0 }
-                END { for (i = 1; i <= want; i++) print ((i in a) && (i in b) && a[i] == b[i]) ? "=" : "moved" }' \
-                "$work/sendnew.before" "$work/sendnew.after" > "$work/sendnew.moved"
+            awk -v want="$count" -v whole="$whole" '
+                FILENAME == ARGV[1] { a[FNR] = $0; next }
+                FILENAME == ARGV[2] { b[FNR] = $0; next }
+                { short[$1] = 1 }
+                END {
+                    for (i = 1; i <= want; i++)
+                        print (whole == "yes" && !(i in short) && (i in a) && (i in b) && a[i] == b[i]) ? "=" : "moved"
+                }' "$work/sendnew.before" "$work/sendnew.after" "$work/sendnew.short" > "$work/sendnew.moved"
             paste "$work/sendnew.moved" "$work/sendnew.names" | sed -n "s/^moved${TAB}//p" > "$work/sendnew.tohash"
             tool=sha256sum
             command -v openssl >/dev/null 2>&1 && tool=openssl

@@ -126,6 +126,35 @@ struct AgentScriptTests {
         #expect(try counting.processes().contains("openssl") || !ChildProcess.exists("openssl"))
     }
 
+    /// A pull's new file that perl could not open (read as zeros) while its inode did not
+    /// move: perl names it, the pod hashes it, and the zeros that arrived are refused.
+    @Test func aNewFileThePodCouldNotReadIsRefused() throws {
+        if !ChildProcess.exists("perl") { return }
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        let counting = try CountingConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path, hiding: ["perl"])
+        let real = try ChildProcess.resolve("perl", environment: ProcessInfo.processInfo.environment)
+        // The sending perl gets a list whose first file cannot be opened.
+        let script = """
+            #!/bin/sh
+            case "$3" in
+                *sendnew) sed '1s|^[^\t]*|./no-such-file|' "$3" > "$3.broken"; list="$3.broken" ;;
+                *) exec '\(real)' "$@" ;;
+            esac
+            exec '\(real)' "$1" "$2" "$list" "$4"
+
+            """
+        _ = FileManager.default.createFile(atPath: counting.bin + "/perl", contents: Data(script.utf8), attributes: [.posixPermissions: 0o755])
+        bed.connection = counting
+        try SyncTestBed.write(SyncTestBed.lines(session: id, count: 3), to: bed.podTranscript(id))
+        #expect {
+            try bed.run(.pull)
+        } throws: { error in
+            "\(error)".contains("changed on the pod while it was read")
+        }
+        #expect(!FileManager.default.fileExists(atPath: bed.localTranscript(id)))
+    }
+
     /// An untouched pull hashes nothing on the pod: one find after the send says the files
     /// did not move.
     @Test func anUntouchedPullHashesNothingOnThePod() throws {
