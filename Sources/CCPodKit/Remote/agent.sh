@@ -1199,10 +1199,33 @@ main() {
     # New files the pod has no trace of (a first push's hundreds) are placed as they
     # are, unless the name exists after all (outside the scanned folders) or is a
     # link: one test for all of them; the loop below sees only the others.
+    # Files only the pod has that a pull or sync sends (a first pull's hundreds), not
+    # busy (as the loop below decides: session_of, busy_ids, the registry, $busy
+    # seconds), go to sendnew at once, in order; the loop sees only the others.
+    : > "$work/sendnew"
     join -t "$TAB" -a1 -a2 -e - -o 1.2,1.3,2.2,2.3,1.6,0,1.4,1.5,1.7,1.8,1.9 "$work/known.sorted" "$work/pod" |
-        awk -F "$TAB" -v news="$work/news" '
+        awk -F "$TAB" -v OFS="$TAB" -v news="$work/news" -v sendnew="$work/sendnew" -v mode="$mode" \
+            -v busy_ids="$busy_ids" -v registry="$registry" -v now="$now" -v busy="$busy" '
+            function session_of(rel,    parts, n, sid) {
+                n = split(rel, parts, "/")
+                sid = ""
+                if (parts[1] == "projects" && n >= 3) { sid = parts[3]; sub(/\.jsonl$/, "", sid) }
+                else if ((parts[1] == "file-history" || parts[1] == "tasks") && n >= 3) sid = parts[2]
+                else if (substr(rel, 1, 6) == "todos/" && rel ~ /\.json$/ && length(rel) >= 42) sid = substr(rel, 7, 36)
+                return sid
+            }
             $5 == "C" && $1 != "-" && $1 "" == $3 "" && $2 "" == $4 "" { next }
             $5 == "P" && $3 == "-" { print $6 > news; next }
+            $5 == "-" && $3 != "-" && (mode == "pull" || mode == "sync") {
+                sid = session_of($6)
+                is_busy = sid != "" && index(busy_ids, " " sid " ") > 0
+                if (!is_busy && (registry == "no" || length(sid) != 36)) {
+                    secs = $4
+                    sub(/\..*/, "", secs)
+                    if (now - secs < busy) is_busy = 1
+                }
+                if (!is_busy) { print $6, $3, $4 > sendnew; next }
+            }
             { print }' > "$work/joined"
     : > "$work/placed"
     if [ -s "$work/news" ]; then
@@ -1219,7 +1242,6 @@ main() {
     fi
 
     : > "$work/appends"
-    : > "$work/sendnew"
     : > "$work/unstage"
     while IFS="$TAB" read -r seen_size seen_mtime size mtime op rel anc anc_sha len sha idx; do
         f="$base/$rel"

@@ -43,4 +43,30 @@ struct PullBatchTests {
         #expect(FileManager.default.fileExists(atPath: localFolder + "/memory/empty.md"))
         #expect(try bed.run(.pull).count(.copiedFromPod) == 0)
     }
+
+    /// The pod's files a pull sends at once are those not busy, as for every other file:
+    /// a session a running claude holds (with its file-history and todos) stays, a
+    /// session none holds goes however recent where claude keeps its registry, and
+    /// without a registry anything changed in the last busy seconds stays.
+    @Test(arguments: [true, false])
+    func busyFilesStayOnThePod(_ registry: Bool) throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let held = "44444444-5555-4666-8777-000000000001"
+        let free = "44444444-5555-4666-8777-000000000002"
+        for id in [held, free] { try SyncTestBed.write(SyncTestBed.lines(session: id, count: 4), to: bed.podTranscript(id)) }
+        try SyncTestBed.write(Data("{}".utf8), to: "\(bed.podClaude)/file-history/\(held)/v1")
+        try SyncTestBed.write(Data("[]".utf8), to: "\(bed.podClaude)/todos/\(held)-agent-\(held).json")
+        if registry {
+            let entry = "{\"pid\":\(getpid()),\"sessionId\":\"\(held)\",\"cwd\":\"\(SyncTestBed.podProject)\"}"
+            try SyncTestBed.write(Data(entry.utf8), to: "\(bed.podClaude)/sessions/\(getpid()).json")
+        }
+        let engine = SyncEngine(claudeDir: bed.localClaude, connection: bed.connection, stateDir: bed.state)
+        let report = try engine.run(scope: bed.scope, options: SyncOptions(direction: .pull, dryRun: false, delete: false, busySeconds: 60))
+        let pulled = Set(report.items.filter { $0.action == .copiedFromPod }.map(\.path))
+        #expect(!pulled.contains { $0.contains(held) }, "\(report.items)")
+        #expect(pulled.contains { $0.contains(free) } == registry, "\(report.items)")
+        #expect(FileManager.default.fileExists(atPath: bed.localTranscript(free)) == registry)
+        #expect(!FileManager.default.fileExists(atPath: bed.localTranscript(held)))
+    }
 }
