@@ -195,6 +195,12 @@ struct AgentScriptTests {
         "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/b.jsonl\\nE\\t2\\t10\\nD\\t0\\t5\\t-\\tprojects/x/a.jsonl\\nD\\t0\\t5\\t-\\tprojects/x/b.jsonl\\nhelloHELLOH\\t\(sha5)\\nH\\t\(sha5)\\nEND\\tok\\n",
         // A batch whose hashes were to follow its bytes, and do not.
         "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nE\\t1\\t5\\nD\\t0\\t5\\t-\\tprojects/x/a.jsonl\\nhelloEND\\tok\\n",
+        // "Unchanged while sent" (`=`) where a data record's hash belongs.
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t-\\tprojects/x/a.jsonl\\nE\\t1\\t5\\nD\\t0\\t5\\t=\\tprojects/x/a.jsonl\\nhelloH\\t=\\nEND\\tok\\n",
+        // A batch whose first file is "unchanged while sent" and whose second does not match.
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nE\\t2\\t10\\nD\\t0\\t5\\t-\\tprojects/x/a.jsonl\\nD\\t0\\t5\\t-\\tprojects/x/b.jsonl\\nhelloHELLOH\\t=\\nH\\t\(sha5)\\nEND\\tok\\n",
+        // "Unchanged while sent" outside a batch.
+        "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nD\\t0\\t5\\t\(sha5)\\tprojects/x/a.jsonl\\nhello\\nH\\t=\\nEND\\tok\\n",
         // A hash to follow outside a batch.
         "CCPOD-AGENT \(AgentScript.protocolVersion) none\\nS\\tnew\\t5\\t1.0\\t0\\t\(sha5)\\tprojects/x/a.jsonl\\nD\\t0\\t5\\t-\\tprojects/x/a.jsonl\\nhello\\nH\\t\(sha5)\\nEND\\tok\\n",
         // Garbage frames.
@@ -213,6 +219,22 @@ struct AgentScriptTests {
         let written = FileManager.default.enumerator(atPath: bed.localClaude)?.allObjects ?? []
         #expect(written.isEmpty, "\(written)")
         #expect(!FileManager.default.fileExists(atPath: "/etc/evil"))
+    }
+
+    /// A batch whose files did not move on the pod while they were sent (`H =`, state
+    /// records without a hash): kept, with the digest computed here as they arrived.
+    @Test func aBatchOfUnmovedFilesIsKeptWithTheDigestOfWhatArrived() throws {
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        var answer = "CCPOD-AGENT \(AgentScript.protocolVersion) none\n"
+        answer += "E\t2\t13\nD\t0\t6\t-\tprojects/x/a.jsonl\nD\t0\t7\t-\tprojects/x/b.jsonl\nhello\nworld!\n"
+        answer += "H\t=\nH\t=\nS\tnew\t6\t1.0\t0\t-\tprojects/x/a.jsonl\nS\tnew\t7\t1.0\t0\t-\tprojects/x/b.jsonl\nEND\tok\n"
+        bed.connection = HostileConnection(answer: answer.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\t", with: "\\t"))
+        bed.scope = SyncScope(projects: [ProjectMapping(localSlug: "x", podSlug: "x")])
+        let report = try bed.run(.pull)
+        #expect(report.count(.copiedFromPod) == 2, "\(report.items)")
+        #expect(SyncTestBed.read(bed.localClaude + "/projects/x/a.jsonl") == Data("hello\n".utf8))
+        #expect(SyncTestBed.read(bed.localClaude + "/projects/x/b.jsonl") == Data("world!\n".utf8))
     }
 
     /// The agent sends a pull's new files at once and their hashes after their bytes
