@@ -47,7 +47,8 @@ let package = Package(
         // `ccpod --version` from `git describe` (or a release tarball's VERSION file).
         .plugin(name: "VersionStamp", capability: .buildTool()),
         // POSIX extensions the Glibc module does not export (posix_spawn chdir/closefrom, pipe2).
-        .target(name: "CCPodSystemShims"),
+        // dlopen (libzstd, zstd_decoder.c) is in libdl before glibc 2.34.
+        .target(name: "CCPodSystemShims", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         // Real parts for tests and benchmarks: a loopback sshd, a PTY-only proxy,
         // a delaying/cutting TCP relay, a fake RunPod API.
         .target(

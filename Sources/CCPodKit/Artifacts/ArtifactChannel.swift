@@ -241,6 +241,11 @@ final class ArtifactChannel: @unchecked Sendable {
         let outcome = process.finish()
         if let rejection = error as? ArtifactRejection { return rejection.error }
         if outcome.stopped == .stalled { return process.stallError() }
+        // ccpod refused what it read while the answer still ran (an overlong line, bytes
+        // that do not decode): that is the reason, not how ssh ended once it was stopped.
+        if let refused = error as? CCPodError, refused.status == .badData, !process.answer.reachedEnd, !process.output.reachedEnd {
+            return refused
+        }
         if let ssh = connection.explainFailure(status: outcome.status, stderr: outcome.stderr) { return ssh }
         if error is NoValidAnswer { return failure(outcome.stderr) }
         if error is PodWatchdog.Stopped {

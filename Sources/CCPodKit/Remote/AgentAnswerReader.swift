@@ -50,7 +50,7 @@ struct AgentAnswerReader {
         let bytes: [UInt8]?
         do {
             bytes = try reader.readLine(limit: Limits.lineLength)
-        } catch let error as CCPodError where error.status == .badData {
+        } catch let error as CCPodError where error.status == .badData && error.message == FDReader.overlongLine {
             throw bad("a record longer than 64 KiB")
         }
         guard let bytes else { throw bad("it ended early") }

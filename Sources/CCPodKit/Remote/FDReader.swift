@@ -20,9 +20,13 @@ final class FDReader: @unchecked Sendable {
     /// that is a cut answer, not a wrong one.
     private(set) var reachedEnd = false
 
-    init(fd: Int32, watchdog: PodWatchdog? = nil) {
+    /// Decodes what is read from `fd` (a zstd answer read in this process).
+    private let decoder: ZstdDecoder?
+
+    init(fd: Int32, watchdog: PodWatchdog? = nil, decoder: ZstdDecoder? = nil) {
         self.fd = fd
         self.watchdog = watchdog
+        self.decoder = decoder
     }
 
     /// Bytes read ahead but not consumed (handed to the next reader of the stream).
@@ -33,8 +37,20 @@ final class FDReader: @unchecked Sendable {
         return rest
     }
 
-    /// One read(2) of at most `count` bytes; 0 at the end of the stream.
+    /// What `readLine` throws for a line over its limit.
+    static let overlongLine = "the pod's answer has an overlong line"
+
+    /// Whether this reader decodes what it reads (zstd in process).
+    var decodes: Bool { decoder != nil }
+
+    /// At most `count` bytes of the stream (decoded when there is a decoder); 0 at its end.
     private func readSome(_ pointer: UnsafeMutableRawPointer, _ count: Int) throws -> Int {
+        guard let decoder else { return try readRaw(pointer, count) }
+        return try decoder.read(into: pointer, count: count) { try readRaw($0, $1) }
+    }
+
+    /// One read(2) of at most `count` bytes; 0 at the end of the stream.
+    private func readRaw(_ pointer: UnsafeMutableRawPointer, _ count: Int) throws -> Int {
         while true {
             if let watchdog, !watchdog.wait(for: fd, events: Int16(POLLIN)) { throw watchdog.stoppedError }
             let n = Glibc_read(fd, pointer, count)
@@ -68,7 +84,7 @@ final class FDReader: @unchecked Sendable {
                 return line
             }
             searched = buffer.count - start
-            if buffer.count - start > limit { throw CCPodError.badData("the pod's answer has an overlong line") }
+            if buffer.count - start > limit { throw CCPodError.badData(Self.overlongLine) }
             if try !fill() { return nil }
         }
     }

@@ -214,10 +214,15 @@ public final class PodProcess: @unchecked Sendable {
     /// answer reader had read ahead go first. False when already switched.
     @discardableResult
     public func decompressAnswer(with tool: [String]) throws -> Bool {
-        guard let executable = tool.first, decompressor == nil else { return false }
+        guard let executable = tool.first, decompressor == nil, answer === output else { return false }
+        let pending = output.takeBuffered()
+        // zstd in this process where the system has libzstd: no child, no second pipe.
+        if tool == Compression.zstd.decompressor, let decoder = ZstdDecoder(prefix: pending) {
+            answer = FDReader(fd: output.fd, watchdog: watchdog, decoder: decoder)
+            return true
+        }
         let out = try Pipe2()
         out.enlarge()
-        let pending = output.takeBuffered()
         let process: ChildProcess
         do {
             if pending.isEmpty {
@@ -298,7 +303,7 @@ public final class PodProcess: @unchecked Sendable {
     public func finish() -> Outcome {
         if let outcome { return outcome }
         // Closing the read ends first: a process still writing gets EPIPE, not a full pipe.
-        if answer !== output { close(answer.fd) }
+        if answer !== output && answer.fd != output.fd { close(answer.fd) }
         close(output.fd)
         if writerDone == nil { closeInput() }
         let status = reap(child)

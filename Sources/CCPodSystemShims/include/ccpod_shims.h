@@ -22,4 +22,16 @@ int ccpod_spawn_setsid_flag(void);
 int ccpod_inotify_open(void);
 int ccpod_inotify_watch(int fd, const char *path);
 
+/* zstd's streaming decoder from the system's libzstd, loaded at first use
+   (zstd_decoder.c). ccpod_zstd_decoder_new returns NULL where the library is missing
+   or older than 1.4; its window is at most 2^window_log_max bytes (a frame asking for
+   more is an error). ccpod_zstd_decode decodes from src[*src_pos..src_size) into
+   dst[*dst_pos..dst_size) and moves both positions: 0 when a frame ended and all of it
+   was written out, 1 when more is to come, -1 on damaged input (*error says why). */
+#include <stddef.h>
+void *ccpod_zstd_decoder_new(int window_log_max);
+void ccpod_zstd_decoder_free(void *decoder);
+int ccpod_zstd_decode(void *decoder, void *dst, size_t dst_size, size_t *dst_pos,
+                      const void *src, size_t src_size, size_t *src_pos, const char **error);
+
 #endif

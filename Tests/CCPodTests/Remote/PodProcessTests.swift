@@ -245,6 +245,23 @@ struct PodProcessChannelTests {
         #expect(process.finish().status == 0)
     }
 
+    /// ccpod's own zstd decompressor reads in process where libzstd is; any other tool
+    /// (or no libzstd) is a child between the pipe and the reader. Both read the same.
+    @Test func ccpodsZstdAnswerIsDecodedInProcess() throws {
+        guard ChildProcess.exists("zstd") else { print("skipped: no zstd command"); return }
+        for (tool, here) in [(Compression.zstd.decompressor!, ZstdDecoder.available), (["zstd", "-q", "-d", "-c"], false)] {
+            let pod = ScriptedConnection(script: "printf 'plain\\n'; head -c 300000 /dev/zero | tr '\\0' 'x' | zstd -q -c; printf 'more\\n' | zstd -q -c",
+                                         inactivityTimeout: 10)
+            let process = try PodProcess(connection: pod, command: "", options: .init(activity: "testing"))
+            defer { process.finish() }
+            #expect(try process.answer.readLine(limit: 100) == Array("plain".utf8))
+            #expect(try process.decompressAnswer(with: tool))
+            #expect(process.answer.decodes == here)
+            #expect(try process.readAll(limit: 400_000) == Data(repeating: UInt8(ascii: "x"), count: 300_000) + Data("more\n".utf8))
+            #expect(process.finish().status == 0)
+        }
+    }
+
     @Test func cancelEndsAReadAtOnceAndStopsTheProcessGroup() throws {
         let pod = ScriptedConnection(script: "sleep 30 & sleep 30", inactivityTimeout: 30)
         let process = try PodProcess(connection: pod, command: "", options: .init(activity: "testing", newProcessGroup: true))
