@@ -23,11 +23,20 @@ final class FDReader: @unchecked Sendable {
     /// Decodes what is read from `fd` (a zstd answer read in this process).
     private let decoder: ZstdDecoder?
 
+    /// The one chunk every read lands in, kept for the reader's life: fresh memory for
+    /// each file would be faulted in and pulled through the caches again (decoded bytes
+    /// are written into it, hashed and written out while still in cache). Smaller when
+    /// decoding: the decoder already reads the descriptor in large reads.
+    private let chunk: UnsafeMutableRawBufferPointer
+
     init(fd: Int32, watchdog: PodWatchdog? = nil, decoder: ZstdDecoder? = nil) {
         self.fd = fd
         self.watchdog = watchdog
         self.decoder = decoder
+        chunk = .allocate(byteCount: decoder == nil ? 1 << 20 : 1 << 18, alignment: 64)
     }
+
+    deinit { chunk.deallocate() }
 
     /// Bytes read ahead but not consumed (handed to the next reader of the stream).
     func takeBuffered() -> Data {
@@ -66,10 +75,9 @@ final class FDReader: @unchecked Sendable {
 
     private func fill() throws -> Bool {
         if start > 0 { buffer.removeSubrange(0..<start); start = 0 }
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        let n = try chunk.withUnsafeMutableBytes { try readSome($0.baseAddress!, $0.count) }
+        let n = try readSome(chunk.baseAddress!, 1 << 16)
         if n == 0 { return false }
-        buffer.append(contentsOf: chunk[0..<n])
+        buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
         return true
     }
 
@@ -103,11 +111,8 @@ final class FDReader: @unchecked Sendable {
             remaining -= Int64(take)
         }
         guard remaining > 0 else { return }
-        let size = 1 << 20
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-        defer { chunk.deallocate() }
         while remaining > 0 {
-            let want = Int(min(Int64(size), remaining))
+            let want = Int(min(Int64(chunk.count), remaining))
             let n = try readSome(chunk.baseAddress!, want)
             if n == 0 { throw CCPodError.badData("the pod's answer ended in the middle of a file") }
             let raw = UnsafeRawBufferPointer(rebasing: chunk[0..<n])
@@ -153,10 +158,8 @@ final class FDReader: @unchecked Sendable {
             buffer.removeAll()
             start = 0
         }
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
-        defer { chunk.deallocate() }
         while written <= limit {
-            let n = try readSome(chunk.baseAddress!, chunk.count)
+            let n = try readSome(chunk.baseAddress!, 1 << 16)
             if n == 0 { return written }
             try FileDescriptorIO.writeAll(out, UnsafeRawBufferPointer(rebasing: chunk[0..<n]), path: path)
             written += Int64(n)
@@ -170,11 +173,10 @@ final class FDReader: @unchecked Sendable {
         var data = Data(buffer[start...])
         buffer.removeAll()
         start = 0
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while data.count <= limit {
-            let n = try chunk.withUnsafeMutableBytes { try readSome($0.baseAddress!, $0.count) }
+            let n = try readSome(chunk.baseAddress!, 1 << 16)
             if n == 0 { return data }
-            data.append(contentsOf: chunk[0..<n])
+            data.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
         }
         return nil
     }
