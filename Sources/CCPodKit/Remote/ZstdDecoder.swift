@@ -19,6 +19,12 @@ final class ZstdDecoder {
     private var end = 0
     /// A frame is begun and not finished: the decoder may hold output still.
     private var inFrame = false
+    /// Compressed bytes taken since the last decoded byte came out. zstd brings out each
+    /// block (at most 128 KiB) as it ends, so a real stream never goes far without
+    /// output; a pod sending frames that decode to nothing (empty or skippable ones)
+    /// would otherwise keep ccpod reading forever, each byte a sign of life.
+    private var takenWithoutOutput = 0
+    static let maximumWithoutOutput = 4 << 20
 
     /// Whether this machine can decode zstd in process.
     static let available: Bool = {
@@ -57,9 +63,13 @@ final class ZstdDecoder {
                     throw CCPodError.badData("the pod's compressed answer cannot be decoded (zstd: \(TerminalText.escape(reason))); nothing was changed here; run the command again")
                 }
                 let progressed = consumed > start || written > 0
+                takenWithoutOutput = written > 0 ? 0 : takenWithoutOutput + (consumed - start)
                 start = consumed
                 inFrame = result != 0
                 if written > 0 { return written }
+                guard takenWithoutOutput <= Self.maximumWithoutOutput else {
+                    throw CCPodError.badData("the pod's compressed answer brought no data in \(Self.maximumWithoutOutput >> 20) MiB; nothing was changed here; run the command again")
+                }
                 // Input left, or a frame that ended without output: go on. A frame that
                 // wants more input than there is: read it.
                 if start < end && progressed { continue }

@@ -75,6 +75,14 @@ enum Wire {
         return frame + raw
     }
 
+    /// `bytes` of zstd skippable frames (64 KiB each): a valid stream that decodes to nothing.
+    static func skippableFrames(_ bytes: Int) -> Data {
+        let frame = Data([0x50, 0x2A, 0x4D, 0x18, 0xF8, 0xFF, 0, 0]) + Data(count: 0xFFF8)
+        var data = Data()
+        while data.count < bytes { data += frame }
+        return data
+    }
+
     /// A crafted sync answer: header, records, end; played after reading the whole request.
     static func agent(_ records: String, header: String = agentHeader()) -> [HostilePod.Step] {
         [.readRequest, .send(Data((header + records).utf8))]

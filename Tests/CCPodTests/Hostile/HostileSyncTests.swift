@@ -115,6 +115,13 @@ struct HostileSyncTests {
         Row(name: "a zstd answer asking for a 128 MB window", command: pull, exchange: .agent,
             answer: [.readRequest, .send(Data(Wire.agentHeader("zstd").utf8) + Wire.zstdFrame(windowLog: 27, raw: Data(Wire.end.utf8)))],
             expect: bad, within: prompt, mentions: ZstdDecoder.available ? ["requires too much memory"] : []),
+        // Frames that decode to nothing (skippable ones), 8 MiB of them and no end: each
+        // byte is a sign of life, so only a bound on input without output stops it
+        // where ccpod decodes in process (elsewhere the zstd child's silence is a stall).
+        Row(name: "zstd frames that decode to nothing", command: pull, exchange: .agent,
+            answer: [.readRequest, .send(Data(Wire.agentHeader("zstd").utf8) + Wire.skippableFrames(8 << 20)), .silence(seconds: 60)],
+            expect: ZstdDecoder.available ? bad : bad.union(stalled), within: prompt,
+            mentions: ZstdDecoder.available ? ["brought no data"] : []),
         Row(name: "zstd bomb of warnings", command: pull, exchange: .agent,
             answer: [.readRequest, .send(Data(Wire.agentHeader("zstd").utf8)), .bomb(tool: "zstd", count: 4 << 30, line: "W\tx")],
             expect: bad.union(stalled), within: Row.endless),

@@ -113,6 +113,28 @@ struct ZstdDecoderTests {
         #expect(try Self.decode(within, inChunk: 100, outChunk: 100) == Data("hello".utf8))
     }
 
+    @Test func framesThatDecodeToNothingCannotKeepCcpodReading() throws {
+        if let why = Self.missing { print("skipped: \(why)"); return }
+        // 5 MiB of skippable frames, then real data: refused before the data.
+        let skippable = Data([0x50, 0x2A, 0x4D, 0x18, 0, 0, 1, 0]) + Data(count: 1 << 16)
+        var stream = Data()
+        for _ in 0..<80 { stream += skippable }
+        stream += try Self.compress(Data("late\n".utf8))
+        do {
+            _ = try Self.decode(stream, inChunk: 1 << 16, outChunk: 1 << 16)
+            Issue.record("5 MiB without output were taken")
+        } catch let error as CCPodError {
+            #expect(error.message.contains("brought no data"), "\(error.message)")
+        }
+        // Empty frames, the same.
+        let empty = try Self.compress(Data())
+        var empties = Data()
+        while empties.count < 5 << 20 { empties += empty }
+        #expect(throws: CCPodError.self) { _ = try Self.decode(empties, inChunk: 1 << 16, outChunk: 1 << 16) }
+        // Less than the bound of them, then data: the data.
+        #expect(try Self.decode(skippable + skippable + (try Self.compress(Data("kept\n".utf8))), inChunk: 4096, outChunk: 100) == Data("kept\n".utf8))
+    }
+
     @Test func aStreamCutInsideAFrameIsRefused() throws {
         if let why = Self.missing { print("skipped: \(why)"); return }
         let original = Self.sample(2 << 20, seed: 3)
