@@ -210,8 +210,9 @@ public final class PodProcess: @unchecked Sendable {
         inputFD = -1
     }
 
-    /// Reads the rest of the answer through `tool` (a decompressing filter); bytes the
-    /// answer reader had read ahead go first. False when already switched.
+    /// Reads the rest of the answer through `tool` (a decompressing filter), or through
+    /// `ZstdDecoder` in this process when `tool` is ccpod's zstd and the system has
+    /// libzstd; bytes the answer reader had read ahead go first. False when already switched.
     @discardableResult
     public func decompressAnswer(with tool: [String]) throws -> Bool {
         guard let executable = tool.first, decompressor == nil, answer === output else { return false }
