@@ -54,21 +54,25 @@ public enum LocalTree {
     }
 
     /// Length of the file up to and including its last newline (the complete lines).
+    /// Almost every log ends with one: the last 4 KiB are read first, then steps four
+    /// times larger (up to 64 KiB) further back.
     public static func completeLength(_ path: String, size: Int64) throws -> Int64 {
         if size == 0 { return 0 }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CCPodError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        let chunk = 65536
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { buffer.deallocate() }
+        var chunk = 1 << 12
         var end = size
-        var buffer = [UInt8](repeating: 0, count: chunk)
         while end > 0 {
             let start = max(0, end - Int64(chunk))
             let count = Int(end - start)
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count, off_t(start)) }
+            let n = pread(fd, buffer.baseAddress!, count, off_t(start))
             guard n == count else { throw CCPodError.io("cannot read \(path)") }
-            if let i = buffer[0..<count].lastIndex(of: 0x0A) { return start + Int64(i) + 1 }
+            if let i = UnsafeRawBufferPointer(rebasing: buffer[0..<count]).lastIndex(of: 0x0A) { return start + Int64(i) + 1 }
             end = start
+            chunk = min(chunk * 4, buffer.count)
         }
         return 0
     }
