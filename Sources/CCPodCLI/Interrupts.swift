@@ -45,10 +45,8 @@ final class Interrupts: @unchecked Sendable {
         installLock.lock()
         defer { installLock.unlock() }
         guard source == nil else { return }
-        signal(SIGINT, SIG_IGN)
-        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         let state = self.state
-        s.setEventHandler {
+        source = armedSignalSource(SIGINT) {
             let (presses, action) = state.withLock { st -> (Int, (@Sendable () -> Void)?) in
                 st.presses += 1
                 st.requested = true
@@ -66,7 +64,20 @@ final class Interrupts: @unchecked Sendable {
                 kill(getpid(), SIGINT)
             }
         }
-        s.resume()
-        source = s
     }
+}
+
+/// A dispatch source for `sig` whose handler is in place when this returns. The signal
+/// is ignored first (its default would end ccpod), and libdispatch installs its own
+/// handler on its own thread after `resume`: a signal in between met SIG_IGN and was
+/// lost (a Ctrl-C right after `ccpod watch` said it was watching was never seen).
+func armedSignalSource(_ sig: Int32, handler: @escaping @Sendable () -> Void) -> DispatchSourceSignal {
+    signal(sig, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+    let armed = DispatchSemaphore(value: 0)
+    source.setRegistrationHandler { armed.signal() }
+    source.setEventHandler(handler: handler)
+    source.resume()
+    _ = armed.wait(timeout: .now() + 2)
+    return source
 }

@@ -175,18 +175,14 @@ final class WatchSignals: @unchecked Sendable {
 
     init() {
         for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             let state = self.state
-            source.setEventHandler {
+            sources.append(armedSignalSource(sig) {
                 let again = state.withLock { current -> Bool in
                     defer { if current == nil { current = sig } }
                     return current != nil
                 }
                 if again { exit(sig == SIGINT ? 130 : 0) }
-            }
-            source.resume()
-            sources.append(source)
+            })
         }
     }
 }
