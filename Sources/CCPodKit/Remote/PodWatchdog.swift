@@ -30,7 +30,6 @@ public final class PodWatchdog: @unchecked Sendable {
     private let state: Locked<State>
     private let wake: Pipe2
     private let finishedSignal = DispatchSemaphore(value: 0)
-    private var thread: Thread?
 
     public init(timeout: TimeInterval) throws {
         self.timeout = timeout
@@ -63,9 +62,11 @@ public final class PodWatchdog: @unchecked Sendable {
             return s.reason
         }
         if let stoppedAlready { onStop(stoppedAlready); return }
+        // The thread holds the watchdog until `watch` returns, and nothing holds the
+        // thread: kept in a property, the finished thread's closure kept the watchdog
+        // (and its wake pipe) alive for good, two descriptors per exchange.
         let thread = Thread { [self] in self.watch() }
         thread.name = "ccpod-watchdog"
-        self.thread = thread
         thread.start()
     }
 

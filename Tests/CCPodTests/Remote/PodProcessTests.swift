@@ -245,6 +245,25 @@ struct PodProcessChannelTests {
         #expect(process.finish().status == 0)
     }
 
+    /// An exchange leaves nothing behind once finished: its watchdog (and the wake pipe
+    /// it holds) goes with it, stopped or not. `ccpod watch` runs one every round.
+    @Test func aFinishedExchangeReleasesItsWatchdog() throws {
+        for stop in [false, true] {
+            weak var dog: PodWatchdog?
+            do {
+                let process = try PodProcess(connection: ScriptedConnection(script: stop ? "sleep 30" : "echo done", inactivityTimeout: 10),
+                                             command: "", options: .init(activity: "testing"))
+                dog = process.watchdog
+                if stop { process.cancel() } else { _ = try process.readAll(limit: 100) }
+                process.finish()
+            }
+            // The watchdog's thread lets go of it once it has seen the end.
+            let deadline = Date().addingTimeInterval(5)
+            while dog != nil && Date() < deadline { usleep(10_000) }
+            #expect(dog == nil, "stopped: \(stop)")
+        }
+    }
+
     /// ccpod's own zstd decompressor reads in process where libzstd is; any other tool
     /// (or no libzstd) is a child between the pipe and the reader. Both read the same.
     @Test func ccpodsZstdAnswerIsDecodedInProcess() throws {
