@@ -115,6 +115,11 @@ struct HostileSyncTests {
         Row(name: "a zstd answer asking for a 128 MB window", command: pull, exchange: .agent,
             answer: [.readRequest, .send(Data(Wire.agentHeader("zstd").utf8) + Wire.zstdFrame(windowLog: 27, raw: Data(Wire.end.utf8)))],
             expect: bad, within: prompt, mentions: ZstdDecoder.available ? ["requires too much memory"] : []),
+        // Half a zstd frame, then silence: the decoder waits through the watchdog.
+        Row(name: "half a zstd frame then silence", command: pull, exchange: .agent,
+            answer: [.readRequest, .send(Data(Wire.agentHeader("zstd").utf8) + Wire.zstdFrame(windowLog: 20, raw: Data(Wire.end.utf8)).prefix(8)),
+                     .silence(seconds: 60)],
+            expect: stalled, within: prompt),
         // Frames that decode to nothing (skippable ones), 8 MiB of them and no end: each
         // byte is a sign of life, so only a bound on input without output stops it
         // where ccpod decodes in process (elsewhere the zstd child's silence is a stall).
