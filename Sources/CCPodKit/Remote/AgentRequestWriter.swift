@@ -122,7 +122,19 @@ enum RequestWriter {
             guard let payload = file.payload, payload.length > 0 || file.operation == .put else { continue }
             if file.operation == .put {
                 news.append((file.path, TarArchive.Member(name: stagedName(file.path, stage: stage), size: payload.length), payload))
+            } else if payload.data == nil, !payload.sha256.isEmpty {
+                // A range of a local file, hashed when it was planned: hashed again as it is
+                // sent, so the bytes that leave are the ones its record names: a compressed
+                // request, checked whole by the pod's decompressor, is then not hashed again
+                // there (agent.sh, take_records). A file that changed meanwhile stops the
+                // request before its END: the pod places nothing.
+                var hasher: SHA256? = SHA256()
+                try send(payload, hasher: &hasher, lines: &ignored)
+                guard SHA256Hex.hex(hasher!.finalize()) == payload.sha256 else {
+                    throw CCPodError.io("\(file.path) changed while it was sent; run the command again")
+                }
             } else {
+                // Bytes in memory: their digest was computed from these very bytes.
                 try send(payload, hasher: &none, lines: &ignored)
             }
         }

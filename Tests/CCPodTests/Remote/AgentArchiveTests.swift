@@ -280,4 +280,51 @@ struct AgentArchiveTests {
         let sent = try RequestWriter.write(request, to: fd)
         #expect(sent["projects/x/a.jsonl"] == .init(sha256: SHA256Hex.of(Data("{\"n\":1}\n{\"n\":2}\n".utf8)), lines: 2))
     }
+    /// An append planned with its digest whose bytes changed before they were sent (the
+    /// file rewritten under ccpod): the writer hashes them again as they go and stops
+    /// before END, since a compressed request's appends are not hashed on the pod.
+    @Test func anAppendWhoseBytesChangedBeforeTheyWereSentStopsTheRequest() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let local = bed.root.appendingPathComponent("a.jsonl").path
+        let planned = Data("{\"n\":1}\n{\"n\":2}\n".utf8)
+        try SyncTestBed.write(planned, to: local)
+        let file = AgentFileRequest(path: "projects/x/a.jsonl", seen: PodStat(size: 8, mtime: "1"), ancestor: .init(size: 8, sha256: SHA256Hex.of(planned.prefix(8))),
+                                    operation: .append, payload: .init(file: local, offset: 8, length: 8, sha256: SHA256Hex.of(planned.suffix(8))))
+        let request = AgentRequest(mode: .push, rootPrefix: bed.podRoot, paths: PodPaths(), scope: ["projects/x"], sessionIds: [],
+                                   files: [file], busySeconds: 0, accept: [])
+        try SyncTestBed.write(Data("{\"n\":1}\n{\"n\":3}\n".utf8), to: local)
+        let path = bed.root.appendingPathComponent("request").path
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let error = try #require(throws: CCPodError.self) { try RequestWriter.write(request, to: fd) }
+        close(fd)
+        #expect(error.message.contains("projects/x/a.jsonl changed while it was sent"), "\(error.message)")
+        #expect(!String(decoding: SyncTestBed.read(path), as: UTF8.self).contains("END"))
+        // As planned, the same request goes through whole.
+        try SyncTestBed.write(planned, to: local)
+        #expect(String(decoding: try Self.requestBytes(request, in: bed), as: UTF8.self).hasSuffix("{\"n\":2}\nEND\n"))
+    }
+
+    /// A plain request is not checked by a decompressor: the pod hashes the appends itself
+    /// and refuses one whose bytes are not those its record names, appending nothing.
+    @Test func aPlainRequestsDamagedAppendIsRefusedOnThePod() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let base = Data("{\"n\":1}\n".utf8), more = Data("{\"n\":2}\n".utf8)
+        let podFile = bed.podClaude + "/projects/x/a.jsonl"
+        try FileManager.default.createDirectory(atPath: bed.podClaude + "/projects/x", withIntermediateDirectories: true)
+        try SyncTestBed.write(base, to: podFile)
+        let file = AgentFileRequest(path: "projects/x/a.jsonl", seen: nil, ancestor: .init(size: 8, sha256: SHA256Hex.of(base)),
+                                    operation: .append, payload: .init(data: more))
+        let request = AgentRequest(mode: .push, rootPrefix: bed.podRoot, paths: PodPaths(), scope: ["projects/x"], sessionIds: [],
+                                   files: [file], busySeconds: 0, accept: [])
+        var bytes = try Self.requestBytes(request, in: bed)
+        let at = try #require(bytes.range(of: more, options: .backwards))
+        bytes[at.lowerBound + 6] = UInt8(ascii: "3")
+        let out = try ChildProcess.run("/bin/sh", ["-c", AgentScript.source, "ccpod-agent", String(AgentScript.protocolVersion), "none"],
+                                       input: bytes)
+        #expect(out.status != 0)
+        #expect(out.stdoutText.contains("payload for projects/x/a.jsonl is damaged"), "\(out.stdoutText)")
+        #expect(SyncTestBed.read(podFile) == base)
+    }
 }

@@ -107,9 +107,10 @@ struct ArchiveStreamTests {
     }
 
     /// A compressed request is checked whole by the pod's decompressor (its checksum),
-    /// so the pod does not hash the new files again; a plain one is hashed there.
+    /// so the pod does not hash the new files or the appends again (ccpod hashed them as
+    /// it sent them); a plain one is hashed there.
     @Test(arguments: [true, false])
-    func newFilesAreHashedOnThePodOnlyWhenTheRequestIsPlain(_ compress: Bool) throws {
+    func payloadsAreHashedOnThePodOnlyWhenTheRequestIsPlain(_ compress: Bool) throws {
         if compress && !ChildProcess.exists("zstd") { return }
         var bed = try SyncTestBed()
         defer { bed.remove() }
@@ -124,6 +125,13 @@ struct ArchiveStreamTests {
         let started = try counting.processes()
         #expect(started.contains("zstd") == compress, "\(started)")
         #expect(started.contains { $0 == "openssl" || $0 == "sha256sum" } == !compress, "\(started)")
+        for id in ids { #expect(SyncTestBed.read(bed.podTranscript(id)) == SyncTestBed.read(bed.localTranscript(id)), "\(id)") }
+
+        for id in ids { try SyncTestBed.append(SyncTestBed.lines(session: id, count: 20, start: 30), to: bed.localTranscript(id)) }
+        let again = try engine.run(scope: bed.scope, options: SyncOptions(direction: .push, dryRun: false, delete: false, busySeconds: 0))
+        #expect(again.count(.pushed) == ids.count, "\(again.items)")
+        let appending = try counting.processes()
+        #expect(appending.contains { $0 == "openssl" || $0 == "sha256sum" } == !compress, "\(appending)")
         for id in ids { #expect(SyncTestBed.read(bed.podTranscript(id)) == SyncTestBed.read(bed.localTranscript(id)), "\(id)") }
     }
 
