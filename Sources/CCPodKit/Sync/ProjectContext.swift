@@ -59,9 +59,14 @@ public struct ProjectContext: Sendable {
     /// The project of `directory`: its git root when inside a repository, else itself.
     public static func locate(directory: String) throws -> ProjectContext {
         var root = directory
-        if let out = try? ChildProcess.run("git", ["-C", directory, "rev-parse", "--show-toplevel"]), out.status == 0 {
-            let top = out.stdoutText.trimmingCharacters(in: .newlines)
-            if !top.isEmpty { root = top }
+        switch GitWorkTree.find(from: directory) {
+        case .top(let top): root = top
+        case .none: break
+        case .askGit:
+            if let out = try? ChildProcess.run("git", ["-C", directory, "rev-parse", "--show-toplevel"]), out.status == 0 {
+                let top = out.stdoutText.trimmingCharacters(in: .newlines)
+                if !top.isEmpty { root = top }
+            }
         }
         root = ProjectSlug.resolvedPath(URL(fileURLWithPath: root))
         return ProjectContext(root: root, settings: try ProjectSettings.load(projectRoot: root))
