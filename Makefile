@@ -1,6 +1,7 @@
 # ccpod: build, install and package.
 #
-#   make                      release build (.build/release/ccpod)
+#   make                      release build (.build/release/ccpod; on Linux with the Swift
+#                             runtime linked in when it can be: scripts/link-flags.sh)
 #   make install PREFIX=~/.local   binary, man pages, shell completions
 #   make uninstall PREFIX=…
 #   make static               Swift runtime linked in (Linux): runs without a Swift toolchain
@@ -17,7 +18,7 @@ MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
 BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-STATIC_FLAGS = $(if $(filter Linux,$(shell uname -s)),--static-swift-stdlib,)
+LINK_FLAGS := $(shell scripts/link-flags.sh)
 BIN = .build/release/ccpod
 GEN = .build/ccpod-install
 
@@ -26,7 +27,7 @@ GEN = .build/ccpod-install
 all: build
 
 build:
-	$(SWIFT) build -c release --product ccpod
+	$(SWIFT) build -c release --product ccpod $(LINK_FLAGS)
 
 static:
 	scripts/static-build.sh

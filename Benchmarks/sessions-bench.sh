@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 sessions=${1:-5000}
 bytes=${2:-210000}
 
-swift build -c release --product ccpod >&2
-swift build -c release --product ccpod-session-fixtures >&2
-bin=$(swift build -c release --show-bin-path)
+# Linked as make links it (the Swift runtime in, on Linux): what `make install` installs.
+flags=$(scripts/link-flags.sh)
+swift build -c release --product ccpod ${flags:+"$flags"} >&2
+swift build -c release --product ccpod-session-fixtures ${flags:+"$flags"} >&2
+bin=$(swift build -c release ${flags:+"$flags"} --show-bin-path)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
