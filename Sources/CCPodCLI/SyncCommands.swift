@@ -58,15 +58,35 @@ struct SyncArguments: ParsableArguments {
         }
     }
 
-    /// Resolves the Claude dir, the project and its mapping, the pod (unless the caller
-    /// has it already: launch, attach) and its state folder.
-    func prepare(verb: String, rememberMapping: Bool, on podSession: PodSession? = nil) throws -> Prepared {
+    /// The Claude dir, the project and the pod, before the project's mapping is known.
+    struct Located {
+        var claudeDir: URL
+        var context: ProjectContext
+        var session: PodSession
+        var stateDir: URL
+    }
+
+    /// Resolves the Claude dir, the project, the pod (unless the caller has it already:
+    /// launch, attach) and its state folder.
+    func locate(on podSession: PodSession? = nil) throws -> Located {
         let claudeDir = try claude.resolve()
         let directory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath
         let context = try ProjectContext.locate(directory: directory)
         let podSession = try podSession ?? pod.session(projectPod: context.settings.pod)
+        return Located(claudeDir: claudeDir, context: context, session: podSession,
+                       stateDir: CLIContext.locations.podStateDir(podName: podSession.pod.name))
+    }
+
+    /// Resolves the Claude dir, the project and its mapping, the pod (unless the caller
+    /// has it already: launch, attach) and its state folder.
+    func prepare(verb: String, rememberMapping: Bool, on podSession: PodSession? = nil) throws -> Prepared {
+        try prepare(locate(on: podSession), verb: verb, rememberMapping: rememberMapping)
+    }
+
+    /// The project's mapping (every project's with `--all`) for what `locate` found.
+    func prepare(_ located: Located, verb: String, rememberMapping: Bool) throws -> Prepared {
+        let (claudeDir, context, podSession, stateDir) = (located.claudeDir, located.context, located.session, located.stateDir)
         let resolved = podSession.pod
-        let stateDir = CLIContext.locations.podStateDir(podName: resolved.name)
         let memory = MappingMemory(stateDir: stateDir)
         let scope: SyncScope
         if all {
@@ -112,12 +132,26 @@ struct SyncArguments: ParsableArguments {
 
     /// `run`, also returning the session it worked with (its pod found again after a restart).
     func execute(_ options: SyncOptions, on session: PodSession? = nil) throws -> (report: SyncReport, session: PodSession) {
-        let prepared = try prepare(verb: options.direction.rawValue,
-                                   rememberMapping: !options.dryRun && options.direction != .status, on: session)
+        let located = try locate(on: session)
         // One ccpod at a time with this pod and this Claude dir (a hook, a watch and a terminal).
-        let locks = try self.pod.lock([.pod(prepared.pod.name), .claudeDir(prepared.claudeDir.path)],
-                                      purpose: "\(SyncRendering.gerund(options.direction)) with \(prepared.pod.name)")
+        let locks = try self.pod.lock([.pod(located.session.pod.name), .claudeDir(located.claudeDir.path)],
+                                      purpose: "\(SyncRendering.gerund(options.direction)) with \(located.session.pod.name)")
         defer { locks.forEach { $0.release() } }
+        // One updating line on stderr while bytes move, only on a terminal and never with --json.
+        let display = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { FileHandle.standardError.write(Data($0.utf8)) }
+        defer { display.clear() }
+        func engine(_ connection: (any PodConnection)? = nil) -> SyncEngine {
+            var engine = SyncEngine(claudeDir: located.claudeDir.path, connection: connection ?? located.session.pod.connection,
+                                    stateDir: located.stateDir)
+            engine.progress = display.meter()
+            return engine
+        }
+        // The pod's agent starts now: the connection's round trips overlap with the
+        // mapping of every project and the scan.
+        var agent = engine().startAgent(options)
+        defer { agent?.cancel() }
+        let prepared = try prepare(located, verb: options.direction.rawValue,
+                                   rememberMapping: !options.dryRun && options.direction != .status)
         var options = options
         options.busySeconds = busySeconds
         // Archived sessions stay out of it, both ways (`ccpod archive`).
@@ -125,17 +159,12 @@ struct SyncArguments: ParsableArguments {
         // A pod that keeps only active sessions gets only those pushed.
         let keepWindow = options.direction == .push ? prepared.pod.settings?.podKeepWindow : nil
         if let keepWindow, options.onlyRecent == nil { options.onlyRecent = keepWindow }
-        // One updating line on stderr while bytes move, only on a terminal and never with --json.
-        let display = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { FileHandle.standardError.write(Data($0.utf8)) }
-        defer { display.clear() }
-        func engine(_ connection: (any PodConnection)? = nil) -> SyncEngine {
-            var engine = prepared.engine(connection)
-            engine.progress = display.meter()
-            return engine
-        }
         // The pod probably restarted: find it again, say what changed, retry once.
         var report = try prepared.session.run(whenLost: { display.clear() }) {
-            try engine($0.connection).run(scope: prepared.scope, options: options)
+            // The agent started above, on the first try only (a pod found again gets its own).
+            let started = agent
+            agent = nil
+            return try engine($0.connection).run(scope: prepared.scope, options: options, agent: started)
         }
         if let keepWindow, !options.dryRun {
             // pod_keep = "active": older sessions, verified identical at home, leave the pod.

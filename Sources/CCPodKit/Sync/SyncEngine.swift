@@ -53,8 +53,19 @@ public struct SyncEngine: Sendable {
     var journalDir: URL { stateDir.appendingPathComponent("journal") }
     public var conflictsFile: URL { stateDir.appendingPathComponent("conflicts.json") }
 
-    public func run(scope: SyncScope, options: SyncOptions) throws -> SyncReport {
+    /// Starts the pod's agent for a run with `options` before anything else is known
+    /// (the command's mapping, the local scan): the connection's round trips and the
+    /// pod's start-up then overlap with that work. nil when it cannot start now (the run
+    /// then starts its own, and says why it fails). Give it to `run`, or `cancel` it.
+    public func startAgent(_ options: SyncOptions) -> AgentExchange.Started? {
+        try? agentExchange(compression: requestCompression).start(mode: options.agentMode)
+    }
+
+    /// - Parameter agent: the agent `startAgent` started for this run, if any.
+    public func run(scope: SyncScope, options: SyncOptions, agent: AgentExchange.Started? = nil) throws -> SyncReport {
         let started = Date()
+        var agent = agent
+        defer { agent?.cancel() }
         try CCPodLocations.makePrivateDirectory(stateDir)
         try LocalJournal(dir: journalDir, claudeDir: claudeDir).recover()
         let store = try AncestorStore(file: ancestorsFile)
@@ -62,8 +73,10 @@ public struct SyncEngine: Sendable {
         try CCPodLocations.makePrivateDirectory(scratch)
         defer { try? FileManager.default.removeItem(at: scratch) }
 
-        // The agent starts now: the connection and the pod's start-up overlap with the scan.
-        let early = try? agentExchange(compression: requestCompression).start(mode: options.agentMode)
+        // The agent starts now unless it did already: the connection and the pod's
+        // start-up overlap with the scan.
+        let early = agent ?? startAgent(options)
+        agent = nil
         var run = SyncRun(engine: self, scope: scope, options: options, store: store, scratch: scratch)
         let request: AgentRequest
         do {
