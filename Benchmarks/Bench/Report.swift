@@ -144,10 +144,13 @@ enum Report {
             md += "| \(scenario.rawValue) | \(ratio(c.medianSeconds, r.medianSeconds)) | "
             md += "\(ratio(Double(c.medianUp + c.medianDown), Double(r.medianUp + r.medianDown))) |\n"
         }
-        if let floor = rows.first(where: { $0.scenario == .floor }) {
-            md += "\n**ccpod / the floor** (\(seconds(floor.medianSeconds)) s):\n\n| scenario | time |\n|---|---:|\n"
-            for scenario in [Scenario.noChange, .grow10] {
-                if let c = bench.row(link, kind, scenario, "ccpod") { md += "| \(scenario.rawValue) | \(ratio(c.medianSeconds, floor.medianSeconds)) |\n" }
+        let floors = Bench.floored.compactMap { s in bench.floorRow(link, kind, s).map { (s, $0) } }
+        if !floors.isEmpty {
+            md += "\n**ccpod / the floor** (its request's bytes in one exec):\n\n| scenario | floor | time |\n|---|---:|---:|\n"
+            for (scenario, floor) in floors {
+                if let c = bench.row(link, kind, scenario, "ccpod") {
+                    md += "| \(scenario.rawValue) | \(seconds(floor.medianSeconds)) s | \(ratio(c.medianSeconds, floor.medianSeconds)) |\n"
+                }
             }
         }
         return md + "\n"

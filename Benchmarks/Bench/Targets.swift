@@ -39,9 +39,9 @@ extension Report {
                     out.append(Target(what: "10 × 50 KB ≤ 0.5x rsync, fewer bytes", rtt: at, figure: figure + "; \(bytes(cb)) vs \(bytes(xb))",
                                       passed: q <= 0.5 && cb < xb && c.execs == [1]))
                 }
-                if let floor = bench.rows.first(where: { $0.link == link && $0.corpus == kind && $0.scenario == .floor }), link.rttMs >= 50 {
-                    for s in [Scenario.noChange, .grow10] {
-                        guard let c = row(s, "ccpod") else { continue }
+                if link.rttMs >= 50 {
+                    for s in Bench.floored {
+                        guard let c = row(s, "ccpod"), let floor = bench.floorRow(link, kind, s) else { continue }
                         let (q, figure) = versus(c, floor)
                         out.append(Target(what: "\(s.rawValue) ≤ 1.5x the floor", rtt: at, figure: figure, passed: q <= 1.5))
                     }

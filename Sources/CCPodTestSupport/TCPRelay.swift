@@ -159,7 +159,9 @@ public final class TCPRelay: @unchecked Sendable {
             let client = accept(listenFD, nil, nil)
             if client < 0 { continue }
             TCPRelay.noSigPipe(client)
+            TCPRelay.noDelay(client)
             let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            TCPRelay.noDelay(server)
             var addr = TCPRelay.address(targetHost, targetPort)
             let rc = withUnsafePointer(to: &addr) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -363,6 +365,16 @@ public final class TCPRelay: @unchecked Sendable {
     #else
     fileprivate static let sendFlags: Int32 = 0
     #endif
+
+    /// Each chunk leaves as soon as its time comes, as on a wire. Without this the kernel
+    /// holds a small chunk while an earlier one is not yet acknowledged (Nagle), and the
+    /// ssh at the other end acknowledges late when it has nothing to send (delayed ACK,
+    /// 40 ms on Linux): a stall the link would not have, met by some runs and not others.
+    /// ssh and sshd set TCP_NODELAY on their own sockets for the same reason.
+    private static func noDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
 
     private static func noSigPipe(_ fd: Int32) {
         #if canImport(Darwin)
