@@ -154,4 +154,29 @@ struct AppendBatchTests {
         Self.assertSame(bed, count: 4)
         #expect(try bed.run(.sync).items.allSatisfy { $0.action == .inSync })
     }
+
+    /// A journal that cannot be made (its folder is a file): with or without perl,
+    /// nothing is appended, each append is reported failed with the reason, and once
+    /// the journal can be made the next call carries them.
+    @Test(arguments: [true, false])
+    func appendsWaitWhenTheJournalCannotBeMade(_ withPerl: Bool) throws {
+        if withPerl && !ChildProcess.exists("perl") { return }
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        bed.connection = try CountingConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path,
+                                                hiding: withPerl ? [] : ["perl"])
+        try Self.pushed(bed, count: 3)
+        let before = (0..<3).map { SyncTestBed.read(bed.podTranscript(Self.session($0))) }
+        try Self.grow(bed, 0..<3, round: 1)
+        let journal = bed.podRoot + PodPaths().persistentDir + "/.ccpod/journal"
+        try? FileManager.default.removeItem(atPath: journal)
+        try SyncTestBed.write(Data("in the way\n".utf8), to: journal)
+        let report = try bed.run(.push)
+        #expect(report.count(.failed) == 3, "\(report.items)")
+        #expect(report.warnings.contains { $0.contains("cannot journal the append") }, "\(report.warnings)")
+        #expect((0..<3).map { SyncTestBed.read(bed.podTranscript(Self.session($0))) } == before)
+        try FileManager.default.removeItem(atPath: journal)
+        #expect(try bed.run(.push).count(.pushed) == 3)
+        Self.assertSame(bed, count: 3)
+    }
 }
