@@ -79,7 +79,7 @@ enum Report {
             md += "at most 1 MiB queued per direction of a connection, so senders are held back as on a real link), then delays them.\n"
         }
         md += "- A real OpenSSH server on 127.0.0.1 (the test harness's `LoopbackSSHD`), reached only through a loopback relay "
-        md += "(`TCPRelay`) that delays every chunk by half the round-trip time in each direction and counts the bytes. "
+        md += "(`TCPRelay`, `TCP_NODELAY` on its sockets as on ssh's own) that delays every chunk by half the round-trip time in each direction and counts the bytes. "
         md += "Up = laptop → pod, down = pod → laptop, ssh framing and handshakes included.\n"
         md += "- Every competitor uses plain `ssh -F /dev/null` with strict host key checking and **no ControlMaster**: "
         md += "each ssh exec pays a TCP connect, key exchange and authentication. ccpod keeps its own ControlMaster "
