@@ -22,11 +22,19 @@ struct InterruptionTests {
 
     struct Run {
         let bed: SyncTestBed
+
+        init(bed: SyncTestBed) {
+            self.bed = bed
+            try? FileManager.default.createDirectory(at: bed.root.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+        }
         var env: [String: String] {
             var e = ProcessInfo.processInfo.environment
             e["XDG_STATE_HOME"] = bed.state.path
             e["XDG_CONFIG_HOME"] = bed.root.appendingPathComponent("config").path
             e["CCPOD_POD"] = nil
+            // The local: pod's agent is killed with ccpod (SIGKILL, no clean-up): its work
+            // folder stays in the bed, not in the machine's /tmp.
+            e["TMPDIR"] = bed.root.appendingPathComponent("tmp").path
             return e
         }
 
