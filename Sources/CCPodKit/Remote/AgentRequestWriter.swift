@@ -122,12 +122,13 @@ enum RequestWriter {
             guard let payload = file.payload, payload.length > 0 || file.operation == .put else { continue }
             if file.operation == .put {
                 news.append((file.path, TarArchive.Member(name: stagedName(file.path, stage: stage), size: payload.length), payload))
-            } else if payload.data == nil, !payload.sha256.isEmpty {
+            } else if payload.data == nil {
                 // A range of a local file, hashed when it was planned: hashed again as it is
                 // sent, so the bytes that leave are the ones its record names: a compressed
                 // request, checked whole by the pod's decompressor, is then not hashed again
-                // there (agent.sh, take_records). A file that changed meanwhile stops the
-                // request before its END: the pod places nothing.
+                // there (agent.sh, take_records). A file that changed meanwhile (or a range
+                // planned without its digest) stops the request before its END: the pod
+                // places nothing.
                 var hasher: SHA256? = SHA256()
                 try send(payload, hasher: &hasher, lines: &ignored)
                 guard SHA256Hex.hex(hasher!.finalize()) == payload.sha256 else {
