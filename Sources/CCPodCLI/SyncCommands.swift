@@ -46,16 +46,15 @@ struct SyncArguments: ParsableArguments {
 
     /// What a command on this project and pod works with.
     struct Prepared {
-        var claudeDir: URL
-        /// The pod: found again once for the whole command when it restarted.
-        var session: PodSession
-        var stateDir: URL
+        var located: Located
         var scope: SyncScope
+        var claudeDir: URL { located.claudeDir }
+        /// The pod: found again once for the whole command when it restarted.
+        var session: PodSession { located.session }
+        var stateDir: URL { located.stateDir }
         var pod: ResolvedPod { session.pod }
 
-        func engine(_ connection: (any PodConnection)? = nil) -> SyncEngine {
-            SyncEngine(claudeDir: claudeDir.path, connection: connection ?? pod.connection, stateDir: stateDir)
-        }
+        func engine(_ connection: (any PodConnection)? = nil) -> SyncEngine { located.engine(connection) }
     }
 
     /// The Claude dir, the project and the pod, before the project's mapping is known.
@@ -64,6 +63,11 @@ struct SyncArguments: ParsableArguments {
         var context: ProjectContext
         var session: PodSession
         var stateDir: URL
+
+        /// The engine for this pod (`connection`: the pod found again after a restart).
+        func engine(_ connection: (any PodConnection)? = nil) -> SyncEngine {
+            SyncEngine(claudeDir: claudeDir.path, connection: connection ?? session.pod.connection, stateDir: stateDir)
+        }
     }
 
     /// Resolves the Claude dir, the project, the pod (unless the caller has it already:
@@ -121,7 +125,7 @@ struct SyncArguments: ParsableArguments {
             }
             scope = SyncScope(projects: [mapping], sessionId: session, userConfig: config)
         }
-        return Prepared(claudeDir: claudeDir, session: podSession, stateDir: stateDir, scope: scope)
+        return Prepared(located: located, scope: scope)
     }
 
     /// Resolves everything and runs the engine; a pod that restarted is found again once.
@@ -141,8 +145,7 @@ struct SyncArguments: ParsableArguments {
         let display = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { FileHandle.standardError.write(Data($0.utf8)) }
         defer { display.clear() }
         func engine(_ connection: (any PodConnection)? = nil) -> SyncEngine {
-            var engine = SyncEngine(claudeDir: located.claudeDir.path, connection: connection ?? located.session.pod.connection,
-                                    stateDir: located.stateDir)
+            var engine = located.engine(connection)
             engine.progress = display.meter()
             return engine
         }

@@ -37,16 +37,14 @@ public enum GitWorkTree {
         guard let real = realpath(directory, nil) else { return .askGit }
         var dir = String(cString: real)
         free(real)
-        var info = stat()
-        guard dir.hasPrefix("/"), stat(dir, &info) == 0 else { return .askGit }
-        let device = info.st_dev
+        guard dir.hasPrefix("/"), let device = FileStat.of(dir)?.device else { return .askGit }
         while true {
             let dotGit = dir == "/" ? "/.git" : dir + "/.git"
             if isRepository(dotGit) || isGitFile(dotGit) { return .top(dir) }
             if isRepository(dir) { return .none }
             guard dir != "/" else { return .none }
             let parent = (dir as NSString).deletingLastPathComponent
-            guard stat(parent, &info) == 0, info.st_dev == device else { return .none }
+            guard FileStat.of(parent)?.device == device else { return .none }
             dir = parent
         }
     }
@@ -65,13 +63,7 @@ public enum GitWorkTree {
         return head == Data("gitdir: ".utf8)
     }
 
-    private static func isDirectory(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-    }
+    private static func isDirectory(_ path: String) -> Bool { FileStat.of(path)?.isDirectory == true }
 
-    private static func isFile(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-    }
+    private static func isFile(_ path: String) -> Bool { FileStat.of(path)?.isRegularFile == true }
 }
