@@ -197,6 +197,23 @@ public struct AgentRequest: Sendable {
     /// and what the transcripts not in sync say of themselves (`N` records).
     public var overview = false
 
+    /// Up to this many payload bytes, the pod takes its lock and scans as soon as the
+    /// request's options and scope arrive, beside the reading of the rest (option
+    /// `early`, agent.sh `start_early`); a larger request, whose upload may take
+    /// minutes, takes it once it has arrived, so another ccpod is never kept waiting
+    /// for an upload.
+    static let earlyLockBytes: Int64 = 16 << 20
+
+    /// Whether the pod may take its lock before the payloads arrive (see `earlyLockBytes`).
+    var locksEarly: Bool {
+        var total: Int64 = 0
+        for file in files {
+            total += file.payload?.length ?? 0
+            if total > Self.earlyLockBytes { return false }
+        }
+        return true
+    }
+
     public init(mode: Mode, rootPrefix: String, paths: PodPaths, scope: [String], sessionIds: [String],
                 files: [AgentFileRequest], busySeconds: Int = 5, accept: [Compression]) {
         self.mode = mode

@@ -36,6 +36,7 @@ enum RequestWriter {
         option("stage", stage)
         for path in request.hashed { option("hashed", path) }
         if request.overview { option("overview", "1") }
+        if request.locksEarly { option("early", "1") }
         for dir in request.scope { head += "S\t\(dir)\n" }
         if !request.sessionIds.isEmpty {
             let ids = request.sessionIds.map { $0 + "\n" }.joined()

@@ -15,7 +15,9 @@
 #                                   first size bytes, for a session paired with a
 #                                   sibling whose bytes differ from it),
 #                                   overview (1: with mode status, also the N
-#                                   records below)
+#                                   records below), early (1: a small request; the
+#                                   lock is taken and the pod scanned as soon as
+#                                   the B record, or END, is read)
 #   S <dir>                         a scope folder (relative to the Claude dir)
 #   I <n>                           n bytes of session ids follow, one a line: the
 #                                   sessions whose per-session folders are in scope
@@ -60,9 +62,9 @@
 #   END ok
 # Stderr: `ccpod-alive` every 5 s while the agent runs (ccpod takes silence on
 # both streams for a stalled pod), and whatever the tools say.
-# Lock: after reading the request, the agent waits (up to 10 min) for
-# <state>/agent.lock (flock, else the folder agent.lock.d with the holder's pid),
-# so one agent at a time works on the Claude dir.
+# Lock: after reading the request (a small one: at its B record, see start_early),
+# the agent waits (up to 10 min) for <state>/agent.lock (flock, else the folder
+# agent.lock.d with the holder's pid), so one agent at a time works on the Claude dir.
 # shellcheck shell=sh
 
 PROTOCOL=2
@@ -78,7 +80,7 @@ fail() {
 }
 
 [ "$1" = "$PROTOCOL" ] || fail "protocol mismatch: ccpod speaks $1, this agent speaks $PROTOCOL; update ccpod on both ends"
-for tool in awk sed find sort join head tail xargs sha256sum mktemp; do
+for tool in awk sed find sort join head tail xargs sha256sum; do
     command -v "$tool" >/dev/null 2>&1 || fail "the pod has no $tool, which ccpod needs there; install it (on Debian or Ubuntu: apt-get install coreutils findutils sed mawk)"
 done
 req_comp=${2:-none}
@@ -194,54 +196,96 @@ while (my $line = <$list>) {
     while ($left > 0) { my $n = $left < 1048576 ? $left : 1048576; out(\$zeros, $n); $left -= $n; }
 }
 close($short) or exit 3;'
-# Appends each payload to its file, then checks each appended range against its
-# payload: a line <offset> TAB <len> TAB <payload> TAB <file> each in the list
-# (ARGV[0]); prints 1 (the file holds exactly offset + the payload) or 0 a line.
+# The appends of a run through its journal, in one process (apply_appends): the
+# list (ARGV[0], the file "appends": rel file offset len sha idx lines), the work
+# folder holding each payload as p.<idx> (ARGV[1]), the run's journal folder
+# (ARGV[2]). Copies the payloads into the journal and writes its meta, each flushed,
+# then arms it (meta.tmp renamed meta) and prints "armed"; appends each payload to
+# its file, checks each file holds exactly offset + the payload, flushes those that
+# do, and prints 1 or 0 a line, in order. The journal then keeps only the appends
+# that could not be verified (none: it is removed), for the next call to finish.
+# "unjournaled" when the journal cannot be made: nothing was appended. Printed as it
+# goes: a perl that dies part way says how far it came.
+# (fsync through syscall where the number is known from perl's own ELF header:
+# x86_64, aarch64, riscv64; loading IO::Handle for it costs 6 ms, a third of the work.)
 # shellcheck disable=SC2016
-append_all_pl='
-my @todo;
-open(my $list, "<", $ARGV[0]) or exit 2;
-while (my $line = <$list>) { chomp $line; push @todo, [split(/\t/, $line, 4)]; }
-for my $a (@todo) {
-    my (undef, undef, $pay, $file) = @$a;
-    open(my $in, "<", $pay) or next;
-    open(my $out, ">>", $file) or next;
-    binmode $in;
-    binmode $out;
-    while (my $n = sysread($in, my $buf, 1048576)) {
-        my $at = 0;
-        while ($at < $n) {
-            my $w = syswrite($out, $buf, $n - $at, $at);
-            defined $w or last;
-            $at += $w;
-        }
-        last if $at < $n;
+journal_append_pl='
+my ($listfile, $work, $jrun) = @ARGV;
+my $fsync_nr;
+if (open(my $exe, "<", "/proc/self/exe")) {
+    binmode $exe;
+    if ((sysread($exe, my $h, 20) // 0) == 20 && substr($h, 0, 4) eq "\x7fELF" && ord(substr($h, 4, 1)) == 2 && ord(substr($h, 5, 1)) == 1) {
+        my $machine = unpack("v", substr($h, 18, 2));
+        $fsync_nr = 74 if $machine == 62;
+        $fsync_nr = 82 if $machine == 183 || $machine == 243;
     }
-    close($out);
+    close($exe);
 }
+sub flush_file { my ($fh) = @_;
+    return syscall($fsync_nr, fileno($fh)) == 0 if defined $fsync_nr;
+    require IO::Handle;
+    return $fh->sync; }
+$| = 1;
+my @todo;
+open(my $list, "<", $listfile) or exit 2;
+while (my $line = <$list>) { chomp $line; push @todo, [split(/\t/, $line, -1)]; }
+close($list);
+sub unjournaled { print "unjournaled\n"; exit 0; }
+sub put { my ($fh, $buf, $n) = @_; my $at = 0;
+    while ($at < $n) { my $w = syswrite($fh, $buf, $n - $at, $at); return 0 unless defined $w && $w > 0; $at += $w; }
+    return 1; }
+sub copy { my ($from, $to, $mode) = @_;
+    open(my $in, "<", $from) or return 0;
+    open(my $out, $mode, $to) or return 0;
+    binmode $in; binmode $out;
+    while (1) { my $n = sysread($in, my $buf, 1048576); return 0 unless defined $n; last if $n == 0; put($out, $buf, $n) or return 0; }
+    flush_file($out) if $mode eq ">";
+    close($out) or return 0;
+    return 1; }
+my $path = substr($jrun, 0, 1) eq "/" ? "" : ".";
+for my $part (grep { $_ ne "" } split(m{/}, $jrun)) { $path .= "/" . $part; mkdir($path); }
+-d $jrun or unjournaled();
+for my $a (@todo) { copy("$work/p.$a->[5]", "$jrun/p.$a->[5]", ">") or unjournaled(); }
+open(my $meta, ">", "$jrun/meta.tmp") or unjournaled();
+for my $a (@todo) { print $meta join("\t", $a->[0], $a->[2], $a->[3], "p.$a->[5]"), "\n" or unjournaled(); }
+close($meta) or unjournaled();
+open($meta, "<", "$jrun/meta.tmp") and flush_file($meta);
+rename("$jrun/meta.tmp", "$jrun/meta") or unjournaled();
+print "armed\n" or exit 5;
+for my $a (@todo) { copy("$jrun/p.$a->[5]", $a->[1], ">>"); }
+my @same;
 for my $a (@todo) {
-    my ($offset, $len, $pay, $file) = @$a;
+    my (undef, $file, $offset, $len, undef, $idx) = @$a;
     my $same = 0;
-    if (open(my $in, "<", $pay) and open(my $got, "<", $file)) {
-        binmode $in;
-        binmode $got;
+    if (open(my $in, "<", "$jrun/p.$idx") and open(my $got, "<", $file)) {
+        binmode $in; binmode $got;
         if (sysseek($got, $offset, 0)) {
             my ($total, $diff) = (0, 0);
             while (my $n = sysread($in, my $want, 1048576)) {
                 my $have = "";
-                while (length($have) < $n) {
-                    my $r = sysread($got, $have, $n - length($have), length($have));
-                    last unless $r;
-                }
+                while (length($have) < $n) { my $r = sysread($got, $have, $n - length($have), length($have)); last unless $r; }
                 if ($have ne $want) { $diff = 1; last }
                 $total += $n;
             }
             my $end = sysread($got, my $more, 1);
             $same = 1 if !$diff && $total == $len && defined $end && $end == 0;
         }
+        flush_file($got) if $same;
     }
-    print $same ? "1\n" : "0\n";
-}'
+    push @same, $same;
+}
+my @left = grep { !$same[$_] } 0 .. $#todo;
+if (@left) {
+    if (open(my $m, ">", "$jrun/meta.tmp")) {
+        print $m join("\t", $todo[$_][0], $todo[$_][2], $todo[$_][3], "p.$todo[$_][5]"), "\n" for @left;
+        close($m) and open($m, "<", "$jrun/meta.tmp") and flush_file($m) and rename("$jrun/meta.tmp", "$jrun/meta");
+    }
+} else {
+    unlink("$jrun/meta");
+    unlink("$jrun/p.$_->[5]") for @todo;
+    rmdir($jrun);
+}
+print "$_\n" for @same;'
 
 # Copies exactly n bytes of stdin to stdout (the answer): GNU dd in 1 MiB blocks
 # where it counts bytes, else head, whose 8 KiB writes wake the answer's compressor
@@ -530,49 +574,51 @@ unpack_plain() { # size
 # verified, flushed and moved into place; other payloads go to the work folder.
 take_records() { # n
     head -c "$1" > "$work/block"
-    # Every record well formed, no path absolute or climbing out with "..".
-    check=$(sed -n -e "/^K\\(${TAB}[^${TAB}]*\\)\\{7\\}${TAB}[^${TAB}][^${TAB}]*\$/!{s/.*/bad/p;q;}" \
-        -e "/${TAB}\\/[^${TAB}]*\$/{s/.*/unsafe/p;q;}" \
-        -e "/${TAB}\\.\\.\\(\\/[^${TAB}]*\\)\\{0,1\\}\$/{s/.*/unsafe/p;q;}" \
-        -e "/\\/\\.\\.\\(\\/[^${TAB}]*\\)\\{0,1\\}\$/{s/.*/unsafe/p;q;}" "$work/block")
-    case "$check" in
-        bad) fail "unknown request record" ;;
-        unsafe) fail "unsafe path in request" ;;
-    esac
-    # path seenSize seenMtime ancSize ancHash op len sha idx (the path moved first)
-    awk -F "$TAB" -v OFS="$TAB" '{ p = $9; $9 = NR; $1 = p; print }' "$work/block" > "$work/known"
-    # Records with bytes to take, and every new file (an empty one is in the archive too).
-    awk -F "$TAB" '$7 != "0" || $6 == "P"' "$work/known" > "$work/payloads"
-    [ -s "$work/payloads" ] || return 0
-    [ -n "$claude" ] || fail "request names no Claude dir"
-    base="$root$claude"
-    [ -d "$base" ] || mkdir -p "$base" || fail "cannot create $base on the pod"
-    # Names, expected digests and paths of the payloads here (dests, sums.want, rels;
-    # with their lengths in payloads.split); names, paths and lengths of the new files
-    # in the archive after them (newdests, newrels, newlens; their digests follow the
-    # archive: take_archive), and their stage folders (stages: one per first folder
-    # of their paths).
+    # One awk reads the records: every one well formed (9 fields, the first K, a path),
+    # no path absolute or climbing out with ".."; then each with its path moved first
+    # and its number last (known: path seenSize seenMtime ancSize ancHash op len sha
+    # idx); those with bytes to take, and every new file (an empty one is in the
+    # archive too), in payloads. Of these: names, expected digests and paths of the
+    # payloads here (dests, sums.want, rels; with their lengths in payloads.split);
+    # names, paths and lengths of the new files in the archive after them (newdests,
+    # newrels, newlens; their digests follow the archive: take_archive), and their
+    # stage folders (stages: one per first folder of their paths).
     # (The lists made by awk at once, as stage_path would: there may be thousands,
     # and sh reads a line a byte at a time.)
-    awk -F "$TAB" -v base="$base" -v stage="$stage" -v w="$work" -v dests="$work/newdests" \
-        -v rels="$work/newrels" -v lens="$work/newlens" -v stages="$work/stages" '
-        $7 !~ /^[0-9]+$/ { bad = 1; exit }
+    base="$root$claude"
+    awk -F "$TAB" -v OFS="$TAB" -v base="$base" -v stage="$stage" -v w="$work" '
+        NF != 9 || $1 != "K" || $9 == "" { exit 11 }
+        $9 ~ /^\// || $9 ~ /^\.\.(\/|$)/ || $9 ~ /\/\.\.(\/|$)/ { exit 12 }
+        {
+            p = $9; $9 = NR; $1 = p
+            print > (w "/known")
+        }
+        $7 == "0" && $6 != "P" { next }
+        { print > (w "/payloads") }
+        $7 !~ /^[0-9]+$/ { exit 11 }
         $6 == "P" {
             i = index($1, "/")
-            print (i ? base "/" substr($1, 1, i - 1) "/" stage "/" substr($1, i + 1) : base "/" stage "/" $1) > dests
-            print $1 > rels
-            print $7 > lens
+            print (i ? base "/" substr($1, 1, i - 1) "/" stage "/" substr($1, i + 1) : base "/" stage "/" $1) > (w "/newdests")
+            print $1 > (w "/newrels")
+            print $7 > (w "/newlens")
             s = i ? "./" substr($1, 1, i - 1) "/" stage : "./" stage
-            if (!(s in staged)) { staged[s] = 1; print s > stages }
+            if (!(s in staged)) { staged[s] = 1; print s > (w "/stages") }
             next
         }
         {
             print w "/p." $9 > (w "/dests")
             print $8 > (w "/sums.want")
             print $1 > (w "/rels")
-            print $7 "\t" w "/p." $9
-        }
-        END { exit bad }' "$work/payloads" > "$work/payloads.split" || fail "unknown request record"
+            print $7 "\t" w "/p." $9 > (w "/payloads.split")
+        }' "$work/block"
+    case $? in
+        0) ;;
+        12) fail "unsafe path in request" ;;
+        *) fail "unknown request record" ;;
+    esac
+    [ -s "$work/payloads" ] || return 0
+    [ -n "$claude" ] || fail "request names no Claude dir"
+    [ -d "$base" ] || mkdir -p "$base" || fail "cannot create $base on the pod"
     # The stage folders, made at once.
     if [ -s "$work/stages" ]; then
         (cd "$base" && xargs -d '\n' mkdir -p --) < "$work/stages" || fail "cannot create folders in $base on the pod"
@@ -583,6 +629,7 @@ take_records() { # n
     : >> "$work/dests"
     : >> "$work/sums.want"
     : >> "$work/rels"
+    : >> "$work/payloads.split"
     # Their bytes, back to back: one perl reads them all (exactly their total) where
     # the pod has it and there are several, else one head each. A perl that fails
     # before it made the first file never ran (a broken install) and read nothing:
@@ -633,6 +680,7 @@ damaged() { # rels wanted got
 # the agent is alive.
 lock_dir=''
 take_lock() { # folder
+    locked=yes
     mkdir -p "$1" 2>/dev/null || return 0
     if command -v flock >/dev/null 2>&1; then
         exec 9>>"$1/agent.lock" || return 0
@@ -666,13 +714,28 @@ cleanup() {
     trap '' HUP INT TERM
     # Hashers still running (a run that failed after the archive) finish first, so
     # nothing writes into the work folder while it is removed.
-    for pid in $hashers; do wait "$pid" 2>/dev/null; done
+    for pid in $hashers $scanner; do wait "$pid" 2>/dev/null; done
     if [ -n "$base" ] && [ -s "$work/stages" ]; then
         (cd "$base" 2>/dev/null && xargs -r -d '\n' rm -rf -- < "$work/stages")
     fi
     rm -rf "$work"
     [ -n "$lock_dir" ] && rm -rf "$lock_dir"
     stop_keepalive
+}
+
+# A small request (ccpod says so: option early) takes the lock as soon as its
+# options and scope are read, and the journal's recovery and the scan then run
+# beside the reading of its records and payloads (see scan_pod; main waits for
+# them). A large one takes the lock once it has arrived whole, so an upload of
+# minutes never keeps another ccpod waiting on this pod.
+start_early() {
+    early=0
+    [ -n "$claude" ] || return 0
+    base="$root$claude"
+    jdir="$root$state/journal"
+    [ -n "$state" ] && take_lock "$root$state"
+    { recover_journal; scan_pod; } < /dev/null > /dev/null 2>&1 &
+    scanner=$!
 }
 
 run_agent() {
@@ -683,7 +746,14 @@ case "$hello" in
 esac
 
 root='' claude='' state='' mode=status busy=5 accept=none base='' hashers='' hashed='' overview=0 dd_bytes=
-work=$(mktemp -d "${TMPDIR:-/tmp}/ccpod-agent.XXXXXX") || fail "cannot create a temporary folder"
+early=0 locked=no scanner='' scanned=no
+# The work folder: a name no one has (mkdir makes it or fails, a link in its place
+# too), private (umask 077); no mktemp process.
+n=0
+until work="${TMPDIR:-/tmp}/ccpod-agent.$$.$n" && mkdir "$work" 2>/dev/null; do
+    n=$((n + 1))
+    [ "$n" -lt 64 ] || fail "cannot create a temporary folder in ${TMPDIR:-/tmp} on the pod"
+done
 # This run's stage folders (see stage_path), hidden from every scan; ccpod names
 # them (option stage) when its archive of new files is to land there.
 stage=".${work##*/}.ccpod-stage"
@@ -704,6 +774,7 @@ while IFS="$TAB" read -r kind a b; do
                 mode) mode=$b ;; busy) busy=$b ;; accept) accept=$b ;;
                 hashed) hashed="$hashed$b$NL" ;;
                 overview) [ "$b" = 1 ] && overview=1 ;;
+                early) [ "$b" = 1 ] && early=1 ;;
                 stage)
                     case "$b" in
                         *[!0-9a-z]*|'') fail "unknown request record" ;;
@@ -716,8 +787,9 @@ while IFS="$TAB" read -r kind a b; do
             head -c "$a" >> "$work/ids" ;;
         B)
             case "$a" in ''|*[!0-9]*) fail "unknown request record" ;; esac
+            [ "$early" = 1 ] && start_early
             take_records "$a" ;;
-        END) ended=yes; break ;;
+        END) [ "$early" = 1 ] && start_early; ended=yes; break ;;
         *) fail "unknown request record" ;;
     esac
 done
@@ -734,7 +806,11 @@ fi
 [ -n "$claude" ] || fail "request names no Claude dir"
 base="$root$claude"
 jdir="$root$state/journal"
-[ -n "$state" ] && take_lock "$root$state"
+[ -n "$state" ] && [ "$locked" = no ] && take_lock "$root$state"
+if [ -n "$scanner" ]; then
+    wait "$scanner" || fail "cannot read the Claude dir $base on the pod"
+    scanner='' scanned=yes
+fi
 
 # --- response stream ----------------------------------------------------------
 
@@ -799,43 +875,30 @@ recover_journal() {
 apply_appends() {
     [ -s "$work/appends" ] || return 0
     jrun="$jdir/${work##*/}"
-    # From one pass (no process): the journal's files (the payloads and meta.tmp, a
-    # line per append), perl's list, the appended files.
-    # The files are also the arguments (set --) of find and sync below, when their
-    # names are short enough together for one command line (no xargs, no sh).
+    # From one pass (no process): the appended files, also the arguments (set --) of
+    # find and sync below when their names are short enough together for one command
+    # line (no xargs, no sh).
     n=0 names=0
     set --
-    while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
-        printf 'p.%s\n' "$idx"
-        printf '%s\t%s\t%s\tp.%s\n' "$rel" "$anc" "$len" "$idx" >&5
-        printf '%s\t%s\t%s\t%s\n' "$anc" "$len" "$jrun/p.$idx" "$f" >&6
-        printf '%s\n' "$f" >&7
+    while IFS="$TAB" read -r rel f _ <&4; do
+        printf '%s\n' "$f"
         set -- "$@" "$f"
         n=$((n + 1)) names=$((names + ${#f} + 1))
-    done 4< "$work/appends" > "$work/append.data" 5> "$work/meta.tmp" 6> "$work/append.list" 7> "$work/append.files"
-    printf 'meta.tmp\n' >> "$work/append.data"
-    if ! mkdir -p "$jrun" || ! (cd "$work" && xargs -d '\n' cp -t "$jrun" --) < "$work/append.data"; then
-        while IFS="$TAB" read -r rel f _ <&4; do
-            printf 'W\tcannot journal the append to %s on the pod; nothing was appended\n' "$rel"
-            emit_state failed - - 0 - "$rel"
-        done 4< "$work/appends"
-        rm -rf "$jrun"
-        return 0
+    done 4< "$work/appends" > "$work/append.files"
+    # One perl journals, appends, checks and flushes them all (journal_append_pl);
+    # what it did not check (it died part way) is reported failed and stays in the
+    # journal. A perl that did not start (or died before it armed the journal, so
+    # before it appended anything) leaves it to the processes below, without perl.
+    how=''
+    if [ "$has_perl" = yes ]; then
+        perl -e "$journal_append_pl" "$work/appends" "$work" "$jrun" > "$work/append.out" 2>/dev/null
+        IFS= read -r how < "$work/append.out" || how=''
     fi
-    (cd "$jrun" && sync -- p.* meta.tmp 2>/dev/null)
-    mv "$jrun/meta.tmp" "$jrun/meta"
-    # Armed. Several appends: one perl appends them all and checks what each file
-    # holds then (1 or 0 a line in append.same); else cat each. What perl did not
-    # check (it failed) is checked with cmp below, each; never appended again.
-    same=/dev/null
-    if [ "$has_perl" = yes ] && [ "$n" -gt 1 ]; then
-        perl -e "$append_all_pl" "$work/append.list" > "$work/append.same" 2>/dev/null &&
-            same="$work/append.same"
-    else
-        while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
-            cat "$jrun/p.$idx" >> "$f"
-        done 4< "$work/appends"
-    fi
+    case "$how" in
+        armed) same="$work/append.out" ;;
+        unjournaled) journal_failed; return 0 ;;
+        *) has_perl=no; append_with_tools || return 0 ;;
+    esac
     # Their stats, one find for all (in order; a missing file is caught below).
     if [ "$names" -lt 65536 ]; then
         find -H "$@" -maxdepth 0 -printf "%s\t%T@\t%p\n" > "$work/appended" 2>/dev/null
@@ -846,23 +909,33 @@ apply_appends() {
     set --
     : > "$work/append.left"
     : > "$work/append.done"
-    while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
-        IFS="$TAB" read -r size mtime p <&6 || p=''
-        IFS= read -r ok <&7 || ok=-
-        if [ "$p" = "$f" ] && [ "$size" = $((anc + len)) ] &&
-            { [ "$ok" = 1 ] || { [ "$ok" = - ] && cmp -s "$f" "$jrun/p.$idx" "$anc" 0; }; }; then
-            # (asked_hash inline: no subshell per file when none was asked.)
-            h=-
-            case "$NL$hashed" in *"$NL$rel$NL"*) h=$(sha_of_prefix "$f" "$size") ;; esac
-            emit_state appended "$size" "$mtime" "$nl" "$h" "$rel"
-            printf '%s\n' "$f" >> "$work/append.done"
-            set -- "$@" "$f"
-        else
-            printf 'W\tappend to %s could not be verified; the journal will retry it\n' "$rel"
-            emit_state failed "${size:--}" - 0 - "$rel"
-            printf '%s\t%s\t%s\tp.%s\n' "$rel" "$anc" "$len" "$idx" >> "$work/append.left"
-        fi
-    done 4< "$work/appends" 6< "$work/appended" 7< "$same"
+    {
+        # (perl's answer: its first line says it armed the journal)
+        [ "$how" = armed ] && IFS= read -r _ <&7
+        while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
+            IFS="$TAB" read -r size mtime p <&6 || p=''
+            IFS= read -r ok <&7 || ok=-
+            if [ "$p" = "$f" ] && [ "$size" = $((anc + len)) ] &&
+                { [ "$ok" = 1 ] || { [ "$ok" = - ] && [ "$how" != armed ] && cmp -s "$f" "$jrun/p.$idx" "$anc" 0; }; }; then
+                # (asked_hash inline: no subshell per file when none was asked.)
+                h=-
+                case "$NL$hashed" in *"$NL$rel$NL"*) h=$(sha_of_prefix "$f" "$size") ;; esac
+                emit_state appended "$size" "$mtime" "$nl" "$h" "$rel"
+                printf '%s\n' "$f" >> "$work/append.done"
+                set -- "$@" "$f"
+            elif [ "$ok" = 1 ]; then
+                # Appended and checked, then written to again before its stat was taken.
+                printf 'W\t%s changed on the pod as it was appended; the next call compares it again\n' "$rel"
+                emit_state failed "${size:--}" - 0 - "$rel"
+            else
+                printf 'W\tappend to %s could not be verified; the journal will retry it\n' "$rel"
+                emit_state failed "${size:--}" - 0 - "$rel"
+                printf '%s\t%s\t%s\tp.%s\n' "$rel" "$anc" "$len" "$idx" >> "$work/append.left"
+            fi
+        done
+    } 4< "$work/appends" 6< "$work/appended" 7< "$same"
+    # perl flushed what it checked and kept the journal's rest itself.
+    [ "$how" = armed ] && return 0
     if [ "$names" -lt 65536 ]; then
         [ $# -eq 0 ] || sync -- "$@" 2>/dev/null
     else
@@ -873,6 +946,38 @@ apply_appends() {
     else
         rm -rf "$jrun"
     fi
+}
+
+# Each append of this run reported failed: its journal could not be made, and
+# nothing was appended.
+journal_failed() {
+    while IFS="$TAB" read -r rel f _ <&4; do
+        printf 'W\tcannot journal the append to %s on the pod; nothing was appended\n' "$rel"
+        emit_state failed - - 0 - "$rel"
+    done 4< "$work/appends"
+    rm -rf "$jrun"
+}
+
+# The appends without perl: the journal written with cp and sync, armed with mv,
+# then a cat each. Sets $same to /dev/null (each is checked with cmp). False when
+# the journal cannot be made (each reported failed).
+append_with_tools() {
+    while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
+        printf 'p.%s\n' "$idx"
+        printf '%s\t%s\t%s\tp.%s\n' "$rel" "$anc" "$len" "$idx" >&5
+    done 4< "$work/appends" > "$work/append.data" 5> "$work/meta.tmp"
+    printf 'meta.tmp\n' >> "$work/append.data"
+    if ! mkdir -p "$jrun" || ! (cd "$work" && xargs -d '\n' cp -t "$jrun" --) < "$work/append.data"; then
+        journal_failed
+        return 1
+    fi
+    (cd "$jrun" && sync -- p.* meta.tmp 2>/dev/null)
+    mv "$jrun/meta.tmp" "$jrun/meta"
+    # Armed: a cat each.
+    same=/dev/null
+    while IFS="$TAB" read -r rel f anc len sha idx nl <&4; do
+        cat "$jrun/p.$idx" >> "$f"
+    done 4< "$work/appends"
 }
 
 # Files only the pod has (file "sendnew": rel size mtime), for a pull: checked
@@ -1128,8 +1233,50 @@ merge_lines() { # rel file size seen_size seen_mtime anc anc_sha len idx
     emit_state "$m_kind" "$m_csize" "$m_mtime" "$m_lines" "$m_sha" "$m_rel"
 }
 
+# The files in scope on the pod (file "pod": ./path TAB size TAB mtime a line): the
+# scope folders ccpod names (file "scope") and the per-session folders of the
+# sessions in scope (ccpod's, file "ids", and the pod's own).
+scan_pod() {
+    if [ -d "$base" ]; then
+        cd "$base" || exit 3
+        while IFS= read -r dir; do
+            [ -d "$dir" ] || continue
+            for t in "$dir"/*.jsonl; do
+                [ -f "$t" ] || continue
+                t=${t##*/}
+                printf '%s\n' "${t%.jsonl}"
+            done
+        done < "$work/scope" >> "$work/ids"
+        # file-history/<id>, tasks/<id> and todos/<id>…json (the id: its first 36
+        # characters, as ccpod reads them), found at once and joined with the ids; the
+        # scope without repeats, the folders that exist (one find below for all).
+        find -L file-history tasks todos -mindepth 1 -maxdepth 1 \( -path 'todos/*' -type f -name '*.json' -printf '%p\n' \
+            -o ! -path 'todos/*' -type d -printf '%p\n' \) 2>/dev/null |
+            awk -v ids="$work/ids" -v scope="$work/scope" '
+                BEGIN {
+                    while ((getline l < ids) > 0) id[l] = 1
+                    while ((getline l < scope) > 0) if (!(l in seen)) { seen[l] = 1; print l }
+                }
+                {
+                    k = substr($0, index($0, "/") + 1)
+                    if (substr($0, 1, 6) == "todos/") k = substr(k, 1, 36)
+                    if ((k in id) && !($0 in seen)) { seen[$0] = 1; print }
+                }' > "$work/scope.all"
+        set --
+        while IFS= read -r dir; do
+            [ -e "$dir" ] && set -- "$@" "./$dir"
+        done < "$work/scope.all"
+        # Stat of every file in scope, one find for all of them (stage folders left out).
+        if [ $# -gt 0 ]; then
+            find -H "$@" -name ".*.ccpod-*" -prune -o -type f ! -name "*$NL*" -printf '%p\t%s\t%T@\n' 2>/dev/null
+        fi
+        cd / || exit 3
+    fi > "$work/pod"
+}
+
 main() {
-    recover_journal
+    # (Already done, with the scan, when the lock was taken early: see start_early.)
+    [ "$scanned" = yes ] || recover_journal
     # The autostop watchdog's note (it stopped the pod; Pod/autostop.sh), passed on once.
     a_dir="$root${state%/.ccpod}/autostop"
     if [ -n "$state" ] && [ -f "$a_dir/note" ] && [ -f "$a_dir/autostop.sh" ]; then
@@ -1161,44 +1308,13 @@ main() {
     registry=no
     [ -d "$base/sessions" ] && registry=yes
 
-    # Per-session folders of the sessions in scope (ccpod's and the pod's own).
-    if [ -d "$base" ]; then
-        cd "$base" || exit 3
-        while IFS= read -r dir; do
-            [ -d "$dir" ] || continue
-            for t in "$dir"/*.jsonl; do
-                [ -f "$t" ] || continue
-                t=${t##*/}
-                printf '%s\n' "${t%.jsonl}"
-            done
-        done < "$work/scope" >> "$work/ids"
-        # file-history/<id>, tasks/<id> and todos/<id>…json (the id: its first 36
-        # characters, as ccpod reads them), found at once and joined with the ids.
-        sort -u "$work/ids" > "$work/ids.sorted"
-        {
-            find -L file-history tasks -mindepth 1 -maxdepth 1 -type d -printf '%f\t%p\n'
-            find -L todos -mindepth 1 -maxdepth 1 -type f -name '*.json' -printf '%f\t%p\n' |
-                sed "s/^\\([^${TAB}]\\{36\\}\\)[^${TAB}]*${TAB}/\\1${TAB}/"
-        } 2>/dev/null | sort -t "$TAB" -k1,1 | join -t "$TAB" -o 1.2 - "$work/ids.sorted" >> "$work/scope"
-        # Stat of every file in scope, one find for all of them (stage folders left out).
-        sort -u "$work/scope" > "$work/scope.sorted"
-        set --
-        while IFS= read -r dir; do
-            [ -e "$dir" ] && set -- "$@" "./$dir"
-        done < "$work/scope.sorted"
-        if [ $# -gt 0 ]; then
-            find -H "$@" -name ".*.ccpod-*" -prune -o -type f ! -name "*$NL*" -printf '%p\t%s\t%T@\n' 2>/dev/null |
-                sed 's|^\./||' > "$work/pod.unsorted"
-        else
-            : > "$work/pod.unsorted"
-        fi
-        cd / || exit 3
-    else
-        : > "$work/pod.unsorted"
-    fi
-    sort -u -t "$TAB" -k1,1 "$work/pod.unsorted" > "$work/pod"
-    sort -t "$TAB" -k1,1 "$work/known" > "$work/known.sorted"
-    # Files whose pod stat is the one ccpod saw last time, only checked: nothing to say.
+    [ "$scanned" = yes ] || scan_pod
+    # The files ccpod names (known) joined with the pod's (pod): a line each, known
+    # ones first, in the columns the loop below reads (seen size and mtime, size and
+    # mtime here, op, path, ancestor size and hash, length, digest, index; "-" where a
+    # side has none).
+    # Files whose pod stat is the one ccpod saw last time: only checked, nothing to
+    # say; appended, the append goes to the list (appends) at once.
     # New files the pod has no trace of (a first push's hundreds) are placed as they
     # are, unless the name exists after all (outside the scanned folders) or is a
     # link: one test for all of them; the loop below sees only the others.
@@ -1206,30 +1322,57 @@ main() {
     # busy (as the loop below decides: session_of, busy_ids, the registry, $busy
     # seconds), go to sendnew at once, in order; the loop sees only the others.
     : > "$work/sendnew"
-    join -t "$TAB" -a1 -a2 -e - -o 1.2,1.3,2.2,2.3,1.6,0,1.4,1.5,1.7,1.8,1.9 "$work/known.sorted" "$work/pod" |
-        awk -F "$TAB" -v OFS="$TAB" -v news="$work/news" -v sendnew="$work/sendnew" -v mode="$mode" \
-            -v busy_ids="$busy_ids" -v registry="$registry" -v now="$now" -v busy="$busy" '
-            function session_of(rel,    parts, n, sid) {
-                n = split(rel, parts, "/")
-                sid = ""
-                if (parts[1] == "projects" && n >= 3) { sid = parts[3]; sub(/\.jsonl$/, "", sid) }
-                else if ((parts[1] == "file-history" || parts[1] == "tasks") && n >= 3) sid = parts[2]
-                else if (substr(rel, 1, 6) == "todos/" && rel ~ /\.json$/ && length(rel) >= 42) sid = substr(rel, 7, 36)
-                return sid
+    : > "$work/appends"
+    : > "$work/news.rows"
+    awk -F "$TAB" -v OFS="$TAB" -v T="$TAB" -v base="$base" -v w="$work" -v known="$work/known" -v mode="$mode" \
+        -v busy_ids="$busy_ids" -v registry="$registry" -v now="$now" -v busy="$busy" '
+        function session_of(rel,    parts, n, sid) {
+            n = split(rel, parts, "/")
+            sid = ""
+            if (parts[1] == "projects" && n >= 3) { sid = parts[3]; sub(/\.jsonl$/, "", sid) }
+            else if ((parts[1] == "file-history" || parts[1] == "tasks") && n >= 3) sid = parts[2]
+            else if (substr(rel, 1, 6) == "todos/" && rel ~ /\.json$/ && length(rel) >= 42) sid = substr(rel, 7, 36)
+            return sid
+        }
+        function out(r,    f, sid, is_busy, secs) {
+            split(r, f, T)
+            # (Sizes and mtimes compared as strings: "" forces it.)
+            if (f[5] == "C" && f[1] != "-" && f[1] "" == f[3] "" && f[2] "" == f[4] "") return
+            if (f[5] == "A" && f[3] != "-" && f[1] "" == f[3] "" && f[2] "" == f[4] "") {
+                print f[6], base "/" f[6], f[7], f[9], f[10], f[11], 0 > (w "/appends")
+                return
             }
-            $5 == "C" && $1 != "-" && $1 "" == $3 "" && $2 "" == $4 "" { next }
-            $5 == "P" && $3 == "-" { print $6 > news; next }
-            $5 == "-" && $3 != "-" && (mode == "pull" || mode == "sync") {
-                sid = session_of($6)
+            if (f[5] == "P" && f[3] == "-") { print f[6] > (w "/news"); print r > (w "/news.rows"); return }
+            if (f[5] == "-" && f[3] != "-" && (mode == "pull" || mode == "sync")) {
+                sid = session_of(f[6])
                 is_busy = sid != "" && index(busy_ids, " " sid " ") > 0
                 if (!is_busy && (registry == "no" || length(sid) != 36)) {
-                    secs = $4
+                    secs = f[4]
                     sub(/\..*/, "", secs)
                     if (now - secs < busy) is_busy = 1
                 }
-                if (!is_busy) { print $6, $3, $4 > sendnew; next }
+                if (!is_busy) { print f[6], f[3], f[4] > (w "/sendnew"); return }
             }
-            { print }' > "$work/joined"
+            print r
+        }
+        # known: path seenSize seenMtime ancSize ancHash op len sha idx
+        BEGIN { while ((getline l < known) > 0) k[++nk] = l }
+        # pod: ./path size mtime (the first of a path found twice)
+        {
+            p = $1
+            if (substr(p, 1, 2) == "./") p = substr(p, 3)
+            if (!(p in size)) { size[p] = $2; mtime[p] = $3; order[++np] = p }
+        }
+        END {
+            for (i = 1; i <= nk; i++) {
+                split(k[i], f, T)
+                there = f[1] in size
+                named[f[1]] = 1
+                out(f[2] T f[3] T (there ? size[f[1]] : "-") T (there ? mtime[f[1]] : "-") T f[6] T f[1] T f[4] T f[5] T f[7] T f[8] T f[9])
+            }
+            for (i = 1; i <= np; i++)
+                if (!(order[i] in named)) out("-" T "-" T size[order[i]] T mtime[order[i]] T "-" T order[i] T "-" T "-" T "-" T "-" T "-")
+        }' "$work/pod" > "$work/joined"
     : > "$work/placed"
     if [ -s "$work/news" ]; then
         # shellcheck disable=SC2016
@@ -1238,13 +1381,10 @@ main() {
                 if [ -e "$r" ] || [ -L "$r" ]; then printf "%s\n" "$r" >&3; else printf "%s\n" "$r"; fi
             done' ccpod-new < "$work/news" > "$work/placed" 3> "$work/news.there")
         if [ -s "$work/news.there" ]; then
-            join -t "$TAB" -a1 -a2 -e - -o 1.2,1.3,2.2,2.3,1.6,0,1.4,1.5,1.7,1.8,1.9 "$work/known.sorted" "$work/pod" |
-                awk -F "$TAB" 'NR == FNR { there[$0] = 1; next } $5 == "P" && $3 == "-" && ($6 in there)' \
-                "$work/news.there" - >> "$work/joined"
+            awk -F "$TAB" 'NR == FNR { there[$0] = 1; next } $6 in there' "$work/news.there" "$work/news.rows" >> "$work/joined"
         fi
     fi
 
-    : > "$work/appends"
     : > "$work/unstage"
     while IFS="$TAB" read -r seen_size seen_mtime size mtime op rel anc anc_sha len sha idx; do
         f="$base/$rel"

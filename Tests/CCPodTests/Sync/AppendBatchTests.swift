@@ -125,22 +125,31 @@ struct AppendBatchTests {
         #expect(ten.contains("perl") == withPerl)
     }
 
-    /// perl fails in the append step, after appending (the appends are checked one by
-    /// one instead, never appended twice) or before (each is reported failed, stays in
-    /// the journal, and the next call finishes it); or a broken perl fails at once
+    /// perl fails in the append step: after it did everything (its answer counts; never
+    /// appended twice), after it armed the journal and before it appended (each is
+    /// reported failed, stays in the journal, and the next call finishes it), or at
+    /// once (the appends are made without it); or a broken perl fails at once
     /// everywhere (head and cat take over).
-    @Test(arguments: ["after", "before", "broken"])
+    @Test(arguments: ["after", "armed", "before", "broken"])
     func aFailedPerlNeverAppendsTwiceAndLeavesTheRestToTheJournal(_ when: String) throws {
         guard ChildProcess.exists("perl") else { return }
         var bed = try SyncTestBed()
         defer { bed.remove() }
-        let run = when == "after" ? "\"$REAL\" \"$@\"; exit 9" : "exit 9"
-        let perl = when == "broken" ? "exit 2\n" : "case \"$3\" in */append.list) \(run) ;; esac\nexec \"$REAL\" \"$@\"\n"
+        // The append step's perl is the one given the list of appends ($3: .../appends).
+        let run: String
+        switch when {
+        case "after": run = "\"$REAL\" \"$@\"; exit 9"
+        // Its script stopped right after it armed the journal.
+        case "armed": run = "s=$(printf '%s' \"$2\" | sed 's/print \"armed\\\\n\" or exit 5;/&exit 9;/'); "
+            + "case \"$s\" in *'or exit 5;exit 9;'*) ;; *) exit 7 ;; esac; shift 2; exec \"$REAL\" -e \"$s\" \"$@\""
+        default: run = "exit 9"
+        }
+        let perl = when == "broken" ? "exit 2\n" : "case \"$3\" in */appends) \(run) ;; esac\nexec \"$REAL\" \"$@\"\n"
         bed.connection = try CountingConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path, perl: perl)
         try Self.pushed(bed, count: 4)
         try Self.grow(bed, 0..<4, round: 1)
         let report = try bed.run(.push)
-        if when != "before" {
+        if when != "armed" {
             #expect(report.count(.pushed) == 4, "\(report.items)")
             Self.assertSame(bed, count: 4)
         } else {
