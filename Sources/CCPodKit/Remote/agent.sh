@@ -211,13 +211,14 @@ close($short) or exit 3;'
 # shellcheck disable=SC2016
 journal_append_pl='
 my ($listfile, $work, $jrun) = @ARGV;
-my $fsync_nr;
+my ($fsync_nr, $syncfs_nr);
 if (open(my $exe, "<", "/proc/self/exe")) {
     binmode $exe;
-    if ((sysread($exe, my $h, 20) // 0) == 20 && substr($h, 0, 4) eq "\x7fELF" && ord(substr($h, 4, 1)) == 2 && ord(substr($h, 5, 1)) == 1) {
+    my $h;
+    if ((sysread($exe, $h, 20) // 0) == 20 && substr($h, 0, 4) eq "\x7fELF" && ord(substr($h, 4, 1)) == 2 && ord(substr($h, 5, 1)) == 1) {
         my $machine = unpack("v", substr($h, 18, 2));
-        $fsync_nr = 74 if $machine == 62;
-        $fsync_nr = 82 if $machine == 183 || $machine == 243;
+        ($fsync_nr, $syncfs_nr) = (74, 306) if $machine == 62;
+        ($fsync_nr, $syncfs_nr) = (82, 267) if $machine == 183 || $machine == 243;
     }
     close($exe);
 }
@@ -225,6 +226,21 @@ sub flush_file { my ($fh) = @_;
     return syscall($fsync_nr, fileno($fh)) == 0 if defined $fsync_nr;
     require IO::Handle;
     return $fh->sync; }
+# Little waiting to be written on this pod (under 16 MiB): each file system is
+# flushed at once (syncfs) instead of each file on its own, one commit instead of one
+# a file; a pod busy writing (checkpoints of a training run) flushes each file alone.
+my $whole = 0;
+if (defined $syncfs_nr && open(my $mi, "<", "/proc/meminfo")) {
+    my $kb = 0;
+    while (<$mi>) { $kb += $1 if /^(?:Dirty|Writeback):\s+(\d+)/ }
+    close($mi);
+    $whole = $kb < 16384;
+}
+# Flushes the files named: their file systems when $whole, else (or when that fails) each.
+sub flush_all { my $whole_fs = shift; my (%fs, @open);
+    for my $f (@_) { open(my $h, "<", $f) or next; push @open, $h; my $dev = (stat($h))[0]; $fs{$dev} //= $h; }
+    if ($whole_fs) { my $ok = 1; for my $h (values %fs) { $ok = 0 unless syscall($syncfs_nr, fileno($h)) == 0 } return if $ok; }
+    flush_file($_) for @open; }
 $| = 1;
 my @todo;
 open(my $list, "<", $listfile) or exit 2;
@@ -239,7 +255,6 @@ sub copy { my ($from, $to, $mode) = @_;
     open(my $out, $mode, $to) or return 0;
     binmode $in; binmode $out;
     while (1) { my $n = sysread($in, my $buf, 1048576); return 0 unless defined $n; last if $n == 0; put($out, $buf, $n) or return 0; }
-    flush_file($out) if $mode eq ">";
     close($out) or return 0;
     return 1; }
 my $path = substr($jrun, 0, 1) eq "/" ? "" : ".";
@@ -249,7 +264,7 @@ for my $a (@todo) { copy("$work/p.$a->[5]", "$jrun/p.$a->[5]", ">") or unjournal
 open(my $meta, ">", "$jrun/meta.tmp") or unjournaled();
 for my $a (@todo) { print $meta join("\t", $a->[0], $a->[2], $a->[3], "p.$a->[5]"), "\n" or unjournaled(); }
 close($meta) or unjournaled();
-open($meta, "<", "$jrun/meta.tmp") and flush_file($meta);
+flush_all($whole, (map { "$jrun/p.$_->[5]" } @todo), "$jrun/meta.tmp");
 rename("$jrun/meta.tmp", "$jrun/meta") or unjournaled();
 print "armed\n" or exit 5;
 for my $a (@todo) { copy("$jrun/p.$a->[5]", $a->[1], ">>"); }
@@ -270,15 +285,15 @@ for my $a (@todo) {
             my $end = sysread($got, my $more, 1);
             $same = 1 if !$diff && $total == $len && defined $end && $end == 0;
         }
-        flush_file($got) if $same;
     }
     push @same, $same;
 }
+flush_all($whole, map { $todo[$_][1] } grep { $same[$_] } 0 .. $#todo);
 my @left = grep { !$same[$_] } 0 .. $#todo;
 if (@left) {
     if (open(my $m, ">", "$jrun/meta.tmp")) {
         print $m join("\t", $todo[$_][0], $todo[$_][2], $todo[$_][3], "p.$todo[$_][5]"), "\n" for @left;
-        close($m) and open($m, "<", "$jrun/meta.tmp") and flush_file($m) and rename("$jrun/meta.tmp", "$jrun/meta");
+        if (close($m)) { flush_all(0, "$jrun/meta.tmp"); rename("$jrun/meta.tmp", "$jrun/meta"); }
     }
 } else {
     unlink("$jrun/meta");
@@ -685,6 +700,7 @@ take_lock() { # folder
     if command -v flock >/dev/null 2>&1; then
         exec 9>>"$1/agent.lock" || return 0
         flock -w 600 9 || fail "another ccpod has been working on this pod's Claude dir for 10 minutes; try again later"
+        flocked=yes
         return 0
     fi
     waited=0
@@ -715,12 +731,23 @@ cleanup() {
     # Hashers still running (a run that failed after the archive) finish first, so
     # nothing writes into the work folder while it is removed.
     for pid in $hashers $scanner; do wait "$pid" 2>/dev/null; done
+    stop_keepalive
+    # The answer is whole by now. Under flock the removal goes on in the background,
+    # holding the lock (fd 9) until it is done: the connection closes at once, and
+    # the next agent waits for it.
+    if [ "$flocked" = yes ]; then
+        remove_work < /dev/null > /dev/null 2>&1 &
+    else
+        remove_work
+    fi
+}
+
+remove_work() {
     if [ -n "$base" ] && [ -s "$work/stages" ]; then
         (cd "$base" 2>/dev/null && xargs -r -d '\n' rm -rf -- < "$work/stages")
     fi
     rm -rf "$work"
     [ -n "$lock_dir" ] && rm -rf "$lock_dir"
-    stop_keepalive
 }
 
 # A small request (ccpod says so: option early) takes the lock as soon as its
@@ -746,7 +773,7 @@ case "$hello" in
 esac
 
 root='' claude='' state='' mode=status busy=5 accept=none base='' hashers='' hashed='' overview=0 dd_bytes=
-early=0 locked=no scanner='' scanned=no
+early=0 locked=no flocked=no scanner='' scanned=no
 # The work folder: a name no one has (mkdir makes it or fails, a link in its place
 # too), private (umask 077); no mktemp process.
 n=0
