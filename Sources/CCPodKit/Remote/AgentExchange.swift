@@ -181,15 +181,15 @@ public struct AgentExchange: Sendable {
             parseError = error
             process.cancel()
         }
-        let cut = process.output.reachedEnd || process.answer.reachedEnd
-        let outcome = process.finish()
-        let writeError = process.writeError.current
-
         if var answer, parseError == nil {
-            if let writeError { throw writeError }
+            // The answer is whole (END ok): ccpod goes on while the pod cleans up.
+            if let writeError = process.finishInBackground() { throw writeError }
             answer.sent = sent.current
             return answer
         }
+        let cut = process.output.reachedEnd || process.answer.reachedEnd
+        let outcome = process.finish()
+        let writeError = process.writeError.current
         if outcome.stopped == .stalled { throw process.stallError() }
         if let refused = parseError as? RequestCompressionRefused { throw refused }
         // A request ccpod could not finish (not the pod going away under it) is the reason.

@@ -20,7 +20,8 @@ import Darwin
 /// Use: `init` (starts the process), optionally `compressInput(with:)`, then write the
 /// request with `startWriter` (from a thread, so the answer can be read meanwhile) or
 /// `write` (in line), read the answer from `answer` (switched to a decompressor with
-/// `decompressAnswer(with:)`, also mid-stream), and always end with `finish()`.
+/// `decompressAnswer(with:)`, also mid-stream), and always end with `finish()` (or,
+/// once a whole answer is read, `finishInBackground()`).
 /// `cancel()` (Ctrl-C) stops it at once from any thread.
 public final class PodProcess: @unchecked Sendable {
     /// What the process reads on stdin.
@@ -297,6 +298,19 @@ public final class PodProcess: @unchecked Sendable {
     /// when it has its own).
     public func cancel() {
         watchdog.cancel()
+    }
+
+    /// After a complete answer, when nothing more is wanted from the process: waits
+    /// for the request's writer (a whole answer means the agent read the request to
+    /// its end) and returns what it failed with, if anything; the process is then
+    /// finished on a thread of its own, so the pod's clean-up and the connection's
+    /// close are not waited for. Its outcome is not looked at.
+    public func finishInBackground() -> Error? {
+        writerDone?.wait()
+        writerDone = nil
+        let error = writeError.current
+        Thread.detachNewThread { _ = self.finish() }
+        return error
     }
 
     /// Waits for every process and thread of the exchange; call it once whatever happened.

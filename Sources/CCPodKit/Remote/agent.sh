@@ -732,22 +732,24 @@ cleanup() {
     # nothing writes into the work folder while it is removed.
     for pid in $hashers $scanner; do wait "$pid" 2>/dev/null; done
     stop_keepalive
-    # The answer is whole by now. Under flock the removal goes on in the background,
-    # holding the lock (fd 9) until it is done: the connection closes at once, and
-    # the next agent waits for it.
+    remove_stages
+    # The answer is whole by now. Under flock the work folder (in /tmp, out of every
+    # scan) is removed in the background, holding the lock (fd 9) until it is gone:
+    # the connection closes at once, and the next agent waits for it.
     if [ "$flocked" = yes ]; then
-        remove_work < /dev/null > /dev/null 2>&1 &
+        { rm -rf "$work"; } < /dev/null > /dev/null 2>&1 &
     else
-        remove_work
+        rm -rf "$work"
+        [ -n "$lock_dir" ] && rm -rf "$lock_dir"
     fi
 }
 
-remove_work() {
+# Removes this run's stage folders (empty once their files are placed); forgets them.
+remove_stages() {
     if [ -n "$base" ] && [ -s "$work/stages" ]; then
         (cd "$base" 2>/dev/null && xargs -r -d '\n' rm -rf -- < "$work/stages")
+        : > "$work/stages"
     fi
-    rm -rf "$work"
-    [ -n "$lock_dir" ] && rm -rf "$lock_dir"
 }
 
 # A small request (ccpod says so: option early) takes the lock as soon as its
@@ -1570,6 +1572,8 @@ main() {
 
     apply_appends
     place_files
+    # Before the answer ends: ccpod is done with the pod as soon as it has read it.
+    remove_stages
     send_new
     [ "$overview" = 1 ] && [ "$mode" = status ] && overview_notes
     printf 'END\tok\n'

@@ -254,6 +254,7 @@ struct AgentArchiveTests {
         #expect(out.stdoutText.contains("the request ended early"), "\(out.stdoutText)")
         let left = FileManager.default.enumerator(atPath: bed.podClaude)?.allObjects as? [String] ?? []
         #expect(!left.contains { $0.hasSuffix(".jsonl") || $0.contains(".ccpod-") }, "\(left)")
+        SyncTestBed.waitForPodAgent(podRoot: bed.podRoot)
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty)
     }
 

@@ -38,8 +38,11 @@ struct CountingConnection: PodConnection {
         }
     }
 
-    /// The processes started since the last call.
+    /// The processes started since the last call, once the last agent is done: its
+    /// work folder is removed after it answered, holding the pod's lock (agent.sh,
+    /// cleanup), and ccpod does not wait for that.
     func processes() throws -> [String] {
+        SyncTestBed.waitForPodAgent(podRoot: root, paths: paths)
         let names = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
         _ = FileManager.default.createFile(atPath: log, contents: Data())
         return names

@@ -1,5 +1,8 @@
 import CCPodKit
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A laptop and a `local:` pod in a temporary folder, for engine tests.
 struct SyncTestBed {
@@ -28,6 +31,16 @@ struct SyncTestBed {
     }
 
     func remove() { try? FileManager.default.removeItem(at: root) }
+
+    /// Waits until the last agent on the pod at `podRoot` is done: after its answer it
+    /// removes its work folder holding the pod's lock (agent.sh, cleanup), and ccpod
+    /// does not wait for that.
+    static func waitForPodAgent(podRoot: String, paths: PodPaths = PodPaths()) {
+        let lock = open(podRoot + paths.persistentDir + "/.ccpod/agent.lock", O_RDONLY | O_CLOEXEC)
+        guard lock >= 0 else { return }
+        _ = flock(lock, LOCK_EX)
+        close(lock)
+    }
 
     var podClaude: String { podRoot + "/root/.claude" }
 
