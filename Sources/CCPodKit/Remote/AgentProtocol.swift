@@ -14,11 +14,22 @@ public enum AgentScript {
     /// `compressedScript` the script travels gzipped (about 4 KB instead of 19 KB per
     /// call); a pod without gzip answers `no-gzip-script` at once, without reading stdin.
     /// `cache` keeps the packed script between runs (packing it forks gzip).
+    /// The pod keeps the unpacked script in a folder of the user's own in its temporary
+    /// folder (`.ccpod-agents.<user>`, mode 700, named by the script's digest) and runs
+    /// it from there when it is the user's: unpacking it (a subshell, base64 and gzip)
+    /// costs 4 ms of every exchange. A folder someone else owns, or a link, is not used.
     public static func remoteCommand(requestCompression: Compression, compressedScript: Bool = true,
                                      cache: DerivedValueCache? = nil) -> String {
-        let tail = "ccpod-agent \(protocolVersion) \(requestCompression.rawValue)"
+        let arguments = "\(protocolVersion) \(requestCompression.rawValue)"
+        let tail = "ccpod-agent " + arguments
         if compressedScript, let packed = packedScript(cache: cache) {
-            return "if command -v gzip >/dev/null 2>&1; then exec sh -c \"$(printf %s \(packed) | base64 -d | gzip -dc)\" \(tail); "
+            let name = SHA256Hex.of(Data(packed.utf8)).prefix(16)
+            return "d=\"${TMPDIR:-/tmp}/.ccpod-agents.${USER:-$LOGNAME}\"; f=\"$d/\(name).sh\"; "
+                + "if [ -s \"$f\" ] && [ -d \"$d\" ] && [ ! -L \"$d\" ] && [ -O \"$d\" ]; then exec sh \"$f\" \(arguments); fi; "
+                + "if command -v gzip >/dev/null 2>&1; then s=$(printf %s \(packed) | base64 -d | gzip -dc); "
+                + "if [ -n \"$s\" ] && { [ -d \"$d\" ] || mkdir -m 700 \"$d\"; } 2>/dev/null && [ ! -L \"$d\" ] && [ -O \"$d\" ] && "
+                + "printf '%s\\n' \"$s\" > \"$f.$$\" 2>/dev/null; then mv -f \"$f.$$\" \"$f\" 2>/dev/null || rm -f \"$f.$$\"; fi; "
+                + "exec sh -c \"$s\" \(tail); "
                 + "else echo 'CCPOD-AGENT \(protocolVersion) no-gzip-script'; fi"
         }
         return InlineScript.command(PackageResources.agent_sh, name: "ccpod-agent",

@@ -13,6 +13,7 @@ struct ShellConnection: PodConnection {
     func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
         // The same command line a pod's login shell would run, but with `sh` meaning this shell.
         let command = remoteCommand.replacingOccurrences(of: "exec sh -c", with: "exec \(shell) -c")
+            .replacingOccurrences(of: "exec sh \"$f\"", with: "exec \(shell) \"$f\"")
         return ([shell, "-c", command], nil)
     }
     func explainFailure(status: Int32, stderr: String) -> CCPodError? { nil }
