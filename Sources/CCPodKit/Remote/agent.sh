@@ -199,7 +199,7 @@ close($short) or exit 3;'
 # The appends of a run through its journal, in one process (apply_appends): the
 # list (ARGV[0], the file "appends": rel file offset len sha idx lines), the work
 # folder holding each payload as p.<idx> (ARGV[1]), the run's journal folder
-# (ARGV[2]). Copies the payloads into the journal and writes its meta, each flushed,
+# (ARGV[2]). Copies the payloads into the journal and writes its meta, all flushed,
 # then arms it (meta.tmp renamed meta) and prints "armed"; appends each payload to
 # its file, checks each file holds exactly offset + the payload, flushes those that
 # do, and prints 1 or 0 a line, in order. The journal then keeps only the appends
