@@ -201,9 +201,10 @@ close($short) or exit 3;'
 # folder holding each payload as p.<idx> (ARGV[1]), the run's journal folder
 # (ARGV[2]). Copies the payloads into the journal and writes its meta, all flushed,
 # then arms it (meta.tmp renamed meta) and prints "armed"; appends each payload to
-# its file, checks each file holds exactly offset + the payload, flushes those that
-# do, and prints 1 or 0 a line, in order. The journal then keeps only the appends
-# that could not be verified (none: it is removed), for the next call to finish.
+# its file, checks each file holds exactly offset + the payload, and prints 1 or 0 a
+# line, in order; then, in a child holding the pod lock, flushes those that do, and
+# the journal keeps only the appends that could not be verified (none: it is
+# removed), for the next call to finish.
 # "unjournaled" when the journal cannot be made: nothing was appended. Printed as it
 # goes: a perl that dies part way says how far it came.
 # (fsync through syscall where the number is known from perl's own ELF header:
@@ -288,6 +289,13 @@ for my $a (@todo) {
     }
     push @same, $same;
 }
+# The verdicts go out now; the appended files are flushed and the journal tidied
+# after, in a child that holds the pod lock (fd 9, inherited) until it is done. Until
+# then the armed journal, flushed above, is what makes the appends survive a crash.
+print "$_\n" for @same;
+close(STDOUT);
+my $child = fork();
+exit 0 if $child;
 flush_all($whole, map { $todo[$_][1] } grep { $same[$_] } 0 .. $#todo);
 my @left = grep { !$same[$_] } 0 .. $#todo;
 if (@left) {
@@ -299,8 +307,7 @@ if (@left) {
     unlink("$jrun/meta");
     unlink("$jrun/p.$_->[5]") for @todo;
     rmdir($jrun);
-}
-print "$_\n" for @same;'
+}'
 
 # Copies exactly n bytes of stdin to stdout (the answer): GNU dd in 1 MiB blocks
 # where it counts bytes, else head, whose 8 KiB writes wake the answer's compressor
