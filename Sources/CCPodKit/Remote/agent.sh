@@ -914,12 +914,12 @@ apply_appends() {
     # From one pass (no process): the appended files, also the arguments (set --) of
     # find and sync below when their names are short enough together for one command
     # line (no xargs, no sh).
-    n=0 names=0
+    names=0
     set --
     while IFS="$TAB" read -r rel f _ <&4; do
         printf '%s\n' "$f"
         set -- "$@" "$f"
-        n=$((n + 1)) names=$((names + ${#f} + 1))
+        names=$((names + ${#f} + 1))
     done 4< "$work/appends" > "$work/append.files"
     # One perl journals, appends, checks and flushes them all (journal_append_pl);
     # what it did not check (it died part way) is reported failed and stays in the

@@ -63,6 +63,19 @@ struct PodProcessTests {
         #expect(error.message.contains("nothing was changed here"))
     }
 
+    /// A whole answer ends the exchange: a pod that then keeps the connection open
+    /// (silent, with a long timeout) costs ccpod nothing more.
+    @Test func aPodThatHoldsTheConnectionAfterAWholeAnswerIsNotWaitedFor() throws {
+        var pod = ScriptedConnection(script: "cat > /dev/null; printf 'CCPOD-AGENT 2 none\\nEND\\tok\\n'; sleep 30")
+        pod.inactivityTimeout = 60
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let started = Date()
+        let answer = try AgentExchange(connection: pod).run(Self.pullRequest(), scratch: scratch)
+        #expect(answer.records.isEmpty)
+        #expect(Date().timeIntervalSince(started) < 20, "took \(Date().timeIntervalSince(started)) s")
+    }
+
     @Test func aPodThatNeverReadsItsRequestCannotBlockTheWriterForever() throws {
         // The request (a megabyte of session ids) fills every pipe; the pod reads nothing.
         var request = Self.pullRequest()
