@@ -22,6 +22,8 @@ final class FDReader: @unchecked Sendable {
 
     /// Decodes what is read from `fd` (a zstd answer read in this process).
     private let decoder: ZstdDecoder?
+    /// The same, decoding ahead on a thread of its own (`readAhead`).
+    private let ahead: DecodeAhead?
 
     /// The one chunk every read lands in, kept for the reader's life: fresh memory for
     /// each file would be faulted in and pulled through the caches again (decoded bytes
@@ -29,14 +31,38 @@ final class FDReader: @unchecked Sendable {
     /// decoding: the decoder already reads the descriptor in large reads.
     private let chunk: UnsafeMutableRawBufferPointer
 
-    init(fd: Int32, watchdog: PodWatchdog? = nil, decoder: ZstdDecoder? = nil) {
+    /// With `readAhead`, a `decoder` runs on a thread of its own (`DecodeAhead`) and
+    /// `stopReadingAhead()` must be called before `fd` is closed.
+    init(fd: Int32, watchdog: PodWatchdog? = nil, decoder: ZstdDecoder? = nil, readAhead: Bool = false) throws {
         self.fd = fd
         self.watchdog = watchdog
-        self.decoder = decoder
+        if let decoder, readAhead {
+            ahead = try DecodeAhead(fd: fd, watchdog: watchdog, decoder: decoder)
+            self.decoder = nil
+        } else {
+            ahead = nil
+            self.decoder = decoder
+        }
         chunk = .allocate(byteCount: decoder == nil ? 1 << 20 : 1 << 18, alignment: 64)
     }
 
-    deinit { chunk.deallocate() }
+    /// A reader without a decoder.
+    init(fd: Int32, watchdog: PodWatchdog? = nil) {
+        self.fd = fd
+        self.watchdog = watchdog
+        decoder = nil
+        ahead = nil
+        chunk = .allocate(byteCount: 1 << 20, alignment: 64)
+    }
+
+    deinit {
+        ahead?.stop()
+        chunk.deallocate()
+    }
+
+    /// Stops the thread decoding ahead, if any (what it decoded and was not read is
+    /// dropped); the descriptor may then be closed.
+    func stopReadingAhead() { ahead?.stop() }
 
     /// Bytes read ahead but not consumed (handed to the next reader of the stream).
     func takeBuffered() -> Data {
@@ -50,12 +76,27 @@ final class FDReader: @unchecked Sendable {
     static let overlongLine = "the pod's answer has an overlong line"
 
     /// Whether this reader decodes what it reads (zstd in process).
-    var decodes: Bool { decoder != nil }
+    var decodes: Bool { decoder != nil || ahead != nil }
 
     /// At most `count` bytes of the stream (decoded when there is a decoder); 0 at its end.
     private func readSome(_ pointer: UnsafeMutableRawPointer, _ count: Int) throws -> Int {
+        if ahead != nil {
+            return try nextAhead(max: count) { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
         guard let decoder else { return try readRaw(pointer, count) }
         return try decoder.read(into: pointer, count: count) { try readRaw($0, $1) }
+    }
+
+    /// The next bytes decoded ahead (at most `max`), handed to `body` where they lie.
+    private func nextAhead(max: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        do {
+            let (n, rawEnd) = try ahead!.next(max: max, body)
+            if n == 0 { reachedEnd = reachedEnd || rawEnd }
+            return n
+        } catch let failed as DecodeAhead.ReadFailed {
+            reachedEnd = reachedEnd || failed.rawEnd
+            throw failed.error
+        }
     }
 
     /// One read(2) of at most `count` bytes; 0 at the end of the stream.
@@ -111,6 +152,18 @@ final class FDReader: @unchecked Sendable {
             remaining -= Int64(take)
         }
         guard remaining > 0 else { return }
+        if ahead != nil {
+            // Hashed and handed on where the decoding thread left them (no copy).
+            while remaining > 0 {
+                let n = try nextAhead(max: Int(min(Int64(Int.max), remaining))) { raw in
+                    hasher.update(bufferPointer: raw)
+                    try sink(raw)
+                }
+                if n == 0 { throw CCPodError.badData("the pod's answer ended in the middle of a file") }
+                remaining -= Int64(n)
+            }
+            return
+        }
         while remaining > 0 {
             let want = Int(min(Int64(chunk.count), remaining))
             let n = try readSome(chunk.baseAddress!, want)

@@ -219,8 +219,10 @@ public final class PodProcess: @unchecked Sendable {
         guard let executable = tool.first, decompressor == nil, answer === output else { return false }
         let pending = output.takeBuffered()
         // zstd in this process where the system has libzstd: no child, no second pipe.
+        // With more than one core it decodes on a thread of its own (`DecodeAhead`).
         if tool == Compression.zstd.decompressor, let decoder = ZstdDecoder(prefix: pending) {
-            answer = FDReader(fd: output.fd, watchdog: watchdog, decoder: decoder)
+            answer = try FDReader(fd: output.fd, watchdog: watchdog, decoder: decoder,
+                                  readAhead: ProcessInfo.processInfo.activeProcessorCount > 1)
             return true
         }
         let out = try Pipe2()
@@ -317,6 +319,8 @@ public final class PodProcess: @unchecked Sendable {
     @discardableResult
     public func finish() -> Outcome {
         if let outcome { return outcome }
+        // A thread decoding the answer ahead holds a copy of its descriptor: stopped first.
+        answer.stopReadingAhead()
         // Closing the read ends first: a process still writing gets EPIPE, not a full pipe.
         if answer !== output && answer.fd != output.fd { close(answer.fd) }
         close(output.fd)
