@@ -94,7 +94,7 @@ public struct AgentExchange: Sendable {
         let process = try PodProcess(connection: connection, command: command,
                                      options: .init(activity: Self.activity(mode), input: .pipe))
         do {
-            if let tool = requestCompression.compressor { try process.compressInput(with: tool, steps: requestCompression.denserSteps) }
+            if let tool = requestCompression.requestCompressor { try process.compressInput(with: tool, steps: requestCompression.denserSteps) }
         } catch {
             process.cancel()
             process.finish()
