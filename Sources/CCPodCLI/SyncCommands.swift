@@ -66,7 +66,9 @@ struct SyncArguments: ParsableArguments {
 
         /// The engine for this pod (`connection`: the pod found again after a restart).
         func engine(_ connection: (any PodConnection)? = nil) -> SyncEngine {
-            SyncEngine(claudeDir: claudeDir.path, connection: connection ?? session.pod.connection, stateDir: stateDir)
+            var engine = SyncEngine(claudeDir: claudeDir.path, connection: connection ?? session.pod.connection, stateDir: stateDir)
+            engine.scriptCacheDir = CLIContext.locations.cacheDir
+            return engine
         }
     }
 

@@ -20,6 +20,10 @@ public struct SyncEngine: Sendable {
     public var compress: Bool
     /// Told about the bytes of every exchange as they cross the stream (progress on a terminal).
     public var progress: TransferProgress?
+    /// Where the packed agent script is kept between runs (packing it forks gzip, 7 ms
+    /// of every exchange's start): ccpod's own cache (`CCPodLocations.cacheDir`), the
+    /// same for every pod; nil: this pod's state folder.
+    public var scriptCacheDir: URL?
 
     /// - Parameters:
     ///   - claudeDir: the local Claude config dir.
@@ -123,7 +127,7 @@ public struct SyncEngine: Sendable {
     func agentExchange(compression: Compression) -> AgentExchange {
         AgentExchange(connection: connection, requestCompression: compression,
                       compressedScript: !FileManager.default.fileExists(atPath: plainScriptFile.path), progress: progress,
-                      scriptCache: DerivedValueCache(directory: stateDir.appendingPathComponent("cache")))
+                      scriptCache: DerivedValueCache(directory: scriptCacheDir ?? stateDir.appendingPathComponent("cache")))
     }
 
     /// One agent call (two when the pod cannot decompress what it was sent), counted in
