@@ -69,4 +69,25 @@ struct AgentScriptCacheTests {
         #expect(!report.warnings.contains { $0.contains("from the kept script") }, "\(report.warnings)")
         #expect(try String(contentsOfFile: elsewhere + "/" + name, encoding: .utf8) == Self.impostor)
     }
+
+    /// The packed script (gzip's output) is kept in ccpod's own cache when the engine is
+    /// given one, as the CLI's is: a pod whose state was forgotten (or a new pod) does not
+    /// fork gzip again.
+    @Test func thePackedScriptIsKeptInCCPodsOwnCacheNotThePodsState() throws {
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        let tmp = bed.root.appendingPathComponent("tmp").path
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        bed.connection = TmpConnection(root: bed.podRoot, tmp: tmp)
+        let shared = bed.root.appendingPathComponent("ccpod-cache")
+        var engine = bed.engine()
+        engine.scriptCacheDir = shared
+        _ = try engine.run(scope: bed.scope, options: SyncOptions(direction: .status, busySeconds: 0))
+        let kept = try FileManager.default.contentsOfDirectory(atPath: shared.path)
+        #expect(kept.count == 1)
+        #expect(!FileManager.default.fileExists(atPath: bed.state.appendingPathComponent("cache").path))
+        // Without one, the pod's state folder keeps it, as before.
+        _ = try bed.run(.status)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: bed.state.appendingPathComponent("cache").path) == kept)
+    }
 }
