@@ -7,6 +7,44 @@ import Testing
 /// writes them to the answer, exactly their sizes (without perl: cat, bounded by dd).
 @Suite("A first pull's files in one batch")
 struct PullBatchTests {
+    /// A pull's answer follows the link where the pod's zstd can (`--adapt`, in an 8 MB
+    /// window); a pod whose zstd cannot answers at level 3 and the pull is the same. A
+    /// status answer stays at level 3 and asks nothing of zstd.
+    @Test(arguments: [true, false])
+    func aPullsAnswerFollowsTheLinkWhereThePodsZstdCan(_ canAdapt: Bool) throws {
+        guard let real = try? ChildProcess.resolve("zstd", environment: ProcessInfo.processInfo.environment) else { return }
+        var bed = try SyncTestBed()
+        defer { bed.remove() }
+        let counting = try CountingConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path)
+        bed.connection = counting
+        let calls = counting.bin + ".zstd"
+        let shim = """
+            #!/bin/sh
+            printf '%s\\n' "$*" >> '\(calls)'
+            case " $* " in *" --adapt"*) \(canAdapt ? ":" : "echo 'zstd: --adapt: unknown option' >&2; exit 1") ;; esac
+            exec '\(real)' "$@"
+
+            """
+        try FileManager.default.removeItem(atPath: counting.bin + "/zstd")
+        _ = FileManager.default.createFile(atPath: counting.bin + "/zstd", contents: Data(shim.utf8), attributes: [.posixPermissions: 0o755])
+        let ids = (0..<3).map { String(format: "44444444-4444-4555-8666-%012d", $0) }
+        for (i, id) in ids.enumerated() {
+            try SyncTestBed.write(SyncTestBed.lines(session: id, count: 40 + i, text: String(repeating: "q", count: 300)), to: bed.podTranscript(id))
+        }
+        func zstdCalls() throws -> [String] {
+            _ = try counting.processes()
+            defer { _ = FileManager.default.createFile(atPath: calls, contents: Data()) }
+            return (try? String(contentsOfFile: calls, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+        }
+        #expect(try bed.run(.pull).count(.copiedFromPod) == ids.count)
+        for id in ids { #expect(SyncTestBed.read(bed.localTranscript(id)) == SyncTestBed.read(bed.podTranscript(id))) }
+        let pulled = try zstdCalls()
+        let answered = pulled.filter { $0.hasSuffix("-T2 -c") }
+        #expect(answered == [canAdapt ? "-q -3 --adapt=min=1,max=9 --zstd=wlog=23 -T2 -c" : "-q -3 -T2 -c"], "\(pulled)")
+        _ = try bed.run(.status)
+        #expect(try zstdCalls().filter { !$0.hasPrefix("-q -d") } == ["-q -3 -T2 -c"])
+    }
+
     @Test(arguments: [true, false])
     func newFilesLeaveThePodThroughOneProcess(_ withPerl: Bool) throws {
         if withPerl && !ChildProcess.exists("perl") { return }
