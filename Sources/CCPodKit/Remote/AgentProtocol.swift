@@ -90,7 +90,8 @@ public enum Compression: String, Sendable, CaseIterable {
     /// a quarter less CPU than level 3 for 10–17 % more bytes (a first push of the
     /// benchmark's varied corpus, 228 MB on two cores: 0.52 against 0.74 CPU-seconds
     /// of zstd), and only a fast link, where CPU sets the pace, sends much at this level.
-    /// The pod's answers stay at level 3: nothing there follows the link.
+    /// (The pod's answers that carry files follow the link with zstd's own `--adapt`
+    /// where the pod has it: agent.sh.)
     var requestCompressor: [String]? {
         switch self {
         case .zstd: return ["zstd", "-q", "-2", "-T2", "-c"]
