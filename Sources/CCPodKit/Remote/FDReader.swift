@@ -20,39 +20,32 @@ final class FDReader: @unchecked Sendable {
     /// that is a cut answer, not a wrong one.
     private(set) var reachedEnd = false
 
-    /// Decodes what is read from `fd` (a zstd answer read in this process).
-    private let decoder: ZstdDecoder?
-    /// The same, decoding ahead on a thread of its own (`readAhead`).
+    /// Decodes what is read from `fd` (a zstd answer read in this process), a few
+    /// buffers ahead on a thread of its own.
     private let ahead: DecodeAhead?
 
     /// The one chunk every read lands in, kept for the reader's life: fresh memory for
-    /// each file would be faulted in and pulled through the caches again (decoded bytes
-    /// are written into it, hashed and written out while still in cache). Smaller when
-    /// decoding: the decoder already reads the descriptor in large reads.
+    /// each file would be faulted in and pulled through the caches again (bytes are
+    /// written into it, hashed and written out while still in cache). Small when
+    /// decoding: a file's decoded bytes are used where the decoding thread left them,
+    /// and only lines and whole-stream reads land here.
     private let chunk: UnsafeMutableRawBufferPointer
 
-    /// With `readAhead`, a `decoder` runs on a thread of its own (`DecodeAhead`) and
-    /// `stopReadingAhead()` must be called before `fd` is closed.
-    init(fd: Int32, watchdog: PodWatchdog? = nil, decoder: ZstdDecoder? = nil, readAhead: Bool = false) throws {
-        self.fd = fd
-        self.watchdog = watchdog
-        if let decoder, readAhead {
-            ahead = try DecodeAhead(fd: fd, watchdog: watchdog, decoder: decoder)
-            self.decoder = nil
-        } else {
-            ahead = nil
-            self.decoder = decoder
-        }
-        chunk = .allocate(byteCount: decoder == nil ? 1 << 20 : 1 << 18, alignment: 64)
-    }
-
-    /// A reader without a decoder.
+    /// A reader of `fd` as it is.
     init(fd: Int32, watchdog: PodWatchdog? = nil) {
         self.fd = fd
         self.watchdog = watchdog
-        decoder = nil
         ahead = nil
         chunk = .allocate(byteCount: 1 << 20, alignment: 64)
+    }
+
+    /// A reader of what `decoder` makes of `fd`, decoded on a thread of its own
+    /// (`DecodeAhead`): `stopReadingAhead()` must be called before `fd` is closed.
+    init(fd: Int32, watchdog: PodWatchdog? = nil, decoder: ZstdDecoder) throws {
+        self.fd = fd
+        self.watchdog = watchdog
+        ahead = try DecodeAhead(fd: fd, watchdog: watchdog, decoder: decoder)
+        chunk = .allocate(byteCount: 1 << 16, alignment: 64)
     }
 
     deinit {
@@ -76,15 +69,12 @@ final class FDReader: @unchecked Sendable {
     static let overlongLine = "the pod's answer has an overlong line"
 
     /// Whether this reader decodes what it reads (zstd in process).
-    var decodes: Bool { decoder != nil || ahead != nil }
+    var decodes: Bool { ahead != nil }
 
     /// At most `count` bytes of the stream (decoded when there is a decoder); 0 at its end.
     private func readSome(_ pointer: UnsafeMutableRawPointer, _ count: Int) throws -> Int {
-        if ahead != nil {
-            return try nextAhead(max: count) { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        }
-        guard let decoder else { return try readRaw(pointer, count) }
-        return try decoder.read(into: pointer, count: count) { try readRaw($0, $1) }
+        guard ahead != nil else { return try readRaw(pointer, count) }
+        return try nextAhead(max: count) { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
     }
 
     /// The next bytes decoded ahead (at most `max`), handed to `body` where they lie.

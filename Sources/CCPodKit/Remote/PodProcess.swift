@@ -218,11 +218,10 @@ public final class PodProcess: @unchecked Sendable {
     public func decompressAnswer(with tool: [String]) throws -> Bool {
         guard let executable = tool.first, decompressor == nil, answer === output else { return false }
         let pending = output.takeBuffered()
-        // zstd in this process where the system has libzstd: no child, no second pipe.
-        // With more than one core it decodes on a thread of its own (`DecodeAhead`).
+        // zstd in this process where the system has libzstd: no child, no second pipe;
+        // it decodes on a thread of its own (`DecodeAhead`).
         if tool == Compression.zstd.decompressor, let decoder = ZstdDecoder(prefix: pending) {
-            answer = try FDReader(fd: output.fd, watchdog: watchdog, decoder: decoder,
-                                  readAhead: ProcessInfo.processInfo.activeProcessorCount > 1)
+            answer = try FDReader(fd: output.fd, watchdog: watchdog, decoder: decoder)
             return true
         }
         let out = try Pipe2()

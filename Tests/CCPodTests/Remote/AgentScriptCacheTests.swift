@@ -25,16 +25,22 @@ struct AgentScriptCacheTests {
     /// An agent that answers with one warning and nothing else.
     static let impostor = "cat > /dev/null\nprintf 'CCPOD-AGENT 2 none\\nW\\tfrom the kept script\\nEND\\tok\\n'\n"
 
+    /// A test bed whose pod has a temporary folder of its own (`TmpConnection`).
+    static func bedWithItsOwnTemporaryFolder() throws -> (SyncTestBed, String) {
+        var bed = try SyncTestBed()
+        let tmp = bed.root.appendingPathComponent("tmp").path
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        bed.connection = TmpConnection(root: bed.podRoot, tmp: tmp)
+        return (bed, tmp)
+    }
+
     static func kept(in folder: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".sh") }
     }
 
     @Test func theAgentIsKeptInTheUsersOwnFolderAndRunFromThere() throws {
-        var bed = try SyncTestBed()
+        let (bed, tmp) = try Self.bedWithItsOwnTemporaryFolder()
         defer { bed.remove() }
-        let tmp = bed.root.appendingPathComponent("tmp").path
-        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        bed.connection = TmpConnection(root: bed.podRoot, tmp: tmp)
         let folder = tmp + "/.ccpod-agents.tester"
 
         _ = try bed.run(.status)
@@ -51,12 +57,9 @@ struct AgentScriptCacheTests {
     }
 
     @Test func aFolderThatIsALinkIsNotUsed() throws {
-        var bed = try SyncTestBed()
+        let (bed, tmp) = try Self.bedWithItsOwnTemporaryFolder()
         defer { bed.remove() }
-        let tmp = bed.root.appendingPathComponent("tmp").path
         let elsewhere = bed.root.appendingPathComponent("elsewhere").path
-        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        bed.connection = TmpConnection(root: bed.podRoot, tmp: tmp)
         // Learn the kept script's name, then put an impostor under that name behind a link.
         _ = try bed.run(.status)
         let name = try #require(try Self.kept(in: tmp + "/.ccpod-agents.tester").first)
@@ -74,11 +77,8 @@ struct AgentScriptCacheTests {
     /// given one, as the CLI's is: a pod whose state was forgotten (or a new pod) does not
     /// fork gzip again.
     @Test func thePackedScriptIsKeptInCCPodsOwnCacheNotThePodsState() throws {
-        var bed = try SyncTestBed()
+        let (bed, _) = try Self.bedWithItsOwnTemporaryFolder()
         defer { bed.remove() }
-        let tmp = bed.root.appendingPathComponent("tmp").path
-        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        bed.connection = TmpConnection(root: bed.podRoot, tmp: tmp)
         let shared = bed.root.appendingPathComponent("ccpod-cache")
         var engine = bed.engine()
         engine.scriptCacheDir = shared

@@ -45,7 +45,7 @@ struct DecodeAheadTests {
         let frames = try ZstdDecoderTests.compress(original, ["-q", "-2", "-T2", "-c"])
         let writer = Thread { try? pod.send(frames); pod.hangUp() }
         writer.start()
-        let reader = try FDReader(fd: pod.pipe.read, decoder: ZstdDecoder()!, readAhead: true)
+        let reader = try FDReader(fd: pod.pipe.read, decoder: ZstdDecoder()!)
         let (data, error) = Self.drain(reader, Int64(original.count))
         #expect(error == nil)
         #expect(data == original)
@@ -61,7 +61,7 @@ struct DecodeAheadTests {
         let original = ZstdDecoderTests.sample(1 << 20, seed: 12)
         let pod = try Pod()
         try pod.send(try ZstdDecoderTests.compress(original) + Data("this is not zstd at all".utf8))
-        let reader = try FDReader(fd: pod.pipe.read, decoder: ZstdDecoder()!, readAhead: true)
+        let reader = try FDReader(fd: pod.pipe.read, decoder: ZstdDecoder()!)
         let (data, error) = Self.drain(reader, Int64(original.count) + 1)
         #expect(data == original)
         let refused = try #require(error as? CCPodError)
@@ -80,7 +80,7 @@ struct DecodeAheadTests {
         let pod = try Pod()
         try pod.send(frame.prefix(frame.count / 2))
         pod.hangUp()
-        let reader = try FDReader(fd: pod.pipe.read, decoder: ZstdDecoder()!, readAhead: true)
+        let reader = try FDReader(fd: pod.pipe.read, decoder: ZstdDecoder()!)
         let (_, error) = Self.drain(reader, Int64(original.count))
         #expect((error as? CCPodError)?.message.contains("cut inside a zstd frame") == true)
         #expect(reader.reachedEnd)
@@ -106,7 +106,7 @@ struct DecodeAheadTests {
                 senderDone.signal()
             }
             sender.start()
-            let reader = try FDReader(fd: pod.pipe.read, decoder: ZstdDecoder()!, readAhead: true)
+            let reader = try FDReader(fd: pod.pipe.read, decoder: ZstdDecoder()!)
             #expect(try reader.readLine(limit: 100) == Array("END\tok".utf8))
             Thread.sleep(forTimeInterval: 0.3)
             // Held back by the reader: its buffers (1 MiB), the decoder's input and the
@@ -134,7 +134,7 @@ struct DecodeAheadTests {
         let watchdog = try PodWatchdog(timeout: 0.5)
         watchdog.start { _ in }
         try pod.send(try ZstdDecoderTests.compress(Data("first line\n".utf8)))
-        let reader = try FDReader(fd: pod.pipe.read, watchdog: watchdog, decoder: ZstdDecoder()!, readAhead: true)
+        let reader = try FDReader(fd: pod.pipe.read, watchdog: watchdog, decoder: ZstdDecoder()!)
         #expect(try reader.readLine(limit: 100) == Array("first line".utf8))
         let started = Date()
         #expect(throws: PodWatchdog.Stopped.self) { _ = try reader.readLine(limit: 100) }
