@@ -258,6 +258,25 @@ struct AgentArchiveTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty)
     }
 
+    /// The agent makes its work folder while it waits for the request's first line (the
+    /// bytes come a round trip after it starts). A request that never comes (ccpod
+    /// cancelled: nothing was sent) or that is not ccpod's leaves no folder behind.
+    @Test(arguments: ["", "GET / HTTP/1.0\n"])
+    func anAgentWithoutARequestLeavesNoWorkFolder(input: String) throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let tmp = bed.root.appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        var env = ProcessInfo.processInfo.environment
+        env["TMPDIR"] = tmp.path
+        let out = try ChildProcess.run("/bin/sh", ["-c", "exec 2>/dev/null; exec /bin/sh -c \"$1\" ccpod-agent \"$2\" none",
+                                                   "wrapper", AgentScript.source, String(AgentScript.protocolVersion)],
+                                       input: Data(input.utf8), environment: env)
+        #expect(out.status != 0)
+        #expect(out.stdoutText.contains(input.isEmpty ? "empty request" : "unexpected request header"), "\(out.stdoutText)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty)
+    }
+
     /// A new transcript planned without a hash (hashed as it is sent) that no longer ends
     /// with a newline where the plan said its complete lines end was rewritten meanwhile:
     /// the request stops before its archive is complete, so the pod places nothing.
