@@ -34,7 +34,11 @@ public struct LocalConnection: PodConnection {
     public func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
         recorder?.record(remoteCommand)
         ExecRecorder.shared.record(remoteCommand)
-        return (["/bin/sh", "-c", remoteCommand], nil)
+        // No ssh between ccpod and this pod: the agent must not take the ssh session
+        // ccpod itself may run in for its link (agent.sh: a pull's compression).
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "SSH_CONNECTION")
+        return (["/bin/sh", "-c", remoteCommand], environment)
     }
 
     public func explainFailure(status: Int32, stderr: String) -> CCPodError? { nil }

@@ -48,9 +48,13 @@ struct CountingConnection: PodConnection {
         return names
     }
 
+    /// The address sshd would say ccpod came from (SSH_CONNECTION's first field); nil: no ssh.
+    var sshClient: String?
+
     func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
         var env = ProcessInfo.processInfo.environment
         env["PATH"] = bin
+        env["SSH_CONNECTION"] = sshClient.map { "\($0) 50022 198.51.100.7 22" }
         return (["/bin/sh", "-c", remoteCommand], env)
     }
     func explainFailure(status: Int32, stderr: String) -> CCPodError? { nil }
