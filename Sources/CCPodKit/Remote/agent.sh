@@ -1349,14 +1349,25 @@ main() {
     fi
 
     # Sessions a running claude has open: <claude>/sessions/<pid>.json with a live pid.
+    # One awk reads every registry (its first pid and sessionId, on any lines), however
+    # many a pod's claudes left: not two seds and two heads each.
     busy_ids=' '
     for reg in "$base"/sessions/*.json; do
         [ -f "$reg" ] || continue
-        pid=$(sed -n 's/.*"pid"[ ]*:[ ]*\([0-9][0-9]*\).*/\1/p' "$reg" | head -n 1)
-        sid=$(sed -n 's/.*"sessionId"[ ]*:[ ]*"\([^"]*\)".*/\1/p' "$reg" | head -n 1)
-        if [ -n "$pid" ] && [ -n "$sid" ] && kill -0 "$pid" 2>/dev/null; then
-            busy_ids="$busy_ids$sid "
-        fi
+        awk '
+            function flush_reg() { if (pid != "" && sid != "") print pid "\t" sid; pid = ""; sid = "" }
+            FNR == 1 { flush_reg() }
+            pid == "" && match($0, /"pid"[ ]*:[ ]*[0-9]+/) {
+                pid = substr($0, RSTART, RLENGTH); sub(/^"pid"[ ]*:[ ]*/, "", pid)
+            }
+            sid == "" && match($0, /"sessionId"[ ]*:[ ]*"[^"]*"/) {
+                sid = substr($0, RSTART, RLENGTH); sub(/^"sessionId"[ ]*:[ ]*"/, "", sid); sub(/"$/, "", sid)
+            }
+            END { flush_reg() }' "$base"/sessions/*.json 2>/dev/null > "$work/registry"
+        while IFS="$TAB" read -r pid sid; do
+            if kill -0 "$pid" 2>/dev/null; then busy_ids="$busy_ids$sid "; fi
+        done < "$work/registry"
+        break
     done
     now=$(date +%s)
     registry=no

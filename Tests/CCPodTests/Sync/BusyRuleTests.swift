@@ -74,4 +74,32 @@ struct BusyRuleTests {
         #expect(pulled.items.map(\.action) == [.pulled])
         #expect(SyncTestBed.read(bed.localTranscript(id)) == SyncTestBed.read(bed.podTranscript(id)))
     }
+
+    /// The pod's registry as claudes leave it: one file per process, written on one line
+    /// or over several with the id before the pid, some of processes long gone, some
+    /// empty or half written. Only a session a live process names waits.
+    @Test func onThePodEveryRegistryFileIsReadAndOnlyALiveOneHolds() throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let held = "11111111-2222-4333-8444-000000000001", gone = "11111111-2222-4333-8444-000000000002"
+        for session in [held, gone] {
+            try SyncTestBed.write(SyncTestBed.lines(session: session, count: 3), to: bed.localTranscript(session))
+        }
+        try bed.run(.push)
+        for session in [held, gone] {
+            try SyncTestBed.append(SyncTestBed.lines(session: session, count: 2, start: 3), to: bed.podTranscript(session))
+        }
+        let exited = try ChildProcess.run("/bin/sh", ["-c", "echo $$"]).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let sessions = bed.podClaude + "/sessions/"
+        try SyncTestBed.write(Data("{\n  \"sessionId\": \"\(held)\",\n  \"cwd\": \"/w\",\n  \"pid\": \(getpid())\n}\n".utf8),
+                              to: sessions + "\(getpid()).json")
+        try SyncTestBed.write(Data("{\"pid\":\(exited),\"sessionId\":\"\(gone)\"}".utf8), to: sessions + "\(exited).json")
+        try SyncTestBed.write(Data(), to: sessions + "1.json")
+        try SyncTestBed.write(Data("{\"pid\": \(getpid()),".utf8), to: sessions + "2.json")
+        let report = try bed.engine().run(scope: bed.scope, options: SyncOptions(direction: .pull, busySeconds: 60))
+        let actions = Dictionary(report.items.map { ($0.path, $0.action) }, uniquingKeysWith: { a, _ in a })
+        #expect(actions.first { $0.key.contains(held) }?.value == .busy, "\(report.items)")
+        #expect(actions.first { $0.key.contains(gone) }?.value == .pulled, "\(report.items)")
+        #expect(SyncTestBed.read(bed.localTranscript(gone)) == SyncTestBed.read(bed.podTranscript(gone)))
+    }
 }
