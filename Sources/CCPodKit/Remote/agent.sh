@@ -1350,25 +1350,34 @@ main() {
 
     # Sessions a running claude has open: <claude>/sessions/<pid>.json with a live pid.
     # One awk reads every registry (its first pid and sessionId, on any lines), however
-    # many a pod's claudes left: not two seds and two heads each.
+    # many a pod's claudes left: not two seds and two heads each. Only regular files (a
+    # fifo there would hold awk forever), named in a list (no limit on their number).
     busy_ids=' '
+    : > "$work/registry.files"
     for reg in "$base"/sessions/*.json; do
-        [ -f "$reg" ] || continue
-        awk '
-            function flush_reg() { if (pid != "" && sid != "") print pid "\t" sid; pid = ""; sid = "" }
-            FNR == 1 { flush_reg() }
-            pid == "" && match($0, /"pid"[ ]*:[ ]*[0-9]+/) {
-                pid = substr($0, RSTART, RLENGTH); sub(/^"pid"[ ]*:[ ]*/, "", pid)
-            }
-            sid == "" && match($0, /"sessionId"[ ]*:[ ]*"[^"]*"/) {
-                sid = substr($0, RSTART, RLENGTH); sub(/^"sessionId"[ ]*:[ ]*"/, "", sid); sub(/"$/, "", sid)
-            }
-            END { flush_reg() }' "$base"/sessions/*.json 2>/dev/null > "$work/registry"
+        [ -f "$reg" ] && printf '%s\n' "$reg" >> "$work/registry.files"
+    done
+    if [ -s "$work/registry.files" ]; then
+        awk -v list="$work/registry.files" '
+            BEGIN {
+                while ((getline f < list) > 0) {
+                    pid = ""; sid = ""
+                    while ((pid == "" || sid == "") && (getline l < f) > 0) {
+                        if (pid == "" && match(l, /"pid"[ ]*:[ ]*[0-9]+/)) {
+                            pid = substr(l, RSTART, RLENGTH); sub(/^"pid"[ ]*:[ ]*/, "", pid)
+                        }
+                        if (sid == "" && match(l, /"sessionId"[ ]*:[ ]*"[^"]*"/)) {
+                            sid = substr(l, RSTART, RLENGTH); sub(/^"sessionId"[ ]*:[ ]*"/, "", sid); sub(/"$/, "", sid)
+                        }
+                    }
+                    close(f)
+                    if (pid != "" && sid != "") print pid "\t" sid
+                }
+            }' 2>/dev/null > "$work/registry"
         while IFS="$TAB" read -r pid sid; do
             if kill -0 "$pid" 2>/dev/null; then busy_ids="$busy_ids$sid "; fi
         done < "$work/registry"
-        break
-    done
+    fi
     now=$(date +%s)
     registry=no
     [ -d "$base/sessions" ] && registry=yes

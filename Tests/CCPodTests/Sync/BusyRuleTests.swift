@@ -77,7 +77,8 @@ struct BusyRuleTests {
 
     /// The pod's registry as claudes leave it: one file per process, written on one line
     /// or over several with the id before the pid, some of processes long gone, some
-    /// empty or half written. Only a session a live process names waits.
+    /// empty or half written. Only a session a live process names waits. A fifo among
+    /// them is not read (it would hold the agent forever).
     @Test func onThePodEveryRegistryFileIsReadAndOnlyALiveOneHolds() throws {
         let bed = try SyncTestBed()
         defer { bed.remove() }
@@ -96,10 +97,27 @@ struct BusyRuleTests {
         try SyncTestBed.write(Data("{\"pid\":\(exited),\"sessionId\":\"\(gone)\"}".utf8), to: sessions + "\(exited).json")
         try SyncTestBed.write(Data(), to: sessions + "1.json")
         try SyncTestBed.write(Data("{\"pid\": \(getpid()),".utf8), to: sessions + "2.json")
-        let report = try bed.engine().run(scope: bed.scope, options: SyncOptions(direction: .pull, busySeconds: 60))
+        #expect(mkfifo(sessions + "3.json", 0o600) == 0)
+        // On a thread of its own, so an agent held by the fifo fails the test, not the run.
+        let outcome = Locked<Result<SyncReport, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let engine = UncheckedBox(bed.engine()), scope = bed.scope
+        Thread.detachNewThread {
+            let result = Result { try engine.value.run(scope: scope, options: SyncOptions(direction: .pull, busySeconds: 60)) }
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        try #require(done.wait(timeout: .now() + 60) == .success, "the pod's agent was held by a fifo in the registry")
+        let report = try #require(outcome.current).get()
         let actions = Dictionary(report.items.map { ($0.path, $0.action) }, uniquingKeysWith: { a, _ in a })
         #expect(actions.first { $0.key.contains(held) }?.value == .busy, "\(report.items)")
         #expect(actions.first { $0.key.contains(gone) }?.value == .pulled, "\(report.items)")
         #expect(SyncTestBed.read(bed.localTranscript(gone)) == SyncTestBed.read(bed.podTranscript(gone)))
     }
+}
+
+/// A value handed to another thread that only that thread then uses.
+private struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
