@@ -245,10 +245,7 @@ struct AgentArchiveTests {
         var env = ProcessInfo.processInfo.environment
         env["TMPDIR"] = tmp.path
         env["PATH"] = bin.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-        // stderr to /dev/null: only the agent's answer stream is waited for.
-        let out = try ChildProcess.run("/bin/sh", ["-c", "exec 2>/dev/null; exec /bin/sh -c \"$1\" ccpod-agent \"$2\" none",
-                                                   "wrapper", AgentScript.source, String(AgentScript.protocolVersion)],
-                                       input: bytes.prefix(digests.lowerBound + 1), environment: env)
+        let out = try Self.runAgent(input: bytes.prefix(digests.lowerBound + 1), environment: env)
         #expect(FileManager.default.fileExists(atPath: finished.path), "the agent ended before its hashers")
         #expect(out.status != 0)
         #expect(out.stdoutText.contains("the request ended early"), "\(out.stdoutText)")
@@ -256,6 +253,14 @@ struct AgentArchiveTests {
         #expect(!left.contains { $0.hasSuffix(".jsonl") || $0.contains(".ccpod-") }, "\(left)")
         SyncTestBed.waitForPodAgent(podRoot: bed.podRoot)
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty)
+    }
+
+    /// The agent run as its bootstrap runs it (`sh -c SCRIPT ccpod-agent VERSION none`),
+    /// fed `input`; stderr to /dev/null: only its answer stream is waited for.
+    static func runAgent(input: Data, environment: [String: String]) throws -> ChildProcess.Output {
+        try ChildProcess.run("/bin/sh", ["-c", "exec 2>/dev/null; exec /bin/sh -c \"$1\" ccpod-agent \"$2\" none",
+                                         "wrapper", AgentScript.source, String(AgentScript.protocolVersion)],
+                             input: input, environment: environment)
     }
 
     /// The agent makes its work folder while it waits for the request's first line (the
@@ -269,9 +274,7 @@ struct AgentArchiveTests {
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         var env = ProcessInfo.processInfo.environment
         env["TMPDIR"] = tmp.path
-        let out = try ChildProcess.run("/bin/sh", ["-c", "exec 2>/dev/null; exec /bin/sh -c \"$1\" ccpod-agent \"$2\" none",
-                                                   "wrapper", AgentScript.source, String(AgentScript.protocolVersion)],
-                                       input: Data(input.utf8), environment: env)
+        let out = try Self.runAgent(input: Data(input.utf8), environment: env)
         #expect(out.status != 0)
         #expect(out.stdoutText.contains(input.isEmpty ? "empty request" : "unexpected request header"), "\(out.stdoutText)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty)

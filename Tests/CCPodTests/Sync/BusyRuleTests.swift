@@ -101,9 +101,9 @@ struct BusyRuleTests {
         // On a thread of its own, so an agent held by the fifo fails the test, not the run.
         let outcome = Locked<Result<SyncReport, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        let engine = UncheckedBox(bed.engine()), scope = bed.scope
+        let engine = bed.engine(), scope = bed.scope
         Thread.detachNewThread {
-            let result = Result { try engine.value.run(scope: scope, options: SyncOptions(direction: .pull, busySeconds: 60)) }
+            let result = Result { try engine.run(scope: scope, options: SyncOptions(direction: .pull, busySeconds: 60)) }
             outcome.withLock { $0 = result }
             done.signal()
         }
@@ -114,10 +114,4 @@ struct BusyRuleTests {
         #expect(actions.first { $0.key.contains(gone) }?.value == .pulled, "\(report.items)")
         #expect(SyncTestBed.read(bed.localTranscript(gone)) == SyncTestBed.read(bed.podTranscript(gone)))
     }
-}
-
-/// A value handed to another thread that only that thread then uses.
-private struct UncheckedBox<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
