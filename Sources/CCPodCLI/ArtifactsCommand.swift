@@ -83,7 +83,7 @@ struct ArtifactsArguments: ParsableArguments {
     /// A pod that restarted before the transfer began is found again (once per command)
     /// and the transfer runs on it; what a cut transfer kept is resumed as usual.
     func transfer(_ request: ArtifactRequest, _ prepared: Prepared) throws -> ArtifactReport {
-        let progress = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { FileHandle.standardError.write(Data($0.utf8)) }
+        let progress = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { Console.writeError($0) }
         defer { progress.clear() }
         var report = try prepared.session.run(whenLost: { progress.clear() }) { pod in
             let transfer = ArtifactTransfer(connection: pod.connection, request: request, podStateDir: prepared.stateDir)

@@ -51,24 +51,46 @@ public struct CCPodCommand: AsyncParsableCommand {
 /// Writes to stderr, for people, and results to stdout. Everything passes through
 /// `TerminalText.escape` (newlines and tabs kept): text from a pod or a file name
 /// never reaches the terminal raw, and JSON keeps its meaning (see TerminalText).
+///
+/// A reader that went away (`ccpod push --json | head -1`, a closed terminal) never
+/// stops ccpod part way: the write fails with EPIPE (SIGPIPE is ignored), the rest of
+/// that stream's output is dropped, and the command finishes its work and exits as it
+/// would have.
 public enum Console {
     public static func error(_ message: String) {
-        FileHandle.standardError.write(Data("ccpod: \(TerminalText.escape(message, keepingLayout: true))\n".utf8))
+        writeError("ccpod: \(TerminalText.escape(message, keepingLayout: true))\n")
     }
 
     public static func note(_ message: String) {
-        FileHandle.standardError.write(Data("\(TerminalText.escape(message, keepingLayout: true))\n".utf8))
+        writeError("\(TerminalText.escape(message, keepingLayout: true))\n")
     }
 
     /// A question on stderr, without a newline (the answer is typed after it).
     public static func ask(_ question: String) {
-        FileHandle.standardError.write(Data(TerminalText.escape(question, keepingLayout: true).utf8))
+        writeError(TerminalText.escape(question, keepingLayout: true))
     }
 
     /// Writes a result to stdout.
     public static func out(_ text: String) {
-        FileHandle.standardOutput.write(Data(TerminalText.escape(text, keepingLayout: true).utf8))
+        write(TerminalText.escape(text, keepingLayout: true), to: 1)
+    }
+
+    /// Writes text already made safe (progress lines of ccpod's own) to stderr.
+    public static func writeError(_ text: String) {
+        write(text, to: 2)
     }
 
     public static var stderrIsTerminal: Bool { isatty(2) == 1 }
+
+    /// Streams (1, 2) whose reader is gone: nothing more is written to them.
+    private static let closed = Locked<Set<Int32>>([])
+
+    private static func write(_ text: String, to fd: Int32) {
+        guard !closed.withLock({ $0.contains(fd) }) else { return }
+        do {
+            try FileDescriptorIO.writeAll(fd, Data(text.utf8), path: fd == 1 ? "standard output" : "standard error")
+        } catch {
+            closed.withLock { _ = $0.insert(fd) }
+        }
+    }
 }

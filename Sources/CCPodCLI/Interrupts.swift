@@ -54,10 +54,10 @@ final class Interrupts: @unchecked Sendable {
             }
             switch presses {
             case 1:
-                FileHandle.standardError.write(Data("\nstopping after the file in flight (Ctrl-C again to stop at once, keeping what arrived)\n".utf8))
+                Console.writeError("\nstopping after the file in flight (Ctrl-C again to stop at once, keeping what arrived)\n")
                 action?()
             case 2:
-                FileHandle.standardError.write(Data("\nstopping now: the part that arrived is kept for the next run\n".utf8))
+                Console.writeError("\nstopping now: the part that arrived is kept for the next run\n")
                 action?()
             default:
                 signal(SIGINT, SIG_DFL)

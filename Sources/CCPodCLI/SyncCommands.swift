@@ -144,7 +144,7 @@ struct SyncArguments: ParsableArguments {
                                       purpose: "\(SyncRendering.gerund(options.direction)) with \(located.session.pod.name)")
         defer { locks.forEach { $0.release() } }
         // One updating line on stderr while bytes move, only on a terminal and never with --json.
-        let display = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { FileHandle.standardError.write(Data($0.utf8)) }
+        let display = TerminalProgress(isTerminal: Console.stderrIsTerminal && !json) { Console.writeError($0) }
         defer { display.clear() }
         func engine(_ connection: (any PodConnection)? = nil) -> SyncEngine {
             var engine = located.engine(connection)

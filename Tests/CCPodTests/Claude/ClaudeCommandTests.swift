@@ -140,3 +140,34 @@ import Testing
         #expect(try Data(contentsOf: url) == before)
     }
 }
+
+extension ClaudeCommandTests {
+    /// `ccpod sessions --json | head -1`: the reader is gone before ccpod writes. ccpod
+    /// must neither crash (Foundation's FileHandle.write traps on EPIPE) nor say more
+    /// than nothing; it exits as the command would have.
+    @Test(.enabled(if: ClaudeTestPaths.ccpodBinary != nil, "the ccpod binary was not built next to the tests"))
+    func aReaderThatWentAwayDoesNotCrashCCPod() throws {
+        let binary = try #require(ClaudeTestPaths.ccpodBinary)
+        let tmp = try ClaudeTempDir()
+        let config = try tmp.configDir()
+        try SessionFixtures.writeSession(in: config, projectPath: "/work/app", sessionId: "s-1", lines: 10)
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        close(fds[0])
+        let errPath = tmp.url.appendingPathComponent("stderr").path
+        let errFD = open(errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        defer { close(errFD) }
+        let env = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+            "HOME": tmp.url.appendingPathComponent("home").path,
+            "XDG_STATE_HOME": tmp.url.appendingPathComponent("state").path,
+        ]
+        let child = try ChildProcess.spawn(binary.path, ["sessions", "--all", "--json", "--claude-dir", config.path],
+                                           environment: env, stdin: .null, stdout: .fd(fds[1]), stderr: .fd(errFD))
+        close(fds[1])
+        let status = child.wait()
+        let said = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(said)")
+        #expect(!said.contains("Fatal error"), "\(said)")
+    }
+}
