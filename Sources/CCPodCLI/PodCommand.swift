@@ -13,6 +13,7 @@ struct PodCommand: ParsableCommand {
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "add",
             abstract: "Add a pod (or replace one of the same name) after checking that ssh to it works.",
             discussion: """
             With --proxy, the pod's direct address (when --direct is left out) and its host key \
@@ -136,7 +137,7 @@ struct PodCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the configured pods.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the configured pods.")
 
         @Flag(help: "Print JSON.")
         var json = false
@@ -161,7 +162,7 @@ struct PodCommand: ParsableCommand {
     }
 
     struct Default: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Make a pod the default.")
+        static let configuration = CommandConfiguration(commandName: "default", abstract: "Make a pod the default.")
 
         @Argument(help: "The pod's name.")
         var name: String
@@ -174,6 +175,7 @@ struct PodCommand: ParsableCommand {
 
     struct Trust: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "trust",
             abstract: "Learn and pin a pod's host key again (after a restart made a new one).",
             discussion: """
             With a proxy, the pod's current address and key are read through it (and the pod \

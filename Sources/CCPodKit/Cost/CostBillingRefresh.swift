@@ -23,7 +23,7 @@ public enum CostBillingRefresh {
     /// configured pod (or `onlyPod`) has a RunPod id, else every pod of the account.
     /// Failures are returned, not thrown: the local figures still count.
     public static func refresh(config: CCPodConfig, onlyPod: String? = nil, environment: [String: String], ledger: CostLedger,
-                               from: Date, now: Date, transport: any HTTPTransport = URLSessionTransport()) -> Outcome {
+                               from: Date, now: Date, transport: any HTTPTransport = CurlTransport()) -> Outcome {
         let pods = config.pods.values.filter { $0.runpodId != nil && (onlyPod == nil || $0.name == onlyPod) }.sorted { $0.name < $1.name }
         guard !pods.isEmpty else { return .notConfigured }
         let key: String?

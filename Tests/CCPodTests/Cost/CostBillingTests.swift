@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// RunPod's bill through the API into the ledger: the sums must be the fake's.
-@Suite struct CostBillingTests {
+@Suite(.enabled(if: hasCurl, "curl is not installed (ccpod reaches the RunPod API with it)")) struct CostBillingTests {
     let now = CostTime.at("2026-11-20T18:30:00Z")
 
     /// Hours of two pods over two days, with cents that do not add up to round numbers.

@@ -5,7 +5,7 @@ import Testing
 
 /// The real binary: `ccpod cost` against the fake API, `cost record` from two processes
 /// at once, a damaged ledger, and `launch`/`attach` refused over budget.
-@Suite(.enabled(if: costTestBinary != nil, "the ccpod binary was not built next to the tests"))
+@Suite(.enabled(if: costTestBinary != nil, "the ccpod binary was not built next to the tests"), .enabled(if: hasCurl, "curl is not installed (ccpod reaches the RunPod API with it)"))
 struct CostCommandTests {
     func run(_ args: [String], _ bed: CostTestBed, env extra: [String: String] = [:], directory: String? = nil) throws -> ChildProcess.Output {
         try ChildProcess.run(costTestBinary!, args, environment: bed.environment(extra), directory: directory)

@@ -82,7 +82,8 @@ import CCPodTestSupport
     }
 }
 
-@Suite(.enabled(if: LoopbackSSHD.isAvailable, "needs an OpenSSH server (apt-get install openssh-server)"))
+@Suite(.enabled(if: LoopbackSSHD.isAvailable, "needs an OpenSSH server (apt-get install openssh-server)"),
+       .enabled(if: hasCurl, "curl is not installed (ccpod reaches the RunPod API with it)"))
 struct PodRediscoveryThroughProxyTests {
     @Test func restartedPodIsFoundThroughTheProxyWithItsNewKey() throws {
         let direct = try LoopbackSSHD()

@@ -11,7 +11,7 @@ final class SleepRecorder: @unchecked Sendable {
     func record(_ d: Duration) { lock.lock(); waits.append(d); lock.unlock() }
 }
 
-@Suite struct RunPodAPITests {
+@Suite(.enabled(if: hasCurl, "curl is not installed (ccpod reaches the RunPod API with it)")) struct RunPodAPITests {
     func client(_ fake: FakeRunPodAPI, key: String? = nil, sleeper: SleepRecorder = SleepRecorder()) -> RunPodAPI {
         RunPodAPI(apiKey: key ?? fake.apiKey, baseURL: fake.baseURL, requestTimeout: .seconds(5),
                   sleep: { sleeper.record($0) })

@@ -12,7 +12,7 @@ import Darwin
 /// `ccpod pod start|stop|terminate` against a loopback pod and the fake RunPod API,
 /// with the API's actions tied to the simulated pod: stop stops its sshd, start brings
 /// it back on a new port with a new host key.
-@Suite(.enabled(if: LoopbackSSHD.isAvailable, "sshd is not installed"))
+@Suite(.enabled(if: LoopbackSSHD.isAvailable, "sshd is not installed"), .enabled(if: hasCurl, "curl is not installed (ccpod reaches the RunPod API with it)"))
 struct PodLifecycleTests {
     let id = "11111111-2222-4333-8444-555555555555"
     static let key = "rpa_E2E_LIFECYCLE_000000000000000000000000001"

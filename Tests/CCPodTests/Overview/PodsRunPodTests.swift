@@ -7,7 +7,8 @@ import Testing
 /// id (from the API, faked from its published document); a stopped pod is reported as
 /// RunPod says and not dialled; a pod without an id is asked over ssh only.
 @Suite(.enabled(if: LoopbackSSHD.isAvailable, "sshd is not installed (apt-get install openssh-server)"),
-       .enabled(if: ClaudeTestPaths.ccpodBinary != nil, "the ccpod binary was not built next to the tests"))
+       .enabled(if: ClaudeTestPaths.ccpodBinary != nil, "the ccpod binary was not built next to the tests"),
+       .enabled(if: hasCurl, "curl is not installed (ccpod reaches the RunPod API with it)"))
 struct PodsRunPodTests {
     @Test func runPodStatusAndPricePerPod() throws {
         let bed = try ThreePodBed()

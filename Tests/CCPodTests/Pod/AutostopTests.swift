@@ -163,7 +163,7 @@ final class AutostopBed: @unchecked Sendable {
 }
 
 private let hasTmux = ChildProcess.exists("tmux")
-private let hasCurl = ChildProcess.exists("curl")
+let hasCurl = ChildProcess.exists("curl")
 
 @Suite(.enabled(if: hasCurl, "curl is not installed (the watchdog reaches the RunPod API with it)"))
 struct AutostopTests {

@@ -28,7 +28,7 @@ final class Said: @unchecked Sendable {
 
 /// The RunPod side of the pod lifecycle: the fake API's transitions, the start wait,
 /// error mapping, the key's rules, and `ccpod pod status` (one call, running or stopped).
-@Suite struct PodLifecycleAPITests {
+@Suite(.enabled(if: hasCurl, "curl is not installed (ccpod reaches the RunPod API with it)")) struct PodLifecycleAPITests {
     static let key = "rpa_LIFECYCLE0000000000000000000000000000001"
 
     func client(_ fake: FakeRunPodAPI, key: String? = nil) -> RunPodAPI {

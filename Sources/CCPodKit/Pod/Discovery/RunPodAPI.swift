@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// One HTTP request, as the RunPod client sends it.
 public struct HTTPRequest: Sendable {
@@ -34,61 +31,6 @@ public struct HTTPResponse: Sendable {
 /// Sends HTTP requests. Throws only when no response arrived at all.
 public protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest, timeout: Duration) throws -> HTTPResponse
-}
-
-/// `HTTPTransport` over URLSession (FoundationNetworking on Linux), used synchronously.
-public struct URLSessionTransport: HTTPTransport {
-    public init() {}
-
-    public func send(_ request: HTTPRequest, timeout: Duration) throws -> HTTPResponse {
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        var urlRequest = URLRequest(url: request.url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: seconds)
-        urlRequest.httpMethod = request.method
-        for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
-        urlRequest.httpBody = request.body
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = seconds
-        configuration.timeoutIntervalForResource = seconds
-        configuration.httpCookieStorage = nil
-        configuration.urlCache = nil
-        let session = URLSession(configuration: configuration)
-        defer { session.finishTasksAndInvalidate() }
-
-        let box = ResultBox()
-        let done = DispatchSemaphore(value: 0)
-        let task = session.dataTask(with: urlRequest) { data, response, error in
-            if let response = response as? HTTPURLResponse {
-                var headers = [String: String]()
-                for (name, value) in response.allHeaderFields {
-                    if let name = name as? String, let value = value as? String { headers[name] = value }
-                }
-                box.set(.success(HTTPResponse(status: response.statusCode, headers: headers, body: data ?? Data())))
-            } else {
-                box.set(.failure(error?.localizedDescription ?? "no response"))
-            }
-            done.signal()
-        }
-        task.resume()
-        if done.wait(timeout: .now() + seconds + 2) == .timedOut {
-            task.cancel()
-            throw CCPodError.unavailable("the RunPod API at \(request.url.host ?? "?") did not answer within \(Int(seconds)) s")
-        }
-        switch box.get() {
-        case .success(let response)?: return response
-        case .failure(let message)?:
-            throw CCPodError.unavailable("cannot reach the RunPod API at \(request.url.host ?? "?"): \(message)")
-        case nil:
-            throw CCPodError.unavailable("cannot reach the RunPod API at \(request.url.host ?? "?")")
-        }
-    }
-
-    private final class ResultBox: @unchecked Sendable {
-        enum Outcome { case success(HTTPResponse), failure(String) }
-        private let lock = NSLock()
-        private var outcome: Outcome?
-        func set(_ value: Outcome) { lock.lock(); outcome = value; lock.unlock() }
-        func get() -> Outcome? { lock.lock(); defer { lock.unlock() }; return outcome }
-    }
 }
 
 /// An SSH endpoint as RunPod reports it (`PodSshEndpoint`).
@@ -207,7 +149,7 @@ public struct RunPodAPI: Sendable {
     public var sleep: @Sendable (Duration) -> Void
 
     public init(apiKey: String, baseURL: URL = RunPodAPI.defaultBaseURL,
-                transport: any HTTPTransport = URLSessionTransport(),
+                transport: any HTTPTransport = CurlTransport(),
                 maxAttempts: Int = 3, maxRetryWait: Duration = .seconds(30),
                 requestTimeout: Duration = .seconds(20),
                 sleep: @escaping @Sendable (Duration) -> Void = { Thread.sleep(forTimeInterval: Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) }) {

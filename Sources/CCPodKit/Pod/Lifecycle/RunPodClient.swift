@@ -98,7 +98,7 @@ extension RunPodAPI {
     /// the pod's key file, the address from `RUNPOD_API_URL`. Throws a usage error
     /// saying what is missing (`what` names the command, "start gpu1").
     public static func forPod(_ settings: PodSettings, environment: [String: String], what: String,
-                              transport: any HTTPTransport = URLSessionTransport()) throws -> (api: RunPodAPI, podId: String) {
+                              transport: any HTTPTransport = CurlTransport()) throws -> (api: RunPodAPI, podId: String) {
         guard let id = settings.runpodId, !id.isEmpty else {
             throw CCPodError.usage(
                 "pod \(settings.name) has no RunPod id, which \(what) needs: add it with "
