@@ -122,11 +122,15 @@ public struct ChildProcess: Sendable {
     public func signalGroup(_ sig: Int32) { kill(-pid, sig) }
 
     /// Runs a program to completion, feeding `input` and collecting stdout and stderr.
+    /// With `stdoutLimit`, a child that writes more than that to stdout is killed: the
+    /// output then holds `stdoutLimit + 1` bytes or more (memory stays bounded whatever
+    /// the child, or what feeds it, sends).
     public static func run(
         _ executable: String, _ arguments: [String],
         input: Data? = nil,
         environment: [String: String]? = nil,
-        directory: String? = nil
+        directory: String? = nil,
+        stdoutLimit: Int? = nil
     ) throws -> Output {
         let inPipe = try Pipe2()
         let outPipe = try Pipe2()
@@ -171,8 +175,15 @@ public struct ChildProcess: Sendable {
                 } else {
                     let n = Glibc_read(p.fd, buffer.baseAddress!, buffer.count)
                     if n > 0 {
-                        if p.fd == outFD { out.append(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n) }
-                        else { err.append(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n) }
+                        if p.fd == outFD {
+                            out.append(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n)
+                            if let stdoutLimit, out.count > stdoutLimit {
+                                kill(child.pid, SIGKILL)
+                                close(outFD); outFD = -1
+                            }
+                        } else if err.count < 1 << 20 {
+                            err.append(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n)
+                        }
                     } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
                         close(p.fd)
                         if p.fd == outFD { outFD = -1 } else { errFD = -1 }

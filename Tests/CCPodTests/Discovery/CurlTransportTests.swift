@@ -60,3 +60,48 @@ import CCPodTestSupport
         }
     }
 }
+
+extension CurlTransportTests {
+    /// An API that never stops answering (chunked, no length: curl before 8.4 ignores
+    /// max-filesize there) is cut at the limit: a sentence, and ccpod's memory bounded.
+    @Test func anEndlessAnswerIsCutAtTheLimit() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, len) } }
+        listen(listener, 1)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &len) } }
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let sent = Locked<Int>(0)
+        let server = Thread {
+            let fd = accept(listener, nil, nil)
+            guard fd >= 0 else { return }
+            defer { close(fd) }
+            var request = [UInt8](repeating: 0, count: 4096)
+            _ = read(fd, &request, request.count)
+            let head = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n".utf8)
+            guard write(fd, head, head.count) == head.count else { return }
+            let chunk = Array(("10000\r\n" + String(repeating: "x", count: 0x10000) + "\r\n").utf8)
+            for _ in 0..<4096 {  // 256 MiB at most, should the limit not hold
+                if write(fd, chunk, chunk.count) != chunk.count { return }
+                sent.withLock { $0 += chunk.count }
+            }
+        }
+        server.start()
+        defer { close(listener) }
+        let request = HTTPRequest(method: "GET", url: URL(string: "http://127.0.0.1:\(port)/v2/pods/abc")!)
+        do {
+            _ = try CurlTransport(maxBody: 1 << 20).send(request, timeout: .seconds(20))
+            Issue.record("an endless answer must be refused")
+        } catch let error as CCPodError {
+            #expect(error.message.contains("more than 1 MiB"), "\(error.message)")
+        }
+        // curl was stopped soon after the limit, not left to read it all.
+        while !server.isFinished { usleep(10_000) }
+        #expect(sent.current < 64 << 20, "the server sent \(sent.current) bytes")
+    }
+}

@@ -18,6 +18,9 @@ public struct CurlTransport: HTTPTransport {
     /// The most of a body ccpod takes; curl stops past it.
     public var maxBody: Int
 
+    /// What the headers and the status may add to a body on curl's stdout.
+    static let headRoom = 256 << 10
+
     public init(executable: String = "curl", maxBody: Int = 16 << 20) {
         self.executable = executable
         self.maxBody = maxBody
@@ -29,9 +32,15 @@ public struct CurlTransport: HTTPTransport {
         let config = try Self.config(for: request, seconds: seconds, maxBody: maxBody)
         let output: ChildProcess.Output
         do {
-            output = try ChildProcess.run(executable, ["-q", "-K", "-"], input: Data(config.utf8))
+            // (curl 8.4 and later stop at max-filesize by themselves; an older one reading an
+            // answer of unknown length is stopped here, by what it wrote.)
+            output = try ChildProcess.run(executable, ["-q", "-K", "-"], input: Data(config.utf8),
+                                          stdoutLimit: maxBody + Self.headRoom)
         } catch {
             throw CCPodError.unavailable("ccpod reaches the RunPod API with curl, which cannot be run here (\(error)); install curl")
+        }
+        if output.stdout.count > maxBody + Self.headRoom {
+            throw CCPodError.unavailable("the RunPod API at \(host) answered with more than \(maxBody >> 20) MiB; nothing was read")
         }
         switch output.status {
         case 0: break
