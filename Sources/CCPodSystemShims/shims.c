@@ -5,6 +5,8 @@
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #endif
 
 int ccpod_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
@@ -53,6 +55,44 @@ int ccpod_write_out(int fd, long long offset, long long length, int wait) {
 #else
     (void)fd; (void)offset; (void)length; (void)wait;
     return ENOSYS;
+#endif
+}
+
+#if defined(__linux__)
+static int ccpod_topdir(const char *path, int set) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return -errno;
+    int flags = 0, result;
+    if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) {
+        result = -errno;
+    } else if (flags & FS_TOPDIR_FL) {
+        result = set ? 0 : 1;
+    } else if (!set) {
+        result = 0;
+    } else {
+        flags |= FS_TOPDIR_FL;
+        result = ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0 ? 1 : -errno;
+    }
+    close(fd);
+    return result;
+}
+#endif
+
+int ccpod_mark_topdir(const char *path) {
+#if defined(__linux__)
+    return ccpod_topdir(path, 1);
+#else
+    (void)path;
+    return -ENOSYS;
+#endif
+}
+
+int ccpod_topdir_flag(const char *path) {
+#if defined(__linux__)
+    return ccpod_topdir(path, 0);
+#else
+    (void)path;
+    return -ENOSYS;
 #endif
 }
 

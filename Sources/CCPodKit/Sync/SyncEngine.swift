@@ -71,6 +71,9 @@ public struct SyncEngine: Sendable {
         var agent = agent
         defer { agent?.cancel() }
         try CCPodLocations.makePrivateDirectory(stateDir)
+        // Its scratch folders, where a pull's files are first written, each spread to a
+        // block group of its own (see ScratchSpread).
+        ScratchSpread.mark(stateDir)
         try LocalJournal(dir: journalDir, claudeDir: claudeDir).recover()
         let store = try AncestorStore(file: ancestorsFile)
         let scratch = stateDir.appendingPathComponent("scratch-\(getpid())-\(UUID().uuidString.prefix(8))")

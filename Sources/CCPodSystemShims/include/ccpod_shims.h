@@ -13,6 +13,14 @@ int ccpod_syncfs(int fd);
    waits for the range's earlier write-out to finish. ENOSYS elsewhere. */
 int ccpod_write_out(int fd, long long offset, long long length, int wait);
 
+/* Marks a folder the top of a hierarchy for ext4's Orlov allocator (FS_TOPDIR_FL,
+   as chattr +T): each folder made in it then goes to a block group of its own choosing
+   instead of its parent's. Returns 1 when it was set now, 0 when it already was, or
+   -errno (a file system without the flag: -ENOTTY or -EOPNOTSUPP); -ENOSYS off Linux.
+   ccpod_topdir_flag reads it: 1, 0, or -errno. */
+int ccpod_mark_topdir(const char *path);
+int ccpod_topdir_flag(const char *path);
+
 /* The posix_spawn flag that starts the child in a new session (setsid), or 0 where
    the platform has none. */
 int ccpod_spawn_setsid_flag(void);
