@@ -58,8 +58,8 @@ int ccpod_write_out(int fd, long long offset, long long length, int wait) {
 #endif
 }
 
+int ccpod_topdir(const char *path, int set) {
 #if defined(__linux__)
-static int ccpod_topdir(const char *path, int set) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return -errno;
     int flags = 0, result;
@@ -75,23 +75,8 @@ static int ccpod_topdir(const char *path, int set) {
     }
     close(fd);
     return result;
-}
-#endif
-
-int ccpod_mark_topdir(const char *path) {
-#if defined(__linux__)
-    return ccpod_topdir(path, 1);
 #else
-    (void)path;
-    return -ENOSYS;
-#endif
-}
-
-int ccpod_topdir_flag(const char *path) {
-#if defined(__linux__)
-    return ccpod_topdir(path, 0);
-#else
-    (void)path;
+    (void)path; (void)set;
     return -ENOSYS;
 #endif
 }

@@ -18,12 +18,12 @@ import Foundation
 public enum ScratchSpread {
     /// Marks `folder` (ccpod's own, private) once; any failure is ignored.
     public static func mark(_ folder: URL) {
-        _ = ccpod_mark_topdir(folder.path)
+        _ = ccpod_topdir(folder.path, 1)
     }
 
     /// Whether `folder` carries the mark; nil where the file system cannot say.
     public static func isMarked(_ folder: URL) -> Bool? {
-        let flag = ccpod_topdir_flag(folder.path)
+        let flag = ccpod_topdir(folder.path, 0)
         return flag < 0 ? nil : flag == 1
     }
 }

@@ -13,13 +13,12 @@ int ccpod_syncfs(int fd);
    waits for the range's earlier write-out to finish. ENOSYS elsewhere. */
 int ccpod_write_out(int fd, long long offset, long long length, int wait);
 
-/* Marks a folder the top of a hierarchy for ext4's Orlov allocator (FS_TOPDIR_FL,
-   as chattr +T): each folder made in it then goes to a block group of its own choosing
-   instead of its parent's. Returns 1 when it was set now, 0 when it already was, or
-   -errno (a file system without the flag: -ENOTTY or -EOPNOTSUPP); -ENOSYS off Linux.
-   ccpod_topdir_flag reads it: 1, 0, or -errno. */
-int ccpod_mark_topdir(const char *path);
-int ccpod_topdir_flag(const char *path);
+/* ext4's top-of-hierarchy flag of a folder (FS_TOPDIR_FL, as chattr +T): each folder
+   made in a marked one goes to a block group of its own choosing instead of its
+   parent's. With set, marks it: 1 when it was set now, 0 when it already was. Without,
+   reads it: 1 or 0. Either returns -errno where the file system has no such flag
+   (-ENOTTY, -EOPNOTSUPP); -ENOSYS off Linux. */
+int ccpod_topdir(const char *path, int set);
 
 /* The posix_spawn flag that starts the child in a new session (setsid), or 0 where
    the platform has none. */
