@@ -5,6 +5,8 @@ import Foundation
 public struct PodRegistry: Sendable {
     public let locations: CCPodLocations
     public var recorder: ExecRecorder?
+    /// How long the check that ssh to a pod works (`true` there) may take.
+    public var checkSeconds: TimeInterval = 60
 
     public init(locations: CCPodLocations, recorder: ExecRecorder? = nil) {
         self.locations = locations
@@ -95,7 +97,17 @@ public struct PodRegistry: Sendable {
         let ssh = try SSHConnection(settings: pod, locations: locations, knownHostsFile: candidate.file, recorder: recorder)
         try ssh.prepareDirectories()
         recorder?.record("true")
-        let out = try ChildProcess.run(ssh.sshExecutable, ssh.sshOptions(multiplex: false) + ["-T", ssh.destination, "--", "true"])
+        // The pod is untrusted: `true` prints nothing and ends at once, so an answer that
+        // goes on (a login script printing without end) is cut at 64 KiB, and one that
+        // never ends (ssh's keepalives hold a stuck session open) at `checkSeconds`.
+        let out = try ChildProcess.run(ssh.sshExecutable, ssh.sshOptions(multiplex: false) + ["-T", ssh.destination, "--", "true"],
+                                       stdoutLimit: 64 << 10, timeout: checkSeconds)
+        if out.timedOut {
+            throw CCPodError.unavailable("pod \(pod.name) took the connection but `true` did not finish there within \(Int(checkSeconds)) s; nothing was saved; check the pod's shell startup files")
+        }
+        if out.stdout.count > 64 << 10 {
+            throw CCPodError.unavailable("pod \(pod.name) answered `true` with output that does not stop (a shell startup file that prints?); nothing was saved")
+        }
         if out.status != 0 {
             if let error = ssh.explainFailure(status: out.status, stderr: out.stderrText) { throw error }
             throw CCPodError.unavailable("pod \(pod.name) answered, but running `true` there failed with status \(out.status): \(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")

@@ -25,6 +25,8 @@ public struct ChildProcess: Sendable {
         public var status: Int32
         public var stdout: Data
         public var stderr: Data
+        /// The child ran past `run`'s time limit and was killed.
+        public var timedOut = false
         public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
         public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
     }
@@ -124,13 +126,15 @@ public struct ChildProcess: Sendable {
     /// Runs a program to completion, feeding `input` and collecting stdout and stderr.
     /// With `stdoutLimit`, a child that writes more than that to stdout is killed: the
     /// output then holds `stdoutLimit + 1` bytes or more (memory stays bounded whatever
-    /// the child, or what feeds it, sends).
+    /// the child, or what feeds it, sends). With `timeout` (seconds), a child still
+    /// running then is killed and the output says `timedOut`.
     public static func run(
         _ executable: String, _ arguments: [String],
         input: Data? = nil,
         environment: [String: String]? = nil,
         directory: String? = nil,
-        stdoutLimit: Int? = nil
+        stdoutLimit: Int? = nil,
+        timeout: TimeInterval? = nil
     ) throws -> Output {
         let inPipe = try Pipe2()
         let outPipe = try Pipe2()
@@ -154,16 +158,32 @@ public struct ChildProcess: Sendable {
         var outFD = outPipe.read, errFD = errPipe.read
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
         defer { buffer.deallocate() }
+        let deadline = timeout.map { ProcessInfo.processInfo.systemUptime + $0 }
+        var timedOut = false
         while outFD >= 0 || errFD >= 0 || inFD >= 0 {
             if inFD >= 0 && writeOffset >= pending.count { close(inFD); inFD = -1; pending = Data(); continue }
             var fds = [pollfd]()
             if inFD >= 0 { fds.append(pollfd(fd: inFD, events: Int16(POLLOUT), revents: 0)) }
             if outFD >= 0 { fds.append(pollfd(fd: outFD, events: Int16(POLLIN), revents: 0)) }
             if errFD >= 0 { fds.append(pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            var wait: Int32 = -1
+            if let deadline {
+                let left = deadline - ProcessInfo.processInfo.systemUptime
+                if left <= 0 {
+                    // The child (and whatever keeps its pipes open) is out of time.
+                    timedOut = true
+                    kill(child.pid, SIGKILL)
+                    for fd in [inFD, outFD, errFD] where fd >= 0 { close(fd) }
+                    break
+                }
+                wait = Int32(min(left * 1000 + 1, 60_000))
+            }
+            let ready = poll(&fds, nfds_t(fds.count), wait)
+            if ready < 0 {
                 if errno == EINTR { continue }
                 break
             }
+            if ready == 0 { continue }
             for p in fds where p.revents != 0 {
                 if p.fd == inFD {
                     let n = pending.withUnsafeBytes { raw in
@@ -192,7 +212,7 @@ public struct ChildProcess: Sendable {
             }
         }
         let status = child.wait()
-        return Output(status: status, stdout: out, stderr: err)
+        return Output(status: status, stdout: out, stderr: err, timedOut: timedOut)
     }
 
     private static let sigpipeIgnored: Bool = {

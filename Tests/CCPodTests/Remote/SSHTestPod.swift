@@ -9,8 +9,8 @@ final class SSHTestPod {
     let locations: CCPodLocations
     let recorder = ExecRecorder()
 
-    init(name: String = "gpu") throws {
-        sshd = try LoopbackSSHD()
+    init(name: String = "gpu", behaviour: LoopbackSSHD.Behaviour = .init()) throws {
+        sshd = try LoopbackSSHD(behaviour: behaviour)
         root = FileManager.default.temporaryDirectory.appendingPathComponent("ccpod-t-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         locations = CCPodLocations(configDir: root.appendingPathComponent("config/ccpod"),
