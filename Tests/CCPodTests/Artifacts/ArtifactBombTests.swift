@@ -25,9 +25,10 @@ struct ArtifactBombTests {
         defer { try? FileManager.default.removeItem(at: root) }
         let phase1 = try ArtifactBomb.listing(kind, gibibytes: 4)
         try phase1.write(to: root.appendingPathComponent("listing"))
-        // The pod: the bomb, then (if ccpod ever asked) nothing more.
+        // The pod: the bomb, then (if ccpod ever asked) nothing more. `pod add`'s check
+        // (`true`) is answered plainly: ccpod refuses a pod whose `true` prints without end.
         let pod = root.appendingPathComponent("pod.sh").path
-        try "cat '\(root.path)/listing'; while IFS= read -r l; do [ \"$l\" = END ] && break; done\n"
+        try "[ \"$SSH_ORIGINAL_COMMAND\" = true ] && exit 0\ncat '\(root.path)/listing'; while IFS= read -r l; do [ \"$l\" = END ] && break; done\n"
             .write(toFile: pod, atomically: true, encoding: .utf8)
         let sshd = try LoopbackSSHD(behaviour: .init(forceCommand: "/bin/sh \(pod)"))
         defer { sshd.shutdown() }
