@@ -3,21 +3,29 @@ import CCPodTestSupport
 import Foundation
 import Testing
 
-/// A `local:` pod whose shell finds every tool of this machine but `tar`.
+/// A `local:` pod whose shell finds every tool of this machine but those left out
+/// (`tar`, unless told otherwise) or replaced by a script of the test's.
 struct NoTarConnection: PodConnection {
     let root: String
     let bin: String
     var paths = PodPaths()
-    var displayName: String { "no-tar:\(root)" }
+    var displayName: String { "shimmed:\(root)" }
     var rootPrefix: String { root }
 
-    /// Links every program of /usr/bin and /bin but tar into `bin`.
-    init(root: String, bin: String) throws {
+    /// Links every program of /usr/bin and /bin but `omitted` and those in `scripts`
+    /// into `bin`; writes each script (a `sh` script's body) under its tool's name.
+    init(root: String, bin: String, omitted: Set<String> = ["tar"], scripts: [String: String] = [:]) throws {
         self.root = root
         self.bin = bin
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for (name, body) in scripts {
+            let path = bin + "/" + name
+            try Data(("#!/bin/sh\n" + body).utf8).write(to: URL(fileURLWithPath: path))
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        }
         for dir in ["/usr/bin", "/bin"] {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name != "tar" {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+            where !omitted.contains(name) && scripts[name] == nil {
                 let link = bin + "/" + name
                 if FileManager.default.fileExists(atPath: link) { continue }
                 try? FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: dir + "/" + name)
