@@ -567,11 +567,18 @@ take_archive() {
     IFS="$TAB" read -r kind n || fail "the request ended early"
     [ "$kind" = H ] || fail "unknown request record"
     case "$n" in ''|*[!0-9]*) fail "unknown request record" ;; esac
+    # One awk checks them (as many as the new files, each 64 hex digits) and merges them.
     head -c "$n" > "$work/sums.want.new"
-    awk -v n="$(wc -l < "$work/newdests")" 'length($0) != 64 || /[^0-9a-f]/ { bad = 1 } END { exit (bad || NR != n + 0) }' \
-        "$work/sums.want.new" || fail "the digests of the new files do not match the archive"
-    awk -F "$TAB" -v OFS="$TAB" 'NR == FNR { h[FNR] = $0; next } $6 == "P" { $8 = h[++i] } { print }' \
-        "$work/sums.want.new" "$work/known" > "$work/known.new" && mv "$work/known.new" "$work/known"
+    awk -F "$TAB" -v OFS="$TAB" '
+        FILENAME == ARGV[1] { news++; next }
+        FILENAME == ARGV[2] { if (length($0) != 64 || /[^0-9a-f]/) bad = 1; h[++sums] = $0; next }
+        bad || sums != news { exit }
+        $6 == "P" { $8 = h[++i] }
+        { print }
+        END { exit (bad || sums != news) }' \
+        "$work/newdests" "$work/sums.want.new" "$work/known" > "$work/known.new" ||
+        fail "the digests of the new files do not match the archive"
+    mv "$work/known.new" "$work/known"
     if [ "$byfs" = yes ]; then
         (cd "$base" && xargs -d '\n' sync -f -- < "$work/flush") > /dev/null 2>&1 &
     else

@@ -263,6 +263,40 @@ struct AgentArchiveTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty)
     }
 
+    /// The digests that follow the archive (one a new file, 64 hex digits each) are
+    /// checked before they are used: one too few, or one that is not hex, and the agent
+    /// stops with nothing placed and nothing staged.
+    @Test(arguments: ["one too few", "not hex"])
+    func digestsThatDoNotFitTheArchiveAreRefused(_ damage: String) throws {
+        let bed = try SyncTestBed()
+        defer { bed.remove() }
+        let content = Data(String(repeating: "{\"type\":\"user\",\"n\":1}\n", count: 40).utf8)
+        let files = ["projects/x/a.jsonl", "projects/x/b.jsonl"].map {
+            AgentFileRequest(path: $0, seen: nil, ancestor: nil, operation: .put, payload: .init(data: content))
+        }
+        let request = AgentRequest(mode: .push, rootPrefix: bed.podRoot, paths: PodPaths(), scope: ["projects/x"], sessionIds: [],
+                                   files: files, busySeconds: 0, accept: [])
+        let bytes = try Self.requestBytes(request, in: bed)
+        let record = try #require(bytes.range(of: Data([0]) + Data("H\t".utf8), options: .backwards))
+        let lineEnd = try #require(bytes[record.upperBound...].firstIndex(of: 0x0A))
+        let length = try #require(Int(String(decoding: bytes[record.upperBound..<lineEnd], as: UTF8.self)))
+        let digests = bytes[(lineEnd + 1)..<(lineEnd + 1 + length)]
+        #expect(digests.count == 2 * 65)
+        var changed = Data(digests)
+        if damage == "not hex" { changed[10] = UInt8(ascii: "g") } else { changed = changed.prefix(65) }
+        let damaged = bytes.prefix(record.lowerBound + 1) + Data("H\t\(changed.count)\n".utf8) + changed
+            + bytes.suffix(from: lineEnd + 1 + length)
+        let out = try Self.runAgent(input: damaged, environment: ProcessInfo.processInfo.environment)
+        #expect(out.status != 0)
+        #expect(out.stdoutText.contains("the digests of the new files do not match the archive"), "\(out.stdoutText)")
+        let left = FileManager.default.enumerator(atPath: bed.podClaude)?.allObjects as? [String] ?? []
+        #expect(!left.contains { $0.hasSuffix(".jsonl") || $0.contains(".ccpod-") }, "\(left)")
+        // Untouched, the same request places both files.
+        let good = try Self.runAgent(input: bytes, environment: ProcessInfo.processInfo.environment)
+        #expect(good.status == 0, "\(good.stdoutText)")
+        #expect(SyncTestBed.read(bed.podClaude + "/projects/x/b.jsonl") == content)
+    }
+
     /// The agent run as its bootstrap runs it (`sh -c SCRIPT ccpod-agent VERSION none`),
     /// fed `input`; stderr to /dev/null: only its answer stream is waited for.
     static func runAgent(input: Data, environment: [String: String]) throws -> ChildProcess.Output {
