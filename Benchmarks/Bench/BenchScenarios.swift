@@ -38,17 +38,25 @@ extension Bench {
         relay.rateLimit = (link.upMbit.map { $0 * 1_000_000 }, link.downMbit.map { $0 * 1_000_000 })
     }
 
+    /// One tool on its own pair of trees at one link.
+    struct Lane {
+        let tool: SyncTool
+        let sides: Sides
+        let emptyPod: () throws -> Void
+        /// The competitor's folder, removed after the link (ccpod's trees go with the scratch).
+        let root: String?
+    }
+
     func runLink(_ link: LinkProfile) throws {
         play(link)
         log("== \(corpus.rawValue) corpus, \(link.name) (relay delay \(Double(link.rttMs) / 2) ms each way)")
         let podName = "bench-\(corpus.rawValue)-\(link.slug)"
         let scratch = work + "/" + link.slug
         try addPod(podName)
+        var lanes: [Lane] = []
         if settings.tools.contains("ccpod") {
-            let ccpodTool = ccpod(podName)
-            let sides = Sides(local: scratch + "/ccpod/local", pod: podClaude(podName))
-            try runTool(ccpodTool, link: link, sides: sides, emptyPod: { try self.emptyPod(podName) })
-            if settings.scenarios.contains(.floor) { try runFloor(ccpodTool, link: link, sides: sides) }
+            lanes.append(Lane(tool: ccpod(podName), sides: Sides(local: scratch + "/ccpod/local", pod: podClaude(podName)),
+                              emptyPod: { try self.emptyPod(podName) }, root: nil))
         }
         let competitors: [(SyncTool, String)] = [
             (RsyncTool(ssh: ssh), "rsync"),
@@ -60,13 +68,36 @@ extension Bench {
             if tool is PerFileTool && (link.rttMs != 0 && settings.quick || link.isLimited || corpus != settings.corpora.first) { continue }
             let root = scratch + "/" + slug
             let sides = Sides(local: root + "/local", pod: root + "/pod/claude")
-            try runTool(tool, link: link, sides: sides, emptyPod: {
+            lanes.append(Lane(tool: tool, sides: sides, emptyPod: {
                 try Trees.remove(root + "/pod")
                 try Trees.makeDirectory(sides.pod)
-            })
-            if !settings.keep { try Trees.remove(root) }
+            }, root: root))
+        }
+        for lane in lanes {
+            try Trees.remove(lane.sides.local)
+            try Trees.copy(base, to: lane.sides.local)
+            try lane.emptyPod()
+            try lane.tool.forgetState()
+        }
+        let wanted = settings.scenarios
+        // The cold pushes and the cold pulls (each tool from the same start every run)
+        // take turns, tool after tool, run after run: the machine's speed drifts over
+        // minutes, and each tool's runs then meet the same drift. The per-file script
+        // (minutes a run) goes after the others, so ccpod's master stays warm.
+        let quick = lanes.filter { !($0.tool is PerFileTool) }, slow = lanes.filter { $0.tool is PerFileTool }
+        if !wanted.isDisjoint(with: Scenario.pushes) {
+            try runColdPushes(quick, link: link)
+            try runColdPushes(slow, link: link)
+            for lane in quick { try runLaterPushes(lane.tool, link: link, sides: lane.sides) }
+        }
+        if wanted.contains(.coldPull) { try runColdPulls(quick, link: link) }
+        for lane in lanes {
+            guard let ccpodTool = lane.tool as? CCPodTool else { continue }
+            if wanted.contains(.fork) { try runFork(ccpodTool, link: link, sides: lane.sides) }
+            if wanted.contains(.floor) { try runFloor(ccpodTool, link: link, sides: lane.sides) }
         }
         if !settings.keep {
+            for lane in lanes { if let root = lane.root { try Trees.remove(root) } }
             try Trees.remove(scratch)
             try Trees.remove(podRoot(podName))
         }
@@ -80,59 +111,57 @@ extension Bench {
                    r.execs.map(String.init).joined(separator: "/") as NSString))
     }
 
-    func runTool(_ tool: SyncTool, link: LinkProfile, sides: Sides, emptyPod: () throws -> Void) throws {
-        try Trees.remove(sides.local)
-        try Trees.copy(base, to: sides.local)
-        try emptyPod()
-        try tool.forgetState()
-        let wanted = settings.scenarios
-        if !wanted.isDisjoint(with: Scenario.pushes) { try runPushes(tool, link: link, sides: sides, emptyPod: emptyPod) }
-        // The old script copies every file every time, so its other scenarios cost what a cold push costs.
-        if tool is PerFileTool { return }
-
-        // Cold pull: the pod holds the corpus; the laptop is emptied (and ccpod forgets) before every run.
-        if wanted.contains(.coldPull) {
-            try Trees.remove(sides.pod + "/projects")
-            try Trees.copy(base + "/projects", to: sides.pod + "/projects")
-            var samples: [Sample] = []
-            for _ in 0..<settings.runs {
-                try Trees.remove(sides.local)
-                try Trees.makeDirectory(sides.local)
-                try tool.forgetState()
-                samples.append(try measure { try tool.pull(sides) })
-                try Trees.verifyIdentical(sides.local, sides.pod, hashing: [])
+    /// Cold push: each pod is emptied (and ccpod forgets its state) before every run;
+    /// the tools take turns. The pods then hold what the last run left.
+    func runColdPushes(_ lanes: [Lane], link: LinkProfile) throws {
+        func runs(_ tool: SyncTool) -> Int { tool is PerFileTool ? (link.rttMs == 0 ? settings.perFileRuns : 1) : settings.runs }
+        var samples = [[Sample]](repeating: [], count: lanes.count)
+        for run in 0..<(lanes.map { runs($0.tool) }.max() ?? 0) {
+            for (i, lane) in lanes.enumerated() where run < runs(lane.tool) {
+                try lane.emptyPod()
+                try lane.tool.forgetState()
+                samples[i].append(try measure { try lane.tool.push(lane.sides) })
+                try Trees.verifyIdentical(lane.sides.local, lane.sides.pod, hashing: [])
             }
-            try Trees.verifyIdentical(sides.local, sides.pod)
-            record(link, .coldPull, tool.name, samples)
         }
-
-        if wanted.contains(.fork), let ccpod = tool as? CCPodTool { try runFork(ccpod, link: link, sides: sides) }
+        for (i, lane) in lanes.enumerated() {
+            try Trees.verifyIdentical(lane.sides.local, lane.sides.pod)
+            guard settings.scenarios.contains(.coldPush) else { continue }
+            record(link, .coldPush, lane.tool.name, samples[i],
+                   note: lane.tool is PerFileTool && runs(lane.tool) < settings.runs ? "\(runs(lane.tool)) run(s): one ssh per file is slow" : nil)
+        }
     }
 
-    /// The push scenarios (cold push, no change, grown), each recorded when asked for;
-    /// the later ones start from the state the cold push leaves.
-    func runPushes(_ tool: SyncTool, link: LinkProfile, sides: Sides, emptyPod: () throws -> Void) throws {
+    /// Cold pull: each pod holds the corpus; each laptop is emptied (and ccpod forgets)
+    /// before every run; the tools take turns.
+    func runColdPulls(_ lanes: [Lane], link: LinkProfile) throws {
+        for lane in lanes {
+            try Trees.remove(lane.sides.pod + "/projects")
+            try Trees.copy(base + "/projects", to: lane.sides.pod + "/projects")
+        }
+        var samples = [[Sample]](repeating: [], count: lanes.count)
+        for _ in 0..<settings.runs {
+            for (i, lane) in lanes.enumerated() {
+                try Trees.remove(lane.sides.local)
+                try Trees.makeDirectory(lane.sides.local)
+                try lane.tool.forgetState()
+                samples[i].append(try measure { try lane.tool.pull(lane.sides) })
+                try Trees.verifyIdentical(lane.sides.local, lane.sides.pod, hashing: [])
+            }
+        }
+        for (i, lane) in lanes.enumerated() {
+            try Trees.verifyIdentical(lane.sides.local, lane.sides.pod)
+            record(link, .coldPull, lane.tool.name, samples[i])
+        }
+    }
+
+    /// The push scenarios after the cold push (no change, grown), each recorded when
+    /// asked for; they start from the state the cold push leaves.
+    func runLaterPushes(_ tool: SyncTool, link: LinkProfile, sides: Sides) throws {
         let runs = settings.runs
         let wanted = settings.scenarios
-        // Cold push: the pod is emptied (and ccpod forgets its state) before every run.
-        let pushRuns = tool is PerFileTool ? (link.rttMs == 0 ? settings.perFileRuns : 1) : runs
         var samples: [Sample] = []
-        for _ in 0..<pushRuns {
-            try emptyPod()
-            try tool.forgetState()
-            samples.append(try measure { try tool.push(sides) })
-            try Trees.verifyIdentical(sides.local, sides.pod, hashing: [])
-        }
-        try Trees.verifyIdentical(sides.local, sides.pod)
-        if wanted.contains(.coldPush) {
-            record(link, .coldPush, tool.name, samples,
-                   note: tool is PerFileTool && pushRuns < runs ? "\(pushRuns) run(s): one ssh per file is slow" : nil)
-        }
-        // The old script copies every file every time, so its other scenarios cost what a cold push costs.
-        if tool is PerFileTool { return }
-
         if wanted.contains(.noChange) {
-            samples = []
             for _ in 0..<runs { samples.append(try measure { try tool.push(sides) }) }
             try Trees.verifyIdentical(sides.local, sides.pod)
             record(link, .noChange, tool.name, samples,

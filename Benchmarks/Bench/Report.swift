@@ -96,6 +96,8 @@ enum Report {
         md += "**cold pull** (laptop emptied before each run); **both sides grown** (ccpod only: the fork path, `ccpod sync`). "
         md += "tar and the per-file script have no notion of “changed”: they send everything every time, so tar is measured on cold push, cold pull and no change, and the per-file "
         md += "script is measured on cold push only (its other scenarios cost the same).\n"
+        md += "- Cold pushes and cold pulls take turns: run 1 of every tool, then run 2 of every tool, and so on (the per-file script after the others), "
+        md += "so that a drift of the machine's speed over minutes meets every tool alike. The other scenarios run tool after tool.\n"
         md += "- The pod's sessions get an empty `HOME` (`SetEnv` in the test sshd's config), so the machine's own "
         md += "`~/.bashrc` (here: pyenv init, ~0.3 s) is not added to every ssh exec of every tool; a stock pod image has a quick profile.\n"
         md += "- Every run starts after a `sync`, so nothing the setup or an earlier tool left to write back (a generated corpus, a competitor's unflushed copy) is billed to it; ccpod flushes what it writes within its own time, `ssh cat` and rsync do not.\n"
