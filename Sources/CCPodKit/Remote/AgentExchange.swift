@@ -93,13 +93,6 @@ public struct AgentExchange: Sendable {
                                                 cache: scriptCache)
         let process = try PodProcess(connection: connection, command: command,
                                      options: .init(activity: Self.activity(mode), input: .pipe))
-        do {
-            if let tool = requestCompression.requestCompressor { try process.compressInput(with: tool, steps: requestCompression.denserSteps) }
-        } catch {
-            process.cancel()
-            process.finish()
-            throw error
-        }
         return Started(exchange: self, process: process)
     }
 
@@ -131,6 +124,15 @@ public struct AgentExchange: Sendable {
 
     private func run(_ request: AgentRequest, scratch: URL, process: PodProcess) throws -> Answer {
         let pod = connection.displayName
+        // The compressor, now that the request's size is known: a small one of new lines
+        // denser from its first byte, others at the fast level, moved on when the link holds them back.
+        do {
+            if let tool = requestCompression.firstRequestStep(for: request) { try process.compressInput(with: tool, steps: requestCompression.denserSteps) }
+        } catch {
+            process.cancel()
+            process.finish()
+            throw error
+        }
         let sent = Locked<[String: Answer.Sent]>([:])
         let progress = self.progress
         let payloads = request.files.compactMap(\.payload)

@@ -99,6 +99,25 @@ public enum Compression: String, Sendable, CaseIterable {
         }
     }
 
+    /// The compressor of a small request of new lines (`AgentRequest.isSmallWithPayloads`:
+    /// at most 2 MiB, 64 KiB of payloads or more): zstd level 9, which finds more of what
+    /// the lines repeat (the files a session reads again, the sessions of one project
+    /// alike) than level 2's quick search. Ten sessions grown by about 50 KB of turns
+    /// each (requests of 1.0–1.4 MB): 10–12 % fewer bytes than level 2 (level 6: 8 %),
+    /// for 25 ms of CPU instead of 7 for 1.4 MB, mostly while the channel opens. A
+    /// request of records alone (125 KB for 550 files) came out 3 % larger at level 9.
+    var smallRequestCompressor: [String]? {
+        switch self {
+        case .zstd: return ["zstd", "-q", "-9", "-c"]
+        case .gzip, .none: return compressor
+        }
+    }
+
+    /// The first compressor of `request`'s stream (the later steps are `denserSteps`).
+    func firstRequestStep(for request: AgentRequest) -> [String]? {
+        request.isSmallWithPayloads ? smallRequestCompressor : requestCompressor
+    }
+
     /// Denser steps after `compressor`, for a stream the link holds back
     /// (`RequestCompressor`): level 9 with long-range matching over 16 MiB
     /// (transcripts repeat the files they read, and sessions of a project one another,
@@ -237,6 +256,25 @@ public struct AgentRequest: Sendable {
             if total > Self.earlyLockBytes { return false }
         }
         return true
+    }
+
+    /// A request of at most this many bytes (payloads, and about a record's for each
+    /// file) that carries at least `densePayloadBytes` of payloads is compressed at
+    /// `Compression.smallRequestCompressor`'s level from its first byte. Below that, it
+    /// is mostly records (a sync with nothing new), which a denser level does not shrink.
+    static let smallRequestBytes: Int64 = 2 << 20
+    static let densePayloadBytes: Int64 = 64 << 10
+
+    /// Whether the request is small and mostly payloads (see `smallRequestBytes`).
+    var isSmallWithPayloads: Bool {
+        var total: Int64 = 0, payloads: Int64 = 0
+        for file in files {
+            let length = file.payload?.length ?? 0
+            payloads += length
+            total += length + 100 + Int64(file.path.utf8.count)
+            if total > Self.smallRequestBytes { return false }
+        }
+        return payloads >= Self.densePayloadBytes
     }
 
     public init(mode: Mode, rootPrefix: String, paths: PodPaths, scope: [String], sessionIds: [String],

@@ -101,4 +101,25 @@ struct CompressionPaceTests {
         #expect(decoded.stdout == sent)
         #endif
     }
+
+    /// A request's first compressor: a small one of new lines at level 9 from its first
+    /// byte; one of records alone, or a large one, at the fast level 2 (then the pace).
+    @Test func aSmallRequestOfNewLinesStartsDenser() {
+        func request(payloads: [Int64], records: Int = 0) -> AgentRequest {
+            var files = (0..<records).map { AgentFileRequest(path: "projects/p/\($0).jsonl", seen: nil, ancestor: nil, operation: .check) }
+            files += payloads.enumerated().map { i, length in
+                AgentFileRequest(path: "projects/p/n\(i).jsonl", seen: nil, ancestor: nil, operation: .put,
+                                 payload: .init(file: "/nonexistent", offset: 0, length: length, sha256: ""))
+            }
+            return AgentRequest(mode: .push, rootPrefix: "", paths: PodPaths(), scope: [], sessionIds: [], files: files, accept: [.zstd])
+        }
+        let level = { (r: AgentRequest) in Compression.zstd.firstRequestStep(for: r)?.first { $0.hasPrefix("-") && $0 != "-q" && $0 != "-c" } }
+        #expect(level(request(payloads: Array(repeating: 50 << 10, count: 10), records: 540)) == "-9")
+        #expect(level(request(payloads: [], records: 550)) == "-2")
+        #expect(level(request(payloads: [32 << 10], records: 550)) == "-2")
+        #expect(level(request(payloads: [3 << 20])) == "-2")
+        // Many records push a small payload over the limit: the fast level.
+        #expect(level(request(payloads: [100 << 10], records: 20_000)) == "-2")
+        #expect(Compression.gzip.firstRequestStep(for: request(payloads: [100 << 10])) == Compression.gzip.compressor)
+    }
 }
