@@ -5,7 +5,7 @@ import Testing
 
 /// A `local:` pod whose shell finds every tool of this machine but those left out
 /// (`tar`, unless told otherwise) or replaced by a script of the test's.
-struct NoTarConnection: PodConnection {
+struct ShimmedPathConnection: PodConnection {
     let root: String
     let bin: String
     var paths = PodPaths()
@@ -161,7 +161,7 @@ struct AgentArchiveTests {
     @Test func newFilesArriveOnAPodWithoutTar() throws {
         var bed = try SyncTestBed()
         defer { bed.remove() }
-        bed.connection = try NoTarConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path)
+        bed.connection = try ShimmedPathConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path)
         try pushNewFiles(bed)
     }
 
@@ -171,7 +171,7 @@ struct AgentArchiveTests {
     func newFilesLandWhereTheProjectsLinkPoints(_ withoutTar: Bool) throws {
         var bed = try SyncTestBed()
         defer { bed.remove() }
-        if withoutTar { bed.connection = try NoTarConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path) }
+        if withoutTar { bed.connection = try ShimmedPathConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path) }
         let persistent = bed.podRoot + "/workspace/claude-sessions/projects"
         try FileManager.default.createDirectory(atPath: persistent, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: bed.podClaude + "/projects", withDestinationPath: persistent)
@@ -215,7 +215,7 @@ struct AgentArchiveTests {
         bytes[at.lowerBound + 100] ^= 0x20
         var env = ProcessInfo.processInfo.environment
         if withoutTar {
-            let connection = try NoTarConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path)
+            let connection = try ShimmedPathConnection(root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path)
             env["PATH"] = connection.bin
         }
         let out = try ChildProcess.run("/bin/sh", ["-c", AgentScript.source, "ccpod-agent", String(AgentScript.protocolVersion), "none"],

@@ -43,7 +43,7 @@ struct AgentPipeTests {
         defer { bed.remove() }
         let logs = bed.root.appendingPathComponent("logs").path
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        bed.connection = try NoTarConnection(
+        bed.connection = try ShimmedPathConnection(
             root: bed.podRoot, bin: bed.root.appendingPathComponent("bin").path, omitted: [],
             scripts: ["tar": Self.recorder("tar", when: "-x", log: logs + "/tar"),
                       "zstd": Self.recorder("zstd", when: "-c", log: logs + "/zstd")])
