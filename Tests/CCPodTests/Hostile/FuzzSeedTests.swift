@@ -12,7 +12,11 @@ import Testing
         .appendingPathComponent("../../../Fuzz/Seeds").standardizedFileURL
     static let parsers = AnswerParsers.targets
 
-    /// A pod connection that copies everything the pod prints into a file.
+    /// A pod connection that copies everything the pod prints into a file, and counts
+    /// the exchanges begun and those whose tee has written all of it (`<file>.started`,
+    /// `<file>.done`, a byte each): ccpod may be done with an exchange (it reaps the
+    /// pod's process in the background once the answer is read) while tee, which writes
+    /// to ccpod before the file, still writes.
     struct Recording: PodConnection {
         let inner: any PodConnection
         let file: String
@@ -21,7 +25,8 @@ import Testing
         var rootPrefix: String { inner.rootPrefix }
         func invocation(remoteCommand: String) throws -> (arguments: [String], environment: [String: String]?) {
             let (args, env) = try inner.invocation(remoteCommand: remoteCommand)
-            return (["/bin/sh", "-c", "\"$@\" | tee -a \"$0\"", file] + args, env)
+            let script = "printf x >> \"$0.started\"; \"$@\" | tee -a \"$0\"; status=$?; printf x >> \"$0.done\"; exit $status"
+            return (["/bin/sh", "-c", script, file] + args, env)
         }
         func explainFailure(status: Int32, stderr: String) -> CCPodError? { inner.explainFailure(status: status, stderr: stderr) }
     }
@@ -37,7 +42,12 @@ import Testing
             n += 1
             return root.appendingPathComponent("rec-\(n)").path
         }
-        func read(_ file: String) -> Data { FileManager.default.contents(atPath: file) ?? Data() }
+        // What was recorded, once every exchange's copy is whole (see Recording; at most 60 s).
+        func read(_ file: String) -> Data {
+            func count(_ suffix: String) -> Int { FileManager.default.contents(atPath: file + suffix)?.count ?? 0 }
+            for _ in 0..<6000 where count(".done") < count(".started") { usleep(10_000) }
+            return FileManager.default.contents(atPath: file) ?? Data()
+        }
 
         // The sync agent: push, pull (single files and a batch), status, sync with a fork.
         var bed = try SyncTestBed()
