@@ -110,7 +110,9 @@ public struct PodRegistry: Sendable {
         }
         if out.status != 0 {
             if let error = ssh.explainFailure(status: out.status, stderr: out.stderrText) { throw error }
-            throw CCPodError.unavailable("pod \(pod.name) answered, but running `true` there failed with status \(out.status): \(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+            // What the pod said, its end, bounded (ccpod keeps up to 1 MiB of it).
+            let said = String(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines).suffix(400))
+            throw CCPodError.unavailable("pod \(pod.name) answered, but running `true` there failed with status \(out.status): \(said)")
         }
         try pinned.pin(keys)
         if let before, before.controlPath != master(of: pod)?.controlPath { before.closeMaster() }
