@@ -232,7 +232,7 @@ extension CCPodTool {
     func artifactsPull(from podDirectory: String, to local: String, extra: [String] = []) throws -> Outcome {
         let out = directory + "/ccpod-art.json", err = directory + "/ccpod-art-err.txt"
         let arguments = ["artifacts", "pull", "--pod", podName, "--from", podDirectory, "--to", local, "--json"] + extra
-        let finished = try Processes.run(binary, arguments, environment: environment, directory: directory, stdoutPath: out, stderrPath: err)
+        let finished = try Processes.runMeasured(binary, arguments, environment: environment, directory: directory, stdoutPath: out, stderrPath: err)
         let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
         guard finished.status == 0 else { throw BenchError("ccpod \(arguments.joined(separator: " ")) exited \(finished.status): \(stderr)") }
         let report = try JSONDecoder().decode(ArtifactReport.self, from: Data(contentsOf: URL(fileURLWithPath: out)))

@@ -104,7 +104,7 @@ enum Report {
         md += "- After every run the file lists and sizes of both sides are compared; after every scenario, the SHA-256 of every file. "
         md += "Any difference stops the benchmark.\n"
         md += "- \(s.runs) runs per cell (per-file: \(s.perFileRuns) at 0 ms and 1 at higher RTTs, as one ssh per file takes minutes); time = median (min–max). "
-        md += "Peak RSS is `ru_maxrss` from `wait4` on the ccpod process: the larger of ccpod and the helpers it waited for (ssh, zstd).\n\n"
+        md += "Peak RSS is `ru_maxrss` from `wait4` on the ccpod process: the larger of ccpod and the helpers it waited for (ssh, zstd). ccpod is started by a small launcher (a new copy of the benchmark, about 15 MB), not by the benchmark itself: on Linux a spawned process\u{2019}s `ru_maxrss` starts at its parent\u{2019}s peak, which here is the corpus in memory.\n\n"
 
         for kind in s.corpora {
             for link in s.profiles { md += linkSection(bench, kind, link) }

@@ -73,7 +73,7 @@ struct CCPodTool: SyncTool {
     func run(_ command: String, _ sides: Sides) throws -> Outcome {
         let out = directory + "/ccpod-out.json", err = directory + "/ccpod-err.txt"
         let arguments = [command, "--all", "--claude-dir", sides.local, "--pod", podName, "--json", "--busy-seconds", "0"]
-        let finished = try Processes.run(binary, arguments, environment: environment, directory: directory,
+        let finished = try Processes.runMeasured(binary, arguments, environment: environment, directory: directory,
                                          stdoutPath: out, stderrPath: err)
         let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
         guard finished.status == 0 else {

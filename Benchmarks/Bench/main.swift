@@ -12,6 +12,10 @@ usage: ccpod-bench --ccpod PATH [--quick] [--check] [--sessions N] [--mb M] [--r
                    [--scenarios cold-push,no-change,grow10,grow1,cold-pull,fork,floor]
 """
 
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == Processes.measureChildFlag {
+    Processes.measureChild(Array(CommandLine.arguments.dropFirst(2)))
+}
+
 var settings = Settings()
 var ccpodBinary: String?
 var explicit: Set<String> = []
