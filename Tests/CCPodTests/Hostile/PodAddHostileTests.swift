@@ -11,7 +11,9 @@ struct PodAddHostileTests {
     /// What the pod does instead of `true`, the check's time limit, and what the user reads.
     static let pods: [(command: String, seconds: TimeInterval, says: String)] = [
         ("yes ccpod-was-here", 60, "does not stop"),
-        ("sleep 600", 2, "did not finish"),
+        // (60 s, thirty times the limit: sshd does not end a command without a terminal
+        // when its client goes, so the sleep outlives the test by its own length.)
+        ("sleep 60", 2, "did not finish"),
         // A failure that writes 3 MB to stderr: the sentence quotes only its end.
         ("head -c 3000000 /dev/zero | tr '\\0' x >&2; exit 3", 60, "failed with status 3"),
     ]
