@@ -60,7 +60,7 @@ enum Processes {
     /// benchmark, which holds its corpora, ccpod reported the benchmark's size: 99 MB
     /// for a pull of 2,200 files in which ccpod itself peaked at 33 MB (`VmHWM`), and
     /// 36 MB under `/usr/bin/time`. The launcher is a new process whose own peak
-    /// (about 10 MB) is below ccpod's at start.
+    /// (about 15 MB) is below ccpod's at start (19 MB for `--version`).
     static func runMeasured(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
         stdoutPath: String = "/dev/null", stderrPath: String = "/dev/null"

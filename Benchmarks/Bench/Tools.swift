@@ -74,7 +74,7 @@ struct CCPodTool: SyncTool {
         let out = directory + "/ccpod-out.json", err = directory + "/ccpod-err.txt"
         let arguments = [command, "--all", "--claude-dir", sides.local, "--pod", podName, "--json", "--busy-seconds", "0"]
         let finished = try Processes.runMeasured(binary, arguments, environment: environment, directory: directory,
-                                         stdoutPath: out, stderrPath: err)
+                                                 stdoutPath: out, stderrPath: err)
         let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
         guard finished.status == 0 else {
             throw BenchError("ccpod \(arguments.joined(separator: " ")) exited \(finished.status): \(stderr)")
